@@ -1,0 +1,8 @@
+"""RecTune: teach a language model what a business's users like.
+
+The library behind the dashboard and the CLI. It never imports streamlit, and importing it
+does not import torch: modules that need torch load it themselves.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,109 @@
+"""Reference recommenders every trained model is compared with: popularity, ItemKNN, EASE, untuned encoder."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.evaluate import history_matrix
+
+
+class _Collaborative:
+    """Shared fitting: the user x item matrix over the items seen in training (others score -inf)."""
+
+    name = "base"
+
+    def fit(self, train: pd.DataFrame, item_ids: np.ndarray) -> None:
+        self.item_ids = item_ids
+        self.users = sorted(train["user_id"].astype(str).unique())
+        self.user_index = {u: i for i, u in enumerate(self.users)}
+        self.x = history_matrix(train, self.users, item_ids)  # (n_users, n_items)
+        self.seen = np.asarray(self.x.sum(0)).ravel() > 0
+        self._fit()
+
+    def _fit(self) -> None: ...
+
+    def _rows(self, user_ids: list[str]) -> sp.csr_matrix:
+        rows = [self.user_index.get(u, -1) for u in user_ids]
+        empty = sp.csr_matrix((1, self.x.shape[1]), dtype=np.float32)
+        return sp.vstack([self.x[r] if r >= 0 else empty for r in rows]).tocsr()
+
+    def score(self, user_ids: list[str]) -> np.ndarray:
+        scores = np.asarray(self._score(self._rows(user_ids)), dtype=np.float64)
+        scores[:, ~self.seen] = -np.inf
+        return scores
+
+
+class Popularity(_Collaborative):
+    name = "popularity"
+
+    def _fit(self) -> None:
+        self.counts = np.asarray(self.x.sum(0)).ravel()
+
+    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
+        return np.tile(self.counts, (rows.shape[0], 1))
+
+
+class ItemKNN(_Collaborative):
+    """Item-item cosine similarity on the 0/1 matrix; a user's score sums similarities to their history."""
+
+    name = "itemknn"
+
+    def _fit(self) -> None:
+        norm = self.x.multiply(1 / np.sqrt(np.maximum(np.asarray(self.x.sum(0)), 1))).tocsc()
+        self.sim = (norm.T @ norm).toarray()  # (n_items, n_items)
+        np.fill_diagonal(self.sim, 0)
+
+    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
+        return rows @ self.sim
+
+
+class EASE(_Collaborative):
+    """Steck (2019): closed-form item-item regression; lambda 500 as in the reference table."""
+
+    name = "ease"
+
+    def __init__(self, lam: float = 500.0) -> None:
+        self.lam = lam
+
+    def _fit(self) -> None:
+        seen = np.flatnonzero(self.seen)
+        xs = self.x[:, seen]
+        gram = (xs.T @ xs).toarray().astype(np.float64)
+        gram[np.diag_indices(len(seen))] += self.lam
+        p = np.linalg.inv(gram)
+        b = p / (-np.diag(p))
+        np.fill_diagonal(b, 0)
+        self.seen_idx, self.weights = seen, b  # (n_seen, n_seen)
+
+    def _score(self, rows: sp.csr_matrix) -> np.ndarray:
+        out = np.zeros(rows.shape, dtype=np.float64)
+        out[:, self.seen_idx] = rows[:, self.seen_idx] @ self.weights
+        return out
+
+
+class UntunedEncoder:
+    """User = recency-weighted mean of their last `window` item text vectors; score = cosine."""
+
+    name = "untuned-encoder"
+
+    def __init__(self, item_vectors: np.ndarray, window: int = 20, decay: float = 0.9) -> None:
+        self.item_vectors = item_vectors  # (n_items, dim), rows follow item_ids
+        self.window, self.decay = window, decay
+
+    def fit(self, train: pd.DataFrame, item_ids: np.ndarray) -> None:
+        index = pd.Index(item_ids)
+        ordered = train.sort_values(["user_id", "timestamp", "row"], kind="mergesort")
+        self.histories = {u: index.get_indexer(g["item_id"]) for u, g in ordered.groupby("user_id")}
+
+    def user_vector(self, history: np.ndarray) -> np.ndarray:
+        recent = history[history >= 0][-self.window:]
+        if len(recent) == 0:
+            return np.zeros(self.item_vectors.shape[1], dtype=np.float32)
+        weights = self.decay ** np.arange(len(recent))[::-1]
+        return (weights[:, None] * self.item_vectors[recent]).sum(0) / weights.sum()
+
+    def score(self, user_ids: list[str]) -> np.ndarray:
+        empty = np.array([], dtype=np.int64)
+        users = np.stack([self.user_vector(self.histories.get(u, empty)) for u in user_ids])
+        return users @ self.item_vectors.T

@@ -1,0 +1,87 @@
+"""The feedback ledger: every thumb ever given, in SQLite, safe for many threads and processes."""
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from recsys.errors import RecTuneError
+
+LABELS = ("up", "down")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id TEXT NOT NULL, item_id TEXT NOT NULL, label TEXT NOT NULL CHECK (label IN ('up', 'down')),
+    model_version TEXT, shown_rank INTEGER, shown_score REAL, annotator TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_user ON feedback (user_id);
+"""
+COLUMNS = ["id", "user_id", "item_id", "label", "model_version", "shown_rank", "shown_score", "annotator", "created"]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    user_id: str
+    item_id: str
+    label: str
+    model_version: str | None = None
+    shown_rank: int | None = None
+    shown_score: float | None = None
+    annotator: str = ""
+    created: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS:
+            raise RecTuneError(f"label must be 'up' or 'down', not '{self.label}'.")
+        if not str(self.user_id).strip() or not str(self.item_id).strip():
+            raise RecTuneError("feedback needs a user id and an item id.")
+
+
+class FeedbackLedger:
+    """Append-only; the latest thumb of a (user, item) pair is the one that counts."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        with closing(self._connect()) as con, con:
+            con.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA busy_timeout=30000")
+        return con
+
+    def add(self, fb: Feedback) -> int:
+        row = (str(fb.user_id), str(fb.item_id), fb.label, fb.model_version, fb.shown_rank, fb.shown_score,
+               fb.annotator, fb.created or time.time())
+        with closing(self._connect()) as con:
+            cur = con.execute("INSERT INTO feedback (user_id, item_id, label, model_version, shown_rank, shown_score,"
+                              " annotator, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+            return int(cur.lastrowid)
+
+    def count(self) -> int:
+        with closing(self._connect()) as con:
+            return int(con.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
+
+    def frame(self, user_id: str | None = None) -> pd.DataFrame:
+        """All thumbs, oldest first (documented columns: COLUMNS)."""
+        query, args = "SELECT * FROM feedback", ()
+        if user_id is not None:
+            query, args = query + " WHERE user_id = ?", (str(user_id),)
+        with closing(self._connect()) as con:
+            rows = con.execute(query + " ORDER BY id", args).fetchall()
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def current_labels(self, user_id: str | None = None) -> pd.DataFrame:
+        """One row per (user, item): its latest label."""
+        df = self.frame(user_id)
+        return df.drop_duplicates(["user_id", "item_id"], keep="last").reset_index(drop=True)
+
+    def items_with(self, user_id: str, label: str) -> list[str]:
+        df = self.current_labels(user_id)
+        return df.loc[df["label"] == label, "item_id"].tolist()
