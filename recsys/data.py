@@ -208,3 +208,26 @@ def _report(log: pd.DataFrame, catalog: pd.DataFrame, dropped: dict[str, int], w
                         time_end=end, items_without_text=int((catalog["text"].str.strip() == "").sum()),
                         dropped={k: v for k, v in dropped.items() if v}, warnings=tuple(warnings),
                         template=str(catalog["_template"].iloc[0]))
+
+
+def detect_log_columns(df: pd.DataFrame) -> dict[str, str | None]:
+    """The columns import would pick for each role (None where nothing matches)."""
+    roles = {"user_col": USER_ALIASES, "item_col": ITEM_ALIASES, "time_col": TIME_ALIASES,
+             "rating_col": RATING_ALIASES, "event_col": EVENT_ALIASES}
+    lower = {str(c).lower(): c for c in df.columns}
+    return {role: next((lower[a.lower()] for a in aliases if a.lower() in lower), None) for role, aliases in roles.items()}
+
+
+def detect_catalog_template(df: pd.DataFrame) -> tuple[str | None, str]:
+    """(item id column, default item-text template) for a catalog."""
+    lower = {str(c).lower(): c for c in df.columns}
+    item = next((lower[a.lower()] for a in ITEM_ALIASES if a.lower() in lower), None)
+    return item, default_template(text_like_columns(df, (item,) if item else ()))
+
+
+def preview_texts(df: pd.DataFrame, template: str, n: int = 5, max_chars: int = 2000) -> list[str]:
+    """The item texts the template makes for the first n rows; DataError if it names missing columns."""
+    missing = [c for c in template_columns(template) if c not in df.columns]
+    if missing:
+        raise DataError(f"the template names column(s) {missing} that the catalog lacks.")
+    return render_texts(df.head(n), template, max_chars).tolist()

@@ -67,12 +67,26 @@ class TextEncoder:
         except OSError as exc:
             raise RecTuneError(f"cannot load encoder '{model}': {str(exc)[:200]}; give a local "
                                "sentence-transformers folder or a hub id (needs network).") from None
+        self._setup(model_key(model, path), batch_size, precision)
+
+    @classmethod
+    def from_model(cls, st_model, key: str, device: str, precision: str = "auto", batch_size: int = 64) -> TextEncoder:
+        """Wrap an in-memory sentence-transformers model (e.g. a freshly tuned copy)."""
+        enc = cls.__new__(cls)
+        enc.model, enc.device = st_model, device
+        enc._setup(key, batch_size, precision)
+        return enc
+
+    def _setup(self, key: str, batch_size: int, precision: str) -> None:
         self.model.eval()
         dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim_of())
         self.batch_size = batch_size
         self.precision = precision
-        self.key = model_key(model, path)
+        self.key = key
+
+    def save_to(self, folder: Path) -> None:
+        self.model.save(str(folder), safe_serialization=True)
 
     def autocast_dtype(self):
         import torch
@@ -129,6 +143,17 @@ class EmbeddingCache:
         self.encoder = encoder
         self.path = Path(folder) / f"emb-{encoder.key}.npz"
         self.misses = 0
+
+    @staticmethod
+    def lookup(folder: str | Path, key: str, texts: list[str]) -> np.ndarray | None:
+        """Cached embeddings of `texts` under encoder `key` without loading the encoder; None if any is missing."""
+        path = Path(folder) / f"emb-{key}.npz"
+        if not path.exists():
+            return None
+        with np.load(path, allow_pickle=False) as z:
+            known = dict(zip(z["hashes"].tolist(), z["vectors"]))
+        hashes = text_hash(texts).tolist()
+        return np.stack([known[h] for h in hashes]) if all(h in known for h in hashes) else None
 
     def _load(self) -> dict[bytes, np.ndarray]:
         if not self.path.exists():

@@ -1,0 +1,99 @@
+"""Data: upload a behaviour log, a catalog and optional tags (or use the demo), map columns, preview the
+item text, import. Uploaded text is shown as data (dataframes, st.text), never as markdown or HTML."""
+from __future__ import annotations
+
+import streamlit as st
+
+from pages.common import page_setup
+from recsys.bootstrap import ROOT, shared_encoder
+from recsys.data import ImportConfig, detect_catalog_template, detect_log_columns, preview_texts
+from recsys.demo import demo_paths
+from recsys.errors import RecTuneError
+from recsys.pipeline import create_untuned_version, import_files
+from recsys.tables import read_table
+from recsys.uploads import save_upload
+
+ws = page_setup("Data")
+report = ws.report()
+if report is not None:
+    with st.expander("Current data", expanded=False):
+        st.text("\n".join(report.lines()))
+
+source = st.radio("Source", ["Upload files", "Bundled demo (synthetic bookshop)"], horizontal=True, key="data_source")
+limits = ImportConfig()
+
+
+def uploaded(role: str, label: str, required: bool = True):
+    file = st.file_uploader(label, type=["csv", "tsv", "txt", "parquet", "jsonl", "json"], key=f"upload_{role}")
+    if file is None:
+        return None
+    try:
+        return save_upload(ws.root / "uploads", role, file.name, file.getvalue(), limits.max_bytes)
+    except RecTuneError as exc:
+        st.error(str(exc))
+        return None
+
+
+def preview(path, what: str):
+    try:
+        df = read_table(path, limits.max_bytes, limits.max_rows)
+    except RecTuneError as exc:
+        st.error(str(exc))
+        return None
+    st.caption(f"{what}: {len(df):,} rows, first 10 below")
+    st.dataframe(df.head(10), hide_index=True, width="stretch")
+    return df
+
+
+def run_import(log_path, items_path, tags_path, config: ImportConfig) -> None:
+    try:
+        with st.spinner("Importing and encoding the catalog..."):
+            rep = import_files(ws, log_path, items_path, tags_path, config)
+            create_untuned_version(ws, shared_encoder)
+    except RecTuneError as exc:
+        st.error(f"Import refused, nothing changed: {exc}")
+        return
+    st.success("Imported. An untuned model is active; train a round on the Train page.")
+    st.text("\n".join(rep.lines()))
+    st.cache_data.clear()
+
+
+if source.startswith("Bundled"):
+    st.write("A synthetic bookshop made by RecTune's own seeded generator (recsys/demo.py): 1,600 books, "
+             "700 readers, ~33,000 events. No real people or products.")
+    if st.button("Import the demo data", key="import_demo"):
+        run_import(*demo_paths(ROOT), None, ImportConfig())
+    st.stop()
+
+log_path = uploaded("log", "Behaviour log (user, item, time, optional rating/event)")
+items_path = uploaded("items", "Item catalog (item id + text columns)")
+tags_path = uploaded("tags", "Optional tags (user_id, item_id, tag)")
+log_df = preview(log_path, "Log") if log_path else None
+items_df = preview(items_path, "Catalog") if items_path else None
+if log_df is None or items_df is None:
+    st.stop()
+
+st.subheader("Columns")
+detected = detect_log_columns(log_df)
+options = [None, *log_df.columns]
+cols = st.columns(5)
+chosen = {role: cols[i].selectbox(role.replace("_col", ""), options, index=options.index(detected[role]),
+                                  key=f"map_{role}") for i, role in enumerate(detected)}
+item_col, template_default = detect_catalog_template(items_df)
+cat_options = list(items_df.columns)
+catalog_item = st.selectbox("Catalog item id column", cat_options,
+                            index=cat_options.index(item_col) if item_col in cat_options else 0, key="map_catalog_item")
+template = st.text_input("Item text template ({column} placeholders)", template_default, key="template")
+try:
+    st.caption("Item text preview:")
+    for text in preview_texts(items_df, template):
+        st.text(text)
+except RecTuneError as exc:
+    st.error(str(exc))
+if st.button("Import", type="primary", key="import_button"):
+    try:
+        config = ImportConfig(**chosen, catalog_item_col=catalog_item, template=template)
+    except ValueError as exc:
+        st.error(str(exc))
+    else:
+        run_import(log_path, items_path, tags_path, config)

@@ -1,0 +1,75 @@
+"""Explore: items and users on a 2-D map, before vs after tuning on one aligned layout."""
+from __future__ import annotations
+
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from pages.common import data_fingerprint, page_setup, recommender, require_model
+from recsys.errors import RecTuneError
+from recsys.maps import MapData, build_map
+from recsys.workspace import Workspace
+
+ws = page_setup("Explore the embedding map")
+active = require_model(ws)
+rec = recommender(str(ws.root), active.name, data_fingerprint(ws))
+versions = [v.name for v in ws.versions()]
+
+c1, c2, c3, c4 = st.columns(4)
+after = c1.selectbox("Model version", versions, index=versions.index(active.name), key="map_version")
+before = c2.selectbox("Compare with", ["untuned text embeddings", "nothing"] + [v for v in versions if v != after],
+                      key="map_before")
+method = c3.selectbox("Projection", ["pca", "umap", "tsne"], key="map_method",
+                      help="PCA is instant and places users too; UMAP and t-SNE take longer.")
+color = c4.selectbox("Colour by", ["category", "popularity"], key="map_color")
+user = st.selectbox("Highlight user", rec.users(), key="map_user")
+
+
+@st.cache_data(max_entries=16, show_spinner="Projecting...")
+def cached_map(root: str, version: str, space: str, method: str, fingerprint: str, user: str,
+               align_version: str | None = None, align_space: str = "tuned") -> MapData:
+    target = None
+    if align_version is not None:
+        target = cached_map(root, align_version, align_space, method, fingerprint, user).items[["x", "y"]].to_numpy()
+    return build_map(Workspace(root), version, space, method, align_to=target, extra_users=(user,))
+
+
+def figure(data: MapData, title: str, highlight: dict[str, list[str]]) -> go.Figure:
+    items = data.items
+    fig = px.scatter(items, x="x", y="y", color=color if color == "category" else None,
+                     hover_name="title", hover_data={"item_id": True, "x": False, "y": False, "category": True},
+                     color_continuous_scale="Viridis", title=title, opacity=0.45, render_mode="webgl")
+    if color == "popularity":
+        fig.update_traces(marker=dict(color=items["popularity"].clip(upper=items["popularity"].quantile(0.99)),
+                                      colorscale="Viridis", showscale=True))
+    if len(data.users):
+        fig.add_scatter(x=data.users.x, y=data.users.y, mode="markers", name="users", text=data.users.user_id,
+                        marker=dict(symbol="x", size=5, color="grey"), opacity=0.5)
+    styles = {"history": ("circle-open", 11, "black"), "last item": ("star", 16, "gold"),
+              "top 10": ("diamond", 12, "red"), "user": ("x", 16, "black")}
+    for name, ids in highlight.items():
+        pts = items[items["item_id"].isin(ids)] if name != "user" else data.users[data.users.user_id.isin(ids)]
+        symbol, size, col = styles[name]
+        fig.add_scatter(x=pts.x, y=pts.y, mode="markers", name=name, text=pts.get("title", pts.get("user_id")),
+                        marker=dict(symbol=symbol, size=size, color=col, line=dict(width=2, color=col)))
+    fig.update_layout(height=560, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+    return fig
+
+
+history = [rec.item_ids[i] for i in rec.history(user)]
+highlight = {"history": history[:-1], "last item": history[-1:],
+             "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [user]}
+fp = data_fingerprint(ws)
+try:
+    after_map = cached_map(str(ws.root), after, "tuned", method, fp, user)
+    if before == "nothing":
+        st.plotly_chart(figure(after_map, f"{after}", highlight), key="map_after")
+    else:
+        space, other = ("text", after) if before.startswith("untuned") else ("tuned", before)
+        before_map = cached_map(str(ws.root), other, space, method, fp, user, after, "tuned")
+        left, right = st.columns(2)
+        left.plotly_chart(figure(before_map, f"before: {before}", highlight), key="map_before_chart")
+        right.plotly_chart(figure(after_map, f"after: {after}", highlight), key="map_after_chart")
+        st.caption("The 'before' map is rotated onto the 'after' map (Procrustes), so an item that moved really moved.")
+except (RecTuneError, ValueError) as exc:
+    st.error(str(exc))

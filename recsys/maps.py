@@ -1,0 +1,62 @@
+"""Data for the embedding map: item and user coordinates of one or two model versions on one layout."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from recsys.encoder import EmbeddingCache
+from recsys.errors import RecTuneError
+from recsys.model import ServingModel
+from recsys.projection import alignment, project
+from recsys.storage import read_json
+from recsys.training import user_sequences
+from recsys.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class MapData:
+    """items: item_id, title, category, popularity, x, y; users: user_id, x, y (PCA maps only)."""
+
+    items: pd.DataFrame
+    users: pd.DataFrame
+
+
+def space_vectors(ws: Workspace, version: str, space: str) -> tuple[np.ndarray, ServingModel]:
+    """'tuned': the version's candidate vectors; 'text': the frozen encoder's item embeddings."""
+    model = ServingModel.load(ws.models_dir / version)
+    if space == "tuned":
+        return model.item_out, model
+    key = (read_json(ws.models_dir / version / "config.json", {}) or {}).get("encoder_key", "")
+    texts = ws.load_dataset().items["text"].tolist()
+    vectors = EmbeddingCache.lookup(ws.cache_dir, key, texts)
+    if vectors is None:
+        raise RecTuneError("the untuned text embeddings are not cached; train a round to create them.")
+    return vectors, model
+
+
+def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "pca", max_users: int = 400,
+              align_to: np.ndarray | None = None, extra_users: tuple[str, ...] = ()) -> MapData:
+    """Project the version's items (and, on PCA maps, a sample of users plus `extra_users`) to 2-D;
+    `align_to` (n_items, 2) rotates this map onto another so the two can be compared."""
+    dataset = ws.load_dataset()
+    vectors, model = space_vectors(ws, version, space)
+    proj = project(vectors, method)
+    moved = alignment(proj.coords, align_to) if align_to is not None else None
+    coords = moved.apply(proj.coords) if moved is not None else proj.coords
+    counts = dataset.interactions["item_id"].value_counts()
+    items = dataset.items.assign(popularity=dataset.items["item_id"].map(counts).fillna(0).astype(int),
+                                 x=coords[:, 0], y=coords[:, 1])
+    users = pd.DataFrame(columns=["user_id", "x", "y"])
+    if proj.axes is not None:
+        sequences = user_sequences(dataset.interactions, model.item_ids)
+        chosen = sorted(set(sorted(sequences)[:max_users]) | {u for u in extra_users if u in sequences})
+        if space == "tuned":
+            uv = np.stack([model.user_vector(sequences[u]) for u in chosen])
+        else:
+            uv = np.stack([vectors[sequences[u][-20:]].mean(0) for u in chosen])
+        xy = proj.place(uv)
+        xy = moved.apply(xy) if moved is not None else xy  # users turn with their items
+        users = pd.DataFrame({"user_id": chosen, "x": xy[:, 0], "y": xy[:, 1]})
+    return MapData(items[["item_id", "title", "category", "popularity", "x", "y"]], users)

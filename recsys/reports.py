@@ -1,0 +1,47 @@
+"""Tables the Evaluate and Feedback pages show (and the CLI can print): documented DataFrames."""
+from __future__ import annotations
+
+import pandas as pd
+
+from recsys.workspace import ModelVersion
+
+
+def metrics_table(versions: list[ModelVersion]) -> pd.DataFrame:
+    """One row per (round or baseline, protocol): model, protocol, hr, ndcg, mrr, coverage, k.
+    Baselines are taken from the newest evaluated round (they do not depend on the round)."""
+    rows, baselines = [], None
+    for v in versions:
+        evaluation = v.metrics.get("evaluation")
+        if not evaluation:
+            continue
+        for protocol, models in evaluation.items():
+            m = models["tuned"]
+            rows.append({"model": v.name, "protocol": protocol, **{k: m[k] for k in ("hr", "ndcg", "mrr", "coverage", "k")}})
+        baselines = evaluation
+    for protocol, models in (baselines or {}).items():
+        for name, m in models.items():
+            if name != "tuned":
+                rows.append({"model": name, "protocol": protocol,
+                             **{k: m[k] for k in ("hr", "ndcg", "mrr", "coverage", "k")}})
+    return pd.DataFrame(rows, columns=["model", "protocol", "hr", "ndcg", "mrr", "coverage", "k"])
+
+
+def feedback_reports(versions: list[ModelVersion]) -> pd.DataFrame:
+    """Per round: thumbs it trained on and how it treats them (before the serving filter)."""
+    rows = []
+    for v in versions:
+        rep = v.metrics.get("feedback_report") or {}
+        rows.append({"model": v.name, "thumbs seen": v.metrics.get("feedback_seen", 0), "ups": rep.get("ups", 0),
+                     "downs": rep.get("downs", 0), "ups in top 10": rep.get("ups_in_top_k"),
+                     "downs kept out": rep.get("downs_kept_out")})
+    return pd.DataFrame(rows)
+
+
+def feedback_counts(ledger_frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(thumbs per model version and label, thumbs per annotator and label)."""
+    if ledger_frame.empty:
+        empty = pd.DataFrame(columns=["up", "down"])
+        return empty, empty
+    by_round = pd.crosstab(ledger_frame["model_version"].fillna("?"), ledger_frame["label"])
+    by_annotator = pd.crosstab(ledger_frame["annotator"].replace("", "(none)"), ledger_frame["label"])
+    return by_round, by_annotator
