@@ -10,8 +10,15 @@ import pandas as pd
 
 from recsys.errors import DataError
 from recsys.tables import read_table
-from recsys.text import CATEGORY_NAMES, TITLE_NAMES, default_template, render_texts, tag_suffixes, \
-    template_columns, text_like_columns
+from recsys.text import (
+    CATEGORY_NAMES,
+    TITLE_NAMES,
+    default_template,
+    render_texts,
+    tag_suffixes,
+    template_columns,
+    text_like_columns,
+)
 
 USER_ALIASES = ("user_id", "userId", "user", "uid", "customer_id", "visitor_id")
 ITEM_ALIASES = ("item_id", "itemId", "movieId", "product_id", "productId", "item", "iid", "sku", "id")

@@ -52,6 +52,7 @@ def tune_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: Trai
                  callbacks: list[Callback] = (), cancel: threading.Event | None = None):
     """Returns (tuned TextEncoder, report dict). Uses the encoder's device (a GPU when present)."""
     import torch
+
     from recsys.encoder import TextEncoder
     model = copy.deepcopy(encoder.model)
     hf = model[0].auto_model

@@ -9,8 +9,17 @@ import numpy as np
 import pandas as pd
 
 from recsys.model import ServingModel, build_torch_model
-from recsys.training import Callback, Cancelled, Examples, TrainConfig, TrainEvent, build_training_examples, \
-    history_rows, user_sequences, validation_ndcg
+from recsys.training import (
+    Callback,
+    Cancelled,
+    Examples,
+    TrainConfig,
+    TrainEvent,
+    build_training_examples,
+    history_rows,
+    user_sequences,
+    validation_ndcg,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
                 config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> FitResult:
     """Train on `train` (+ feedback); text: (n_items, text_dim) frozen embeddings in item_ids order."""
     import torch
+
     from recsys.encoder import pick_device
     keep_freed_memory()
     torch.manual_seed(config.seed)
@@ -86,11 +96,12 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
             if not np.isfinite(loss):
                 raise FloatingPointError(f"training loss became {loss} at epoch {epoch + 1}; lower the learning rate.")
             _emit(callbacks, TrainEvent("train", epoch * steps_per_epoch + step + 1, total, loss))
-        val = validation_ndcg(model, sequences, val_users, config.max_history) if val_users else 0.0
-        _emit(callbacks, TrainEvent("validate", (epoch + 1) * steps_per_epoch, total, None,
-                                    f"epoch {epoch + 1}: validation NDCG@10 {val:.4f}"))
-        if not state.update(val, model):
-            break
+        if val_users:  # without validation users every epoch is kept and the last one wins
+            val = validation_ndcg(model, sequences, val_users, config.max_history)
+            _emit(callbacks, TrainEvent("validate", (epoch + 1) * steps_per_epoch, total, None,
+                                        f"epoch {epoch + 1}: validation NDCG@10 {val:.4f}"))
+            if not state.update(val, model, config.patience):
+                break
         if time.perf_counter() - started > config.max_seconds:
             _emit(callbacks, TrainEvent("train", total, total, None, "time budget reached; keeping the best epoch"))
             break
@@ -109,7 +120,7 @@ class _LoopState:
     bad: int
     losses: list
 
-    def update(self, val: float, model, patience: int = 2) -> bool:
+    def update(self, val: float, model, patience: int) -> bool:
         """Keep the best weights; False once validation has not improved for `patience` epochs."""
         if val > self.best:
             self.best, self.bad = val, 0
@@ -142,23 +153,22 @@ def _step(model, optim, ex: Examples, batch: np.ndarray, downs: Examples, config
 def _autocast(device: str, config: TrainConfig):
     """bf16 matmuls where the hardware has them (CUDA, or CPUs with AVX512-BF16/AMX); fp32 elsewhere."""
     import torch
+
     from recsys.encoder import cpu_has_bf16
     enabled = config.precision != "fp32" and (device == "cuda" or (device == "cpu" and cpu_has_bf16()))
     return torch.autocast("cuda" if device == "cuda" else "cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
 def _down_loss(model, downs: Examples, config: TrainConfig, device, rng):
-    """Thumbs-down items are hard negatives: pushed below the user's own most recent item."""
+    """Unlikelihood of thumbs-down items: -log(1 - p(item | user)), so the model itself learns to keep them
+    out of the list (the serving filter hides them regardless)."""
     import torch
-    import torch.nn.functional as F
     pick = rng.choice(len(downs.target), size=min(256, len(downs.target)), replace=False)
     history = torch.from_numpy(downs.history[pick]).to(device)
-    users = model.users(history)
-    item_out = model.item_out()
-    anchor = history[:, -1].clamp(max=item_out.shape[0] - 1)
     down = torch.from_numpy(downs.target[pick]).to(device)
-    margin = (users * item_out[down]).sum(1) - (users * item_out[anchor]).sum(1)
-    return config.feedback_weight * F.softplus(margin).mean() / 10
+    probs = torch.softmax(model.logits(model.users(history)).float(), dim=1)  # (b, n_items)
+    p_down = probs.gather(1, down[:, None]).squeeze(1).clamp(max=1 - 1e-6)
+    return config.feedback_weight * -torch.log1p(-p_down).mean()
 
 
 def _concat(a: Examples, b: Examples) -> Examples:

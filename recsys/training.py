@@ -3,7 +3,6 @@ early stopping on held-out next items, progress through callbacks, cancel throug
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 

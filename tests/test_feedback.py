@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+
+import pytest
+
+from recsys.errors import RecTuneError
+from recsys.feedback import Feedback, FeedbackLedger
+
+
+def test_ledger_keeps_every_field_and_the_latest_label_counts(tmp_path):
+    ledger = FeedbackLedger(tmp_path / "f.sqlite")
+    ledger.add(Feedback("u1", "i1", "up", "v0001", 3, 0.5, "ann", created=10.0))
+    ledger.add(Feedback("u1", "i1", "down", "v0002", 1, 0.9, "bob", created=11.0))
+    ledger.add(Feedback("u2", "i2", "up"))
+    frame = ledger.frame()
+    assert frame.iloc[0][["user_id", "item_id", "label", "model_version", "shown_rank", "shown_score", "annotator",
+                          "created"]].tolist() == ["u1", "i1", "up", "v0001", 3, 0.5, "ann", 10.0]
+    assert ledger.count() == 3
+    assert ledger.current_labels()[["user_id", "item_id", "label"]].values.tolist() == [["u1", "i1", "down"],
+                                                                                        ["u2", "i2", "up"]]
+    assert ledger.items_with("u1", "down") == ["i1"] and ledger.items_with("u1", "up") == []
+
+
+def test_bad_labels_are_refused():
+    with pytest.raises(RecTuneError, match="label must be 'up' or 'down'"):
+        Feedback("u", "i", "meh")
+
+
+def _write_thumbs(path: str, writer: int, n: int) -> None:
+    ledger = FeedbackLedger(path)
+    for j in range(n):
+        ledger.add(Feedback(f"u{writer}", f"i{j}", "up" if j % 2 else "down", annotator=f"w{writer}"))
+
+
+def test_eight_processes_writing_25_thumbs_each_lose_none(tmp_path):
+    path = str(tmp_path / "f.sqlite")
+    FeedbackLedger(path)
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_write_thumbs, args=(path, w, 25)) for w in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0] * 8
+    assert FeedbackLedger(path).count() == 200
+
+
+def test_threads_writing_at_once_lose_none(tmp_path):
+    path = str(tmp_path / "f.sqlite")
+    threads = [threading.Thread(target=_write_thumbs, args=(path, w, 25)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    frame = FeedbackLedger(path).frame()
+    assert len(frame) == 200 and frame.groupby("annotator").size().tolist() == [25] * 8

@@ -1,0 +1,81 @@
+"""Serving semantics with a hand-made model: item vectors are axes, so scores are exact."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.feedback import Feedback, FeedbackLedger
+from recsys.model import ServingModel
+from recsys.recommend import Recommender, label_queue
+
+IDS = np.array(["a", "b", "c", "d", "e"], dtype=object)
+# a, b: axis 0; c: axis 1; d: half axis 0 + half axis 1; e: axis 2
+VECTORS = np.array([[1, 0, 0], [0.9, 0, 0], [0, 1, 0], [0.5, 0.5, 0], [0, 0, 1]], dtype=np.float32)
+
+
+def model(bias=None) -> ServingModel:
+    return ServingModel(IDS, VECTORS, VECTORS, np.zeros(5, np.float32) if bias is None else bias,
+                        np.zeros(4, np.float32), np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32))
+
+
+def interactions() -> pd.DataFrame:
+    df = pd.DataFrame({"user_id": ["u1", "u2", "u2"], "item_id": ["a", "c", "e"], "timestamp": [1, 1, 2]})
+    return df.assign(row=np.arange(3))
+
+
+@pytest.fixture
+def rec(tmp_path) -> Recommender:
+    return Recommender(model(), interactions(), FeedbackLedger(tmp_path / "f.sqlite"), "v0001")
+
+
+def test_top_k_excludes_history_and_orders_by_score(rec):
+    got = [(r.item_id, r.rank, round(r.score, 3)) for r in rec.recommend("u1", k=3)]
+    assert got == [("b", 1, 0.9), ("d", 2, 0.5), ("c", 3, 0.0)]
+
+
+def test_reasons_are_the_history_items_that_pull_the_item_up(rec):
+    top = rec.recommend("u2", k=2)
+    assert [(r.item_id, r.because) for r in top] == [("d", ("c",)), ("a", ())]
+
+
+def test_thumbs_down_hides_the_item_at_once(rec):
+    rec.ledger.add(Feedback("u1", "b", "down"))
+    assert [r.item_id for r in rec.recommend("u1", k=2)] == ["d", "c"]
+
+
+def test_thumbs_up_shifts_the_list_at_once_without_retraining(rec):
+    before = [r.item_id for r in rec.recommend("u1", k=3)]
+    rec.ledger.add(Feedback("u1", "e", "up"))
+    after = rec.recommend("u1", k=3)
+    assert before == ["b", "d", "c"]
+    # history is now [a, e] with equal weights: e's neighbours rise; e itself stays (liked, not consumed)
+    assert [(r.item_id, round(r.score, 3)) for r in after] == [("e", 0.5), ("b", 0.45), ("d", 0.25)]
+
+
+def test_candidates_restrict_the_shelf_and_unknown_users_get_a_list(rec):
+    assert [r.item_id for r in rec.recommend("u1", k=5, candidates=["c", "e", "zz"])] == ["c", "e"]
+    assert [r.item_id for r in rec.recommend("nobody", k=2)] == ["a", "b"]
+
+
+def test_recency_weights_favour_the_latest_item():
+    m = model()
+    m = ServingModel(IDS, VECTORS, VECTORS, m.item_bias, np.array([0.0, np.log(3.0)], np.float32),
+                     m.in_adapter, m.out_adapter)
+    assert m.history_weights(2) == pytest.approx([0.25, 0.75])
+    assert m.user_vector(np.array([2, 0])) == pytest.approx([0.75, 0.25, 0])
+
+
+def test_label_queue_serves_unlabelled_active_users_first(rec):
+    assert label_queue(rec) == ["u2", "u1"]
+    rec.ledger.add(Feedback("u2", "a", "up"))
+    assert label_queue(rec) == ["u1", "u2"]
+
+
+def test_model_round_trips_through_safetensors(tmp_path):
+    m = model(bias=np.arange(5, dtype=np.float32))
+    m.save(tmp_path)
+    loaded = ServingModel.load(tmp_path)
+    assert loaded.item_ids.tolist() == IDS.tolist()
+    assert np.array_equal(loaded.item_bias, m.item_bias) and np.array_equal(loaded.item_out, VECTORS)
+    assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fakes import FakeEncoder
+from recsys.training import Cancelled, TrainConfig, build_training_examples, history_rows, user_sequences
+from recsys.trainer import fit_adapter
+
+NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
+FAST = TrainConfig(dim=16, max_history=4, epochs=30, batch_size=64, lr=0.05, val_users=0, seed=0)
+
+
+def test_examples_are_every_next_item_with_its_left_padded_history():
+    seqs = {"a": np.array([0, 1, 2]), "b": np.array([3, 4])}
+    ex = build_training_examples(seqs, max_history=2, n_items=9)
+    assert ex.history.tolist() == [[9, 0], [0, 1], [9, 3]]
+    assert ex.target.tolist() == [1, 2, 4]
+    held = build_training_examples(seqs, max_history=2, n_items=9, skip_last={"a"})
+    assert held.target.tolist() == [1, 4]
+
+
+def test_history_rows_take_the_latest_items():
+    seqs = {"a": np.array([5, 6, 7])}
+    assert history_rows(seqs, ["a", "zz"], 2, 9).tolist() == [[6, 7], [9, 9]]
+    assert history_rows(seqs, ["a"], 4, 9, drop_last=True).tolist() == [[9, 9, 5, 6]]
+
+
+def pair_world(n_users: int = 60) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """p_k is always followed by q_k: a taste no text shows (all p read 'space', all q read 'cake')."""
+    ids = np.array([f"p{k}" for k in range(4)] + [f"q{k}" for k in range(4)])
+    texts = ["space"] * 4 + ["cake"] * 4
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(n_users):
+        for t, k in enumerate(rng.permutation(4)[:3]):
+            rows += [(f"u{u}", f"p{k}", 2 * t), (f"u{u}", f"q{k}", 2 * t + 1)]
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).assign(row=lambda d: np.arange(len(d)))
+    text = FakeEncoder(["space", "cake"]).encode(texts)
+    return df, ids, text
+
+
+def test_tuning_learns_a_taste_that_the_text_does_not_show():
+    df, ids, text = pair_world()
+    result = fit_adapter(text, ids, df, NO_FEEDBACK, FAST)
+    model = result.model
+    for k in range(4):
+        scores = model.item_out @ model.user_vector(np.array([k])) + model.item_bias
+        scores[k] = -np.inf
+        assert ids[int(np.argmax(scores))] == f"q{k}"
+    assert result.losses[-1] < result.losses[0]
+
+
+def test_thumbs_down_lowers_the_items_probability_for_those_users_in_the_next_round():
+    df, ids, text = pair_world()
+    users = [f"u{u}" for u in range(30)]
+    fb = pd.DataFrame({"user_id": users, "item_id": ["q0"] * 30, "label": ["down"] * 30})
+    seqs = user_sequences(df, ids)
+
+    def mean_p_q0(m) -> float:
+        probs = []
+        for u in users:
+            logits = m.item_out @ m.user_vector(seqs[u]) + m.item_bias
+            probs.append(np.exp(logits[4] - logits.max()) / np.exp(logits - logits.max()).sum())
+        return float(np.mean(probs))
+
+    plain = fit_adapter(text, ids, df, NO_FEEDBACK, FAST).model
+    pushed = fit_adapter(text, ids, df, fb, FAST).model
+    assert mean_p_q0(pushed) < 0.5 * mean_p_q0(plain)
+
+
+def test_cancel_stops_training():
+    df, ids, text = pair_world()
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        fit_adapter(text, ids, df, NO_FEEDBACK, FAST, cancel=cancel)
+
+
+def test_nan_loss_fails_with_a_message():
+    df, ids, text = pair_world()
+    text = text.copy()
+    text[0, 0] = np.nan
+    with pytest.raises(FloatingPointError, match="training loss became nan"):
+        fit_adapter(text, ids, df, NO_FEEDBACK, FAST)
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ValueError, match="invalid training setting: dim, encoder_tuning"):
+        TrainConfig(dim=1, encoder_tuning="half")
+
+
+def test_items_never_seen_in_training_keep_text_only_vectors():
+    df, ids, text = pair_world()
+    df = df[df["item_id"] != "q3"]
+    model = fit_adapter(text, ids, df, NO_FEEDBACK, FAST).model
+    assert np.allclose(model.item_out[7], model.out_adapter @ text[7], atol=1e-5)
+
+
+def test_user_sequences_follow_time_then_file_row():
+    df = pd.DataFrame({"user_id": ["a", "a", "a"], "item_id": ["y", "x", "z"], "timestamp": [2, 2, 1], "row": [0, 1, 2]})
+    assert user_sequences(df, np.array(["x", "y", "z"]))["a"].tolist() == [2, 1, 0]
