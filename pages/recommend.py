@@ -23,15 +23,23 @@ k = right.number_input("How many", 1, 50, key="k")
 annotator = st.sidebar.text_input("Your name (for the ledger)", key="annotator")
 
 
-def record(user_id: str, item_id: str, rank: int, score: float) -> None:
-    """on_change of a thumb: write to the ledger before the rerun, so the list updates at once."""
-    value = st.session_state.get(f"thumb:{user_id}:{item_id}")
-    if value is None:
-        return
-    ledger.add(Feedback(user_id, item_id, "up" if value == 1 else "down", version.name, rank, score,
-                        annotator or "app"))
+def record_new_thumbs() -> None:
+    """Write every thumb whose value changed since the last run to the ledger, before the list is built,
+    so a thumbs-down hides the item in this very run. (Reading session_state rather than on_change also
+    catches values set programmatically, as the app tests do.)"""
+    recorded = st.session_state.setdefault("recorded_thumbs", {})
+    shown = st.session_state.setdefault("shown_rows", {})
+    for key, value in list(st.session_state.items()):
+        if not str(key).startswith("thumb:") or value is None or recorded.get(key) == value:
+            continue
+        _, user_id, item_id = str(key).split(":", 2)
+        rank, score = shown.get(key, (None, None))
+        ledger.add(Feedback(user_id, item_id, "up" if value == 1 else "down", version.name, rank, score,
+                            annotator or "app"))
+        recorded[key] = value
 
 
+record_new_thumbs()
 history = rec.history(user)
 st.subheader(f"Recent history ({len(history)} items)")
 recent = [rec.item_ids[i] for i in history[-8:][::-1]]
@@ -51,8 +59,8 @@ for r in picks:
     row[3].text("new" if previous and moved is None else ("" if moved in (None, r.rank) else
                                                           f"{'up' if moved > r.rank else 'down'} {abs(moved - r.rank)}"))
     with row[4]:
-        st.feedback("thumbs", key=f"thumb:{user}:{r.item_id}", on_change=record,
-                    args=(user, r.item_id, r.rank, r.score))
+        st.feedback("thumbs", key=f"thumb:{user}:{r.item_id}")
+    st.session_state["shown_rows"][f"thumb:{user}:{r.item_id}"] = (r.rank, r.score)
 st.session_state["previous_lists"][user] = {r.item_id: r.rank for r in picks}
 labels = ledger.current_labels(user)
 if not labels.empty:

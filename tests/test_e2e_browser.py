@@ -1,0 +1,116 @@
+"""End to end in headless Chromium: start the app, import a small upload, train, thumbs-down, train again."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-quic", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    pytest.importorskip("playwright")
+    home = tmp_path_factory.mktemp("home")
+    port = free_port()
+    env = {**os.environ, "RECTUNE_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield url, home
+    proc.terminate()
+    proc.wait(20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(240_000)
+        yield page
+        browser.close()
+
+
+def small_upload(folder) -> tuple[str, str]:
+    titles = {f"k{i}": f"{'Garden' if i % 2 else 'Kitchen'} tool number {i}" for i in range(24)}
+    items = pd.DataFrame({"item_id": list(titles), "title": list(titles.values()),
+                          "category": ["garden" if i % 2 else "kitchen" for i in range(24)]})
+    rows = [(f"c{u}", f"k{(u + 2 * t) % 24}", 1_700_000_000 + 3600 * t) for u in range(20) for t in range(6)]
+    log = pd.DataFrame(rows, columns=["customer_id", "product_id", "timestamp"])
+    items_path, log_path = folder / "catalog.csv", folder / "orders.csv"
+    items.to_csv(items_path, index=False)
+    log.to_csv(log_path, index=False)
+    return str(log_path), str(items_path)
+
+
+def go(page, url: str, label: str) -> None:
+    page.goto(url)
+    page.get_by_role("link", name=label).click()
+    page.get_by_role("heading", name=label if label != "Recommend" else "Recommendations").wait_for()
+
+
+def train_round(page, url: str) -> None:
+    go(page, url, "Train")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("finished: v", exact=False).wait_for()
+
+
+def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
+    url, home = server
+    page.goto(url)
+    page.get_by_role("heading", name="Recommendations").wait_for()
+    go(page, url, "Data")
+    log_path, items_path = small_upload(tmp_path)
+    inputs = page.locator("input[type=file]")
+    inputs.nth(0).set_input_files(log_path)
+    inputs.nth(1).set_input_files(items_path)
+    page.get_by_text("Item text preview:").wait_for()
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.get_by_text("Imported.").wait_for()
+
+    train_round(page, url)
+    go(page, url, "Recommend")
+    rows = page.locator("[data-testid='stFeedback']")
+    rows.first.wait_for()
+    first_title = page.locator("[data-testid='stText']").filter(has_text="tool number").nth(6).inner_text()
+    texts_before = page.locator("[data-testid='stText']").all_inner_texts()
+    rows.first.locator("button").nth(1).click()  # thumbs down on the first pick
+    page.wait_for_function("t => !Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
+                           ".slice(0, 40).some(e => e.innerText === t)", arg=first_title)
+    from recsys.feedback import FeedbackLedger
+    frame = FeedbackLedger(home / "demo" / "feedback.sqlite").frame()
+    assert frame["label"].tolist() == ["down"] and len(texts_before) > 10
+
+    train_round(page, url)
+    versions = sorted(p.name for p in (home / "demo" / "models").iterdir())
+    assert versions == ["v0001", "v0002", "v0003", "v0004"]
