@@ -58,12 +58,9 @@ def data_fingerprint(ws: Workspace) -> str:
 def sidebar(ws: Workspace) -> None:
     with st.sidebar:
         names = list_workspaces(HOME) or ["demo"]
-        current = st.session_state["workspace"]
-        choice = st.selectbox("Workspace", names, index=names.index(current) if current in names else 0,
-                              key="workspace_select")
-        if choice != current:
-            st.session_state["workspace"] = choice
-            st.rerun()
+        if st.session_state["workspace"] not in names:
+            st.session_state["workspace"] = names[0]
+        st.selectbox("Workspace", names, key="workspace")
         with st.popover("New workspace"):
             new = st.text_input("Name (letters, digits, - _ .)", key="new_workspace_name")
             if st.button("Create", key="create_workspace") and new:

@@ -79,10 +79,10 @@ def go(page, url: str, label: str) -> None:
     page.get_by_role("heading", name=label if label != "Recommend" else "Recommendations").wait_for()
 
 
-def train_round(page, url: str) -> None:
+def train_round(page, url: str, version: str) -> None:
     go(page, url, "Train")
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text("finished: v", exact=False).wait_for()
+    page.get_by_text(f"finished: {version}", exact=False).wait_for()
 
 
 def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
@@ -98,19 +98,24 @@ def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("Imported.").wait_for()
 
-    train_round(page, url)
+    train_round(page, url, "v0003")  # v0001: demo (untuned), v0002: the upload (untuned)
     go(page, url, "Recommend")
-    rows = page.locator("[data-testid='stFeedback']")
-    rows.first.wait_for()
-    first_title = page.locator("[data-testid='stText']").filter(has_text="tool number").nth(6).inner_text()
-    texts_before = page.locator("[data-testid='stText']").all_inner_texts()
-    rows.first.locator("button").nth(1).click()  # thumbs down on the first pick
-    page.wait_for_function("t => !Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
-                           ".slice(0, 40).some(e => e.innerText === t)", arg=first_title)
+    thumbs = page.locator("[data-testid='stFeedback']")
+    thumbs.first.wait_for()
+    titles = page.locator("[data-testid='stText']").filter(has_text="tool number")
+    first_title = titles.first.inner_text()
+    assert titles.count() == 10
+    thumbs.first.locator("[data-testid='stFeedbackButton']").nth(1).click()  # thumbs down on pick 1
+    page.wait_for_function("t => { const xs = Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
+                           ".map(e => e.innerText); return xs.filter(x => x.includes('tool number')).length === 10"
+                           " && !xs.includes(t); }", arg=first_title)
     from recsys.feedback import FeedbackLedger
     frame = FeedbackLedger(home / "demo" / "feedback.sqlite").frame()
-    assert frame["label"].tolist() == ["down"] and len(texts_before) > 10
+    assert frame["label"].tolist() == ["down"] and frame["shown_rank"].tolist() == [1]
 
-    train_round(page, url)
+    train_round(page, url, "v0004")
     versions = sorted(p.name for p in (home / "demo" / "models").iterdir())
     assert versions == ["v0001", "v0002", "v0003", "v0004"]
+    import json
+    metrics = json.loads((home / "demo" / "models" / "v0004" / "metrics.json").read_text())
+    assert metrics["feedback_seen"] == 1 and metrics["feedback_report"]["downs"] == 1
