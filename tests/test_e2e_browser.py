@@ -102,9 +102,9 @@ def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
     go(page, url, "Recommend")
     thumbs = page.locator("[data-testid='stFeedback']")
     thumbs.first.wait_for()
-    titles = page.locator("[data-testid='stText']").filter(has_text="tool number")
-    first_title = titles.first.inner_text()
-    assert titles.count() == 10
+    page.wait_for_function("() => Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
+                           ".filter(e => e.innerText.includes('tool number')).length === 10")
+    first_title = page.locator("[data-testid='stText']").filter(has_text="tool number").first.inner_text()
     thumbs.first.locator("[data-testid='stFeedbackButton']").nth(1).click()  # thumbs down on pick 1
     page.wait_for_function("t => { const xs = Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
                            ".map(e => e.innerText); return xs.filter(x => x.includes('tool number')).length === 10"
