@@ -144,3 +144,15 @@ def test_catalog_text_is_shown_literally_not_as_markup(home, tmp_path):
     at.run()
     assert "<script>alert(1)</script>" in rows(at)
     assert not any("<script>" in m.value for m in at.markdown)
+
+
+def test_a_password_in_secrets_guards_every_page(home):
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["password"] = "s3cret"
+    at.run()
+    assert not at.title and at.text_input(key="password_input")
+    at.text_input(key="password_input").set_value("wrong").run()
+    assert at.error[0].value == "Wrong password." and not at.title
+    at.text_input(key="password_input").set_value("s3cret").run()
+    assert at.title[0].value == "Recommendations"

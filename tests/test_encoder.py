@@ -1,0 +1,54 @@
+"""The real packaged all-MiniLM-L6-v2: loads offline, agrees with plain sentence-transformers, caches."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fakes import FakeEncoder
+from recsys.encoder import DEFAULT_MODEL, EmbeddingCache, TextEncoder, packaged_model_path
+
+TEXTS = ["Toy Story (1995). Genres: Adventure, Animation", "Heat (1995). Genres: Action, Crime, Thriller",
+         "A picture book about a brave owl", "", "Recipes for bread and cake" * 20]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> TextEncoder:
+    return TextEncoder(DEFAULT_MODEL, device="cpu")
+
+
+@pytest.mark.slow
+def test_packaged_model_loads_offline_and_gives_unit_vectors(encoder):
+    assert (packaged_model_path() / "model.safetensors").exists()
+    vectors = encoder.encode(TEXTS)
+    assert vectors.shape == (5, 384) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_fast_path_agrees_with_plain_sentence_transformers(encoder):
+    plain = encoder.model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    assert (encoder.encode(TEXTS) * plain).sum(1).min() > 0.99
+
+
+@pytest.mark.slow
+def test_a_local_model_folder_works_too(encoder):
+    folder = TextEncoder(str(packaged_model_path()), device="cpu")
+    assert np.allclose(folder.encode(TEXTS[:2]), encoder.encode(TEXTS[:2]), atol=1e-4)
+
+
+@pytest.mark.slow
+def test_similar_texts_are_closer_than_unrelated_ones(encoder):
+    a, b, c = encoder.encode(["a space adventure on a far colony", "science fiction about a distant star colony",
+                              "recipes for rustic bread"])
+    assert a @ b > a @ c + 0.2
+
+
+def test_cache_encodes_only_new_or_changed_texts(tmp_path):
+    fake = FakeEncoder(["space", "cake"])
+    first = EmbeddingCache(tmp_path, fake).encode(["space", "cake", "x"])
+    cache = EmbeddingCache(tmp_path, fake)
+    again = cache.encode(["cake", "space cake", "space"])
+    assert cache.misses == 1 and fake.encoded == 4
+    assert np.array_equal(again[0], first[1]) and np.array_equal(again[2], first[0])
+    assert EmbeddingCache.lookup(tmp_path, "fake", ["space", "cake"]).shape == (2, 3)
+    assert EmbeddingCache.lookup(tmp_path, "fake", ["never seen"]) is None
+    assert EmbeddingCache.lookup(tmp_path, "other-key", ["space"]) is None
