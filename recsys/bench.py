@@ -72,8 +72,8 @@ def bench_training_and_first_model(rows: list) -> None:
 
 def _encoder_pairs_per_s(mode: str, pairs: int = 64) -> float:
     from recsys.bootstrap import shared_encoder
-    from recsys.demo import make_demo
     from recsys.data import Dataset, ImportReport
+    from recsys.demo import make_demo
     from recsys.encoder_tuning import tune_encoder
     from recsys.training import TrainConfig
     events, items = make_demo(200, 50)
@@ -131,15 +131,16 @@ def bench_quality(rows: list) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         split = f"{tmp}/split"
         _run([sys.executable, str(REFEREE), "split", "--interactions", str(MOVIELENS / "ratings.csv"), "--out", split])
-        for name, train, extra, flag in (("warm", "train.csv", [], []),
-                                         ("cold", "cold_train.csv", ["--candidates", f"{split}/cold_items.txt"], ["--cold"])):
+        cold_shelf = ["--candidates", f"{split}/cold_items.txt"]
+        for name, train, extra, flag in (("warm", "train.csv", [], []), ("cold", "cold_train.csv", cold_shelf, ["--cold"])):
             t = time.perf_counter()
             _run([sys.executable, "-m", "recsys", "train", "--interactions", f"{split}/{train}",
                   "--items", str(MOVIELENS / "movies.csv"), "--workspace", f"{tmp}/ws-{name}"])
             seconds = time.perf_counter() - t
             _run([sys.executable, "-m", "recsys", "recommend", "--workspace", f"{tmp}/ws-{name}", "--all-users",
                   "--out", f"{tmp}/recs-{name}.csv", *extra])
-            score = _run([sys.executable, str(REFEREE), "score", "--split", split, "--recs", f"{tmp}/recs-{name}.csv", *flag])
+            recs = f"{tmp}/recs-{name}.csv"
+            score = _run([sys.executable, str(REFEREE), "score", "--split", split, "--recs", recs, *flag])
             rows += [("quality", f"ml-latest-small {name}: referee", score.strip()),
                      ("quality", f"ml-latest-small {name}: `recsys train` wall time (s)", f"{seconds:.0f}")]
         for line in _run([sys.executable, str(REFEREE), "baselines", "--split", split]).strip().splitlines():

@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
-
 from conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -19,9 +17,8 @@ def home(tmp_path_factory):
     os.environ["RECTUNE_HOME"] = str(home)
     import pages.common as common
     common.HOME = home  # the module may already be imported by an earlier test
-    from recsys.bootstrap import ensure_demo_workspace
+    from recsys.bootstrap import ensure_demo_workspace, shared_encoder
     from recsys.pipeline import run_round
-    from recsys.bootstrap import shared_encoder
     from recsys.training import TrainConfig
     ws = ensure_demo_workspace(home)
     run_round(ws, TrainConfig(max_seconds=8, epochs=2), evaluate=True, encoder_factory=shared_encoder)
@@ -128,8 +125,9 @@ def test_data_page_imports_the_demo_and_reports(home):
 
 def test_catalog_text_is_shown_literally_not_as_markup(home, tmp_path):
     import pandas as pd
-    from recsys.pipeline import create_untuned_version, import_files
+
     from recsys.bootstrap import shared_encoder
+    from recsys.pipeline import create_untuned_version, import_files
     from recsys.workspace import Workspace
     ws = Workspace(home / "evil")
     items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["<script>alert(1)</script>",

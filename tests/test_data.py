@@ -2,8 +2,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from recsys.data import ImportConfig, detect_catalog_template, detect_log_columns, import_dataset, \
-    load_interactions, parse_timestamps, preview_texts
+from recsys.data import (
+    ImportConfig,
+    detect_catalog_template,
+    detect_log_columns,
+    import_dataset,
+    load_interactions,
+    parse_timestamps,
+    preview_texts,
+)
 
 
 def test_movielens_style_columns_and_template_are_detected(tmp_path):

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pandas as pd
-
 from conftest import ROOT
+
 from recsys.demo import make_demo
 
 

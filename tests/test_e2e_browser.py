@@ -11,7 +11,6 @@ import urllib.request
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

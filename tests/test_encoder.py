@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fakes import FakeEncoder
+
 from recsys.encoder import DEFAULT_MODEL, EmbeddingCache, TextEncoder, packaged_model_path
 
 TEXTS = ["Toy Story (1995). Genres: Adventure, Animation", "Heat (1995). Genres: Action, Crime, Thriller",

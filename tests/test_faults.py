@@ -9,7 +9,6 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT
 from test_cli import cli, trained  # noqa: F401  (module fixture: a workspace trained once)
 
