@@ -61,11 +61,15 @@ def bench_training_and_first_model(rows: list) -> None:
         import_files(ws, *demo_paths(ROOT))
         create_untuned_version(ws, shared_encoder)
         first = time.perf_counter() - t0
-        result = run_round(ws, TrainConfig(max_seconds=60), encoder_factory=shared_encoder)
+        result = run_round(ws, TrainConfig(), evaluate=True, encoder_factory=shared_encoder)
         tuned = time.perf_counter() - t0
     rows += [("demo data", "import -> first usable (untuned) model (s)", f"{first:.1f}"),
-             ("demo data", "import -> first tuned model (s)", f"{tuned:.1f}"),
+             ("demo data", "import -> first tuned and evaluated model (s)", f"{tuned:.1f}"),
              ("train", "adapter training (examples/s)", f"{result.metrics['train_examples_per_s']:.0f}")]
+    for protocol, models in result.metrics["evaluation"].items():  # the same defaults on a second data set
+        for name in ("tuned", "untuned-encoder", "ease", "itemknn", "popularity"):
+            m = models[name]
+            rows.append(("quality", f"demo data {protocol}: {name}", f"HR@10={m['hr']:.4f} NDCG@10={m['ndcg']:.4f}"))
     for mode in ("lora", "full"):
         rows.append(("train", f"encoder tuning, {mode} (pairs/s)", f"{_encoder_pairs_per_s(mode):.1f}"))
 

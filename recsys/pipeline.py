@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import Dataset, ImportConfig, ImportReport, import_dataset
-from recsys.errors import RecTuneError
 from recsys.feedback import FeedbackLedger
 from recsys.storage import atomic_write_json
 from recsys.training import Callback, TrainConfig, TrainEvent
@@ -141,11 +140,3 @@ def data_fingerprint(dataset: Dataset) -> str:
 def _emit(callbacks, event: TrainEvent) -> None:
     for cb in callbacks:
         cb(event)
-
-
-def require_data(ws: Workspace) -> None:
-    if not ws.has_data():
-        raise RecTuneError(f"workspace '{ws.name}' has no data; give --interactions and --items to import some.")
-
-
-

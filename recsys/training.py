@@ -2,7 +2,6 @@
 early stopping on held-out next items, progress through callbacks, cancel through an Event."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -138,4 +137,3 @@ def validation_ndcg(model, sequences: dict[str, np.ndarray], users: list[str], m
 
 
 Callback = Callable[[TrainEvent], None]
-EventLike = threading.Event
