@@ -63,6 +63,9 @@ def bench_training_and_first_model(rows: list) -> None:
         first = time.perf_counter() - t0
         result = run_round(ws, TrainConfig(), evaluate=True, encoder_factory=shared_encoder)
         tuned = time.perf_counter() - t0
+        t = time.perf_counter()
+        _run([sys.executable, "-m", "recsys", "status", "--workspace", str(ws.root), "--json"])
+        rows.append(("cli", "`python -m recsys status` wall time, no torch import (s)", f"{time.perf_counter() - t:.2f}"))
     rows += [("demo data", "import -> first usable (untuned) model (s)", f"{first:.1f}"),
              ("demo data", "import -> first tuned and evaluated model (s)", f"{tuned:.1f}"),
              ("train", "adapter training (examples/s)", f"{result.metrics['train_examples_per_s']:.0f}")]

@@ -25,7 +25,7 @@ from recsys.training import (
 @dataclass(frozen=True)
 class FitResult:
     model: ServingModel
-    epochs: int
+    epochs: float
     best_val_ndcg: float
     examples: int
     examples_per_s: float
@@ -84,32 +84,37 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     state = _LoopState(best=-1.0, best_state=None, bad=0, losses=[])
     steps_per_epoch = max(1, -(-len(examples.target) // config.batch_size))
-    total, started = steps_per_epoch * config.epochs, time.perf_counter()
-    for epoch in range(config.epochs):
-        order = rng.permutation(len(examples.target))
-        for step in range(steps_per_epoch):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            batch = order[step * config.batch_size:(step + 1) * config.batch_size]
-            loss = _step(model, optim, examples, batch, downs, config, device, rng)
-            state.losses.append(loss)
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"training loss became {loss} at epoch {epoch + 1}; lower the learning rate.")
-            _emit(callbacks, TrainEvent("train", epoch * steps_per_epoch + step + 1, total, loss))
-        if val_users:  # without validation users every epoch is kept and the last one wins
+    # On a small data set an epoch is a handful of steps: check at most every `check_every_steps` and train
+    # at least `min_steps`, so early stopping does not end a run before the item vectors have learned.
+    check_every = max(steps_per_epoch, config.check_every_steps)
+    total = max(steps_per_epoch * config.epochs, config.min_steps)
+    started = time.perf_counter()
+    batches = _batches(len(examples.target), config.batch_size, rng)
+    for step in range(1, total + 1):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        loss = _step(model, optim, examples, next(batches), downs, config, device, rng)
+        state.losses.append(loss)
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss} at step {step}; lower the learning rate.")
+        _emit(callbacks, TrainEvent("train", step, total, loss))
+        out_of_time = time.perf_counter() - started > config.max_seconds
+        if step % check_every and step != total and not out_of_time:
+            continue
+        if val_users:  # without validation users the last step wins
             val = validation_ndcg(model, sequences, val_users, config.max_history)
-            _emit(callbacks, TrainEvent("validate", (epoch + 1) * steps_per_epoch, total, None,
-                                        f"epoch {epoch + 1}: validation NDCG@10 {val:.4f}"))
+            _emit(callbacks, TrainEvent("validate", step, total, None,
+                                        f"epoch {step / steps_per_epoch:.1f}: validation NDCG@10 {val:.4f}"))
             if not state.update(val, model, config.patience):
                 break
-        if time.perf_counter() - started > config.max_seconds:
-            _emit(callbacks, TrainEvent("train", total, total, None, "time budget reached; keeping the best epoch"))
+        if out_of_time:
+            _emit(callbacks, TrainEvent("train", total, total, None, "time budget reached; keeping the best check"))
             break
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     elapsed = time.perf_counter() - started
     n_done = len(state.losses) * config.batch_size
-    return FitResult(model.to_serving(item_ids), epoch + 1, state.best, len(examples.target), n_done / elapsed,
+    return FitResult(model.to_serving(item_ids), round(len(state.losses) / steps_per_epoch, 2), state.best, len(examples.target), n_done / elapsed,
                      tuple(state.losses))
 
 
@@ -128,6 +133,14 @@ class _LoopState:
             return True
         self.bad += 1
         return self.bad < patience
+
+
+def _batches(n: int, batch_size: int, rng):
+    """Endless minibatches of example indices, a fresh shuffle each pass."""
+    while True:
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size]
 
 
 def _step(model, optim, ex: Examples, batch: np.ndarray, downs: Examples, config: TrainConfig, device, rng) -> float:

@@ -26,7 +26,9 @@ class TrainConfig:
     batch_size: int = 1024
     lr: float = 5e-3
     weight_decay: float = 0.0
-    patience: int = 2  # epochs without validation gain before stopping
+    patience: int = 2  # validation checks without gain before stopping
+    check_every_steps: int = 200  # validate after each epoch, but no more often than this
+    min_steps: int = 2000  # small data sets still get this many steps (the time budget still applies)
     val_users: int = 1000  # users whose last training item is held out for early stopping
     max_seconds: float = 180.0  # training-loop budget; the best epoch so far is kept
     feedback_weight: float = 3.0  # how much one thumb weighs against one logged interaction
@@ -45,6 +47,7 @@ class TrainConfig:
         checks = {"dim": self.dim >= 2, "max_history": self.max_history >= 1, "epochs": self.epochs >= 1,
                   "batch_size": self.batch_size >= 2, "lr": self.lr > 0, "max_seconds": self.max_seconds > 0,
                   "encoder_tuning": self.encoder_tuning in ("none", "lora", "full"), "patience": self.patience >= 1,
+                  "check_every_steps": self.check_every_steps >= 1, "min_steps": self.min_steps >= 1,
                   "feedback_weight": self.feedback_weight >= 0, "encoder_pairs": self.encoder_pairs >= 8,
                   "text_loss_weight": self.text_loss_weight >= 0,
                   "precision": self.precision in ("auto", "fp32"), "lora_rank": self.lora_rank >= 1}

@@ -21,7 +21,7 @@ def home(tmp_path_factory):
     from recsys.pipeline import run_round
     from recsys.training import TrainConfig
     ws = ensure_demo_workspace(home)
-    run_round(ws, TrainConfig(max_seconds=8, epochs=2), evaluate=True, encoder_factory=shared_encoder)
+    run_round(ws, TrainConfig(max_seconds=8, epochs=2, min_steps=50), evaluate=True, encoder_factory=shared_encoder)
     return home
 
 

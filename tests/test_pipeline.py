@@ -13,7 +13,7 @@ from recsys.recommend import Recommender
 from recsys.training import Cancelled, TrainConfig
 from recsys.workspace import Workspace
 
-QUICK = TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, val_users=2, max_seconds=30)
+QUICK = TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, val_users=2, max_seconds=30, min_steps=1)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from recsys.trainer import fit_adapter
 from recsys.training import Cancelled, TrainConfig, build_training_examples, history_rows, user_sequences
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
-FAST = TrainConfig(dim=16, max_history=4, epochs=30, batch_size=64, lr=0.05, val_users=0, seed=0)
+FAST = TrainConfig(dim=16, max_history=4, epochs=30, batch_size=64, lr=0.05, val_users=0, seed=0, min_steps=1)
 
 
 def test_examples_are_every_next_item_with_its_left_padded_history():
