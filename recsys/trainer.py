@@ -84,8 +84,8 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     state = _LoopState(best=-1.0, best_state=None, bad=0, losses=[])
     steps_per_epoch = max(1, -(-len(examples.target) // config.batch_size))
-    # On a small data set an epoch is a handful of steps: check at most every `check_every_steps` and train
-    # at least `min_steps`, so early stopping does not end a run before the item vectors have learned.
+    # On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
+    # stop early before `min_steps`, so the item vectors get to learn before validation can end the run.
     check_every = max(steps_per_epoch, config.check_every_steps)
     total = max(steps_per_epoch * config.epochs, config.min_steps)
     started = time.perf_counter()
@@ -105,7 +105,7 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
             val = validation_ndcg(model, sequences, val_users, config.max_history)
             _emit(callbacks, TrainEvent("validate", step, total, None,
                                         f"epoch {step / steps_per_epoch:.1f}: validation NDCG@10 {val:.4f}"))
-            if not state.update(val, model, config.patience):
+            if not state.update(val, model, config.patience) and step >= config.min_steps:
                 break
         if out_of_time:
             _emit(callbacks, TrainEvent("train", total, total, None, "time budget reached; keeping the best check"))

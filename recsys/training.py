@@ -27,8 +27,8 @@ class TrainConfig:
     lr: float = 5e-3
     weight_decay: float = 0.0
     patience: int = 2  # validation checks without gain before stopping
-    check_every_steps: int = 200  # validate after each epoch, but no more often than this
-    min_steps: int = 2000  # small data sets still get this many steps (the time budget still applies)
+    check_every_steps: int = 50  # validate after each epoch, but no more often than this
+    min_steps: int = 600  # no early stop before this many steps: on small data sets an epoch is a few steps
     val_users: int = 1000  # users whose last training item is held out for early stopping
     max_seconds: float = 180.0  # training-loop budget; the best epoch so far is kept
     feedback_weight: float = 3.0  # how much one thumb weighs against one logged interaction
