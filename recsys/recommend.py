@@ -56,22 +56,19 @@ class Recommender:
         return [i for i, lab in zip(idx, df["label"]) if i >= 0 and lab == "up"], \
                [i for i, lab in zip(idx, df["label"]) if i >= 0 and lab == "down"]
 
-    def scores(self, user_id: str, use_feedback: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """(scores over all items, the history used). Ups count as the most recent history."""
-        history = self.history(user_id)
-        if use_feedback:
-            ups, _ = self._labels(user_id)
-            history = np.concatenate([history, np.array(ups, dtype=np.int64)])
+    def scores(self, user_id: str, ups: list[int] = ()) -> tuple[np.ndarray, np.ndarray]:
+        """(scores over all items, the history used). Thumbs-ups count as the most recent history."""
+        history = np.concatenate([self.history(user_id), np.array(ups, dtype=np.int64)])
         user = self.model.user_vector(history)
         return self.model.item_out @ user + self.model.item_bias, history
 
     def recommend(self, user_id: str, k: int = 10, candidates: list[str] | None = None,
                   use_feedback: bool = True, explain: int = 3) -> list[Recommendation]:
-        scores, history = self.scores(user_id, use_feedback)
+        ups, downs = self._labels(user_id) if use_feedback else ([], [])
+        scores, history = self.scores(user_id, ups)
         scores = scores.astype(np.float64)
         scores[self.history(user_id)] = -np.inf
-        if use_feedback:
-            scores[self._labels(user_id)[1]] = -np.inf
+        scores[downs] = -np.inf
         if candidates is not None:
             allowed = np.zeros(len(scores), dtype=bool)
             idx = self.index.get_indexer([str(c) for c in candidates])

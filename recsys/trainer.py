@@ -114,7 +114,8 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
         model.load_state_dict(state.best_state)
     elapsed = time.perf_counter() - started
     n_done = len(state.losses) * config.batch_size
-    return FitResult(model.to_serving(item_ids), round(len(state.losses) / steps_per_epoch, 2), state.best, len(examples.target), n_done / elapsed,
+    epochs = round(len(state.losses) / steps_per_epoch, 2)
+    return FitResult(model.to_serving(item_ids), epochs, state.best, len(examples.target), n_done / elapsed,
                      tuple(state.losses))
 
 
