@@ -131,7 +131,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if version is None:
         raise RecTuneError("no model yet; run `train` first.")
     saved = read_json(version.path / "config.json", {})
-    config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+    config = TrainConfig.from_saved(saved)
     dataset = ws.load_dataset()
     text = item_text_vectors(ws, dataset.items, default_encoder_factory(config.encoder_model))
     result = evaluate_config(ws, dataset, text, config, k=args.k)

@@ -28,7 +28,7 @@ def start_evaluation(ws: Workspace, runner: JobRunner, background: bool = True) 
 
     def work(on_event: Callable[[TrainEvent], None], cancel: threading.Event) -> str:
         saved = read_json(version.path / "config.json", {}) or {}
-        config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
+        config = TrainConfig.from_saved(saved)
         dataset = ws.load_dataset()
         on_event(TrainEvent("evaluate", 0, 1, None, f"evaluating {version.name}"))
         text = item_text_vectors(ws, dataset.items, shared_encoder(config.encoder_model), [on_event])

@@ -13,7 +13,7 @@ import pandas as pd
 from recsys.data import Dataset, ImportConfig, ImportReport, import_dataset
 from recsys.feedback import FeedbackLedger
 from recsys.storage import atomic_write_json
-from recsys.training import Callback, TrainConfig, TrainEvent
+from recsys.training import Callback, TrainConfig, TrainEvent, emit
 from recsys.workspace import Workspace
 
 EncoderFactory = Callable[[str], object]
@@ -46,7 +46,7 @@ def item_text_vectors(ws: Workspace, items: pd.DataFrame, encoder, callbacks: li
     """(n_items, dim) embeddings of the item texts, from the workspace cache where unchanged."""
     from recsys.encoder import EmbeddingCache
     cache = EmbeddingCache(ws.cache_dir, encoder)
-    progress = lambda done, total: _emit(callbacks, TrainEvent("encode", done, total, None, "encoding item texts"))
+    progress = lambda done, total: emit(callbacks, TrainEvent("encode", done, total, None, "encoding item texts"))
     return cache.encode(items["text"].tolist(), progress)
 
 
@@ -60,7 +60,7 @@ def run_round(ws: Workspace, config: TrainConfig = TrainConfig(), callbacks: lis
     ledger = FeedbackLedger(ws.ledger_path)
     feedback = ledger.current_labels()
     previous = ws.active_name()
-    _emit(callbacks, TrainEvent("load", 1, 1, None, f"{len(dataset.interactions):,} interactions, {len(feedback)} thumbs"))
+    emit(callbacks, TrainEvent("load", 1, 1, None, f"{len(dataset.interactions):,} interactions, {len(feedback)} thumbs"))
     encoder = encoder_factory(config.encoder_model)
     extra: dict = {}
     if config.encoder_tuning != "none":
@@ -74,10 +74,10 @@ def run_round(ws: Workspace, config: TrainConfig = TrainConfig(), callbacks: lis
                "feedback_seen": len(feedback), **extra}
     if evaluate:
         from recsys.rounds import evaluate_config
-        _emit(callbacks, TrainEvent("evaluate", 0, 1, None, "evaluating on the warm and cold protocols"))
+        emit(callbacks, TrainEvent("evaluate", 0, 1, None, "evaluating on the warm and cold protocols"))
         metrics["evaluation"] = evaluate_config(ws, dataset, text, config, cancel)
     metrics["feedback_report"] = feedback_report(ws, fit.model, dataset, feedback)
-    _emit(callbacks, TrainEvent("save", 1, 1, None, "writing the model version"))
+    emit(callbacks, TrainEvent("save", 1, 1, None, "writing the model version"))
 
     def fill(folder: Path) -> None:
         fit.model.save(folder)
@@ -136,7 +136,3 @@ def data_fingerprint(dataset: Dataset) -> str:
     t = pd.util.hash_pandas_object(dataset.items[["item_id", "text"]], index=False)
     return f"{int(h.sum()) & 0xFFFFFFFFFFFF:012x}-{int(t.sum()) & 0xFFFFFFFF:08x}"
 
-
-def _emit(callbacks, event: TrainEvent) -> None:
-    for cb in callbacks:
-        cb(event)

@@ -16,6 +16,7 @@ from recsys.training import (
     TrainConfig,
     TrainEvent,
     build_training_examples,
+    emit,
     history_rows,
     user_sequences,
     validation_ndcg,
@@ -97,18 +98,18 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
         state.losses.append(loss)
         if not np.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss} at step {step}; lower the learning rate.")
-        _emit(callbacks, TrainEvent("train", step, total, loss))
+        emit(callbacks, TrainEvent("train", step, total, loss))
         out_of_time = time.perf_counter() - started > config.max_seconds
         if step % check_every and step != total and not out_of_time:
             continue
         if val_users:  # without validation users the last step wins
             val = validation_ndcg(model, sequences, val_users, config.max_history)
-            _emit(callbacks, TrainEvent("validate", step, total, None,
+            emit(callbacks, TrainEvent("validate", step, total, None,
                                         f"epoch {step / steps_per_epoch:.1f}: validation NDCG@10 {val:.4f}"))
             if not state.update(val, model, config.patience) and step >= config.min_steps:
                 break
         if out_of_time:
-            _emit(callbacks, TrainEvent("train", total, total, None, "time budget reached; keeping the best check"))
+            emit(callbacks, TrainEvent("train", total, total, None, "time budget reached; keeping the best check"))
             break
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
@@ -189,7 +190,3 @@ def _concat(a: Examples, b: Examples) -> Examples:
     return Examples(np.concatenate([a.history, b.history]), np.concatenate([a.target, b.target]),
                     np.concatenate([a.weight, b.weight]))
 
-
-def _emit(callbacks, event: TrainEvent) -> None:
-    for cb in callbacks:
-        cb(event)

@@ -58,6 +58,11 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_saved(cls, saved: dict) -> TrainConfig:
+        """The config of a saved version (its config.json also holds keys that are not settings)."""
+        return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+
 
 @dataclass(frozen=True)
 class TrainEvent:
@@ -140,3 +145,8 @@ def validation_ndcg(model, sequences: dict[str, np.ndarray], users: list[str], m
 
 
 Callback = Callable[[TrainEvent], None]
+
+
+def emit(callbacks, event: TrainEvent) -> None:
+    for cb in callbacks:
+        cb(event)
