@@ -40,7 +40,8 @@ def _import_config(args: argparse.Namespace):
 
 
 def _progress(event) -> None:
-    if event.stage == "train" and event.step % 50 and event.step not in (1, event.total) and not event.message:
+    stepwise = event.stage == "train" or event.stage.startswith("evaluate:")
+    if stepwise and event.step % 50 and event.step not in (1, event.total) and not event.message:
         return
     loss = f" loss={event.loss:.4f}" if event.loss is not None else ""
     print(f"[{event.stage}] {event.step}/{event.total}{loss} {event.message}".rstrip(), file=sys.stderr, flush=True)

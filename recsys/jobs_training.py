@@ -32,7 +32,7 @@ def start_evaluation(ws: Workspace, runner: JobRunner, background: bool = True) 
         dataset = ws.load_dataset()
         on_event(TrainEvent("evaluate", 0, 1, None, f"evaluating {version.name}"))
         text = item_text_vectors(ws, dataset.items, shared_encoder(config.encoder_model), [on_event])
-        result = evaluate_config(ws, dataset, text, config, cancel)
+        result = evaluate_config(ws, dataset, text, config, cancel, callbacks=[on_event])
         atomic_write_json(version.path / "metrics.json", {**read_json(version.path / "metrics.json", {}),
                                                           "evaluation": result})
         on_event(TrainEvent("evaluate", 1, 1, None, "evaluation written"))

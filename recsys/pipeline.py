@@ -74,8 +74,7 @@ def run_round(ws: Workspace, config: TrainConfig = TrainConfig(), callbacks: lis
                "feedback_seen": len(feedback), **extra}
     if evaluate:
         from recsys.rounds import evaluate_config
-        emit(callbacks, TrainEvent("evaluate", 0, 1, None, "evaluating on the warm and cold protocols"))
-        metrics["evaluation"] = evaluate_config(ws, dataset, text, config, cancel)
+        metrics["evaluation"] = evaluate_config(ws, dataset, text, config, cancel, callbacks=callbacks)
     metrics["feedback_report"] = feedback_report(ws, fit.model, dataset, feedback)
     emit(callbacks, TrainEvent("save", 1, 1, None, "writing the model version"))
 

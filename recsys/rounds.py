@@ -10,7 +10,7 @@ from recsys.baselines import EASE, ItemKNN, Popularity, UntunedEncoder
 from recsys.data import Dataset
 from recsys.evaluate import Metrics, Split, cold_split, evaluate, warm_split
 from recsys.storage import atomic_write_json, read_json
-from recsys.training import TrainConfig, user_sequences
+from recsys.training import Callback, TrainConfig, TrainEvent, emit, user_sequences
 from recsys.workspace import Workspace
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
@@ -21,18 +21,28 @@ class TunedScorer:
 
     name = "tuned"
 
-    def __init__(self, text: np.ndarray, config: TrainConfig, cancel: threading.Event | None = None) -> None:
-        self.text, self.config, self.cancel = text, config, cancel
+    def __init__(self, text: np.ndarray, config: TrainConfig, cancel: threading.Event | None = None,
+                 callbacks: list[Callback] = ()) -> None:
+        self.text, self.config, self.cancel, self.callbacks = text, config, cancel, list(callbacks)
 
     def fit(self, train: pd.DataFrame, item_ids: np.ndarray) -> None:
         from recsys.trainer import fit_adapter
-        self.model = fit_adapter(self.text, item_ids, train, NO_FEEDBACK, self.config, cancel=self.cancel).model
+        self.model = fit_adapter(self.text, item_ids, train, NO_FEEDBACK, self.config, self.callbacks,
+                                 cancel=self.cancel).model
         self.sequences = user_sequences(train, item_ids)
 
     def score(self, user_ids: list[str]) -> np.ndarray:
         empty = np.zeros(0, dtype=np.int64)
         users = np.stack([self.model.user_vector(self.sequences.get(u, empty)) for u in user_ids])
         return users @ self.model.item_out.T + self.model.item_bias
+
+
+def _as_stage(stage: str, callbacks: list[Callback]) -> Callback:
+    """Training events of an evaluation refit, shown as one stage of the round (their losses stay out of its
+    loss curve)."""
+    def relay(event: TrainEvent) -> None:
+        emit(callbacks, TrainEvent(stage, event.step, event.total, None, event.message))
+    return relay
 
 
 def splits(dataset: Dataset) -> list[Split]:
@@ -60,12 +70,17 @@ def _ease_for(n_items: int):
 
 
 def evaluate_config(ws: Workspace, dataset: Dataset, text: np.ndarray, config: TrainConfig,
-                    cancel: threading.Event | None = None, k: int = 10) -> dict:
-    """{'warm': {'tuned': Metrics, 'popularity': ...}, 'cold': {...}} as plain dicts."""
+                    cancel: threading.Event | None = None, k: int = 10, callbacks: list[Callback] = ()) -> dict:
+    """{'warm': {'tuned': Metrics, 'popularity': ...}, 'cold': {...}} as plain dicts.
+    Progress goes to `callbacks` as stages 'evaluate: baselines', 'evaluate: warm', 'evaluate: cold'."""
     from recsys.pipeline import data_fingerprint
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
+    emit(callbacks, TrainEvent("evaluate: baselines", 0, 1, None, "scoring the baselines (cached per data set)"))
     result = baseline_metrics(ws, dataset, text, data_fingerprint(dataset), k)
     for split in splits(dataset):
-        tuned: Metrics = evaluate(TunedScorer(text, config, cancel), split, item_ids, k)
+        stage = f"evaluate: {split.name}"
+        emit(callbacks, TrainEvent(stage, 0, 1, None, f"refitting on the {split.name} protocol"))
+        relabel = [_as_stage(stage, callbacks)]
+        tuned: Metrics = evaluate(TunedScorer(text, config, cancel, relabel), split, item_ids, k)
         result[split.name] = {"tuned": tuned.to_dict(), **result[split.name]}
     return result

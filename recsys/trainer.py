@@ -22,6 +22,8 @@ from recsys.training import (
     validation_ndcg,
 )
 
+MIN_STEPS_EPOCHS = 100  # cap on the no-early-stop floor, in epochs
+
 
 @dataclass(frozen=True)
 class FitResult:
@@ -87,8 +89,10 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     steps_per_epoch = max(1, -(-len(examples.target) // config.batch_size))
     # On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
     # stop early before `min_steps`, so the item vectors get to learn before validation can end the run.
+    # On a tiny data set (an epoch of one step) 600 steps would be 600 epochs: the floor is at most 100 epochs.
+    min_steps = min(config.min_steps, MIN_STEPS_EPOCHS * steps_per_epoch)
     check_every = max(steps_per_epoch, config.check_every_steps)
-    total = max(steps_per_epoch * config.epochs, config.min_steps)
+    total = max(steps_per_epoch * config.epochs, min_steps)
     started = time.perf_counter()
     batches = _batches(len(examples.target), config.batch_size, rng)
     for step in range(1, total + 1):
@@ -106,7 +110,7 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
             val = validation_ndcg(model, sequences, val_users, config.max_history)
             emit(callbacks, TrainEvent("validate", step, total, None,
                                         f"epoch {step / steps_per_epoch:.1f}: validation NDCG@10 {val:.4f}"))
-            if not state.update(val, model, config.patience) and step >= config.min_steps:
+            if not state.update(val, model, config.patience) and step >= min_steps:
                 break
         if out_of_time:
             emit(callbacks, TrainEvent("train", total, total, None, "time budget reached; keeping the best check"))

@@ -33,9 +33,10 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     port = free_port()
     env = {**os.environ, "RECTUNE_HOME": str(home)}
+    log = open(home / "server.log", "wb")  # a file, not a pipe: an unread pipe fills up and blocks the server
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                              "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 90
     while time.time() < deadline:
@@ -47,6 +48,7 @@ def server(tmp_path_factory):
     yield url, home
     proc.terminate()
     proc.wait(20)
+    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -72,16 +74,39 @@ def small_upload(folder) -> tuple[str, str]:
     return str(log_path), str(items_path)
 
 
+def settle(page) -> None:
+    """Wait until the app's script run is over: a click during a run (or a page switch) can be lost."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
+
+
 def go(page, url: str, label: str) -> None:
     page.goto(url)
+    settle(page)
     page.get_by_role("link", name=label).click()
     page.get_by_role("heading", name=label if label != "Recommend" else "Recommendations").wait_for()
+    settle(page)
 
 
-def train_round(page, url: str, version: str) -> None:
+def train_round(page, url: str, home, version: str) -> None:
     go(page, url, "Train")
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text(f"finished: {version}", exact=False).wait_for()
+    wait_js(page, home, "v => { const t = document.body.innerText; return t.includes('finished: ' + v)"
+                        " || /: (failed|cancelled|interrupted)/.test(t); }", version)  # on a failure, say why
+    assert f"finished: {version}" in page.inner_text("body"), diagnostics(page, home)
+
+
+def wait_js(page, home, js: str, arg=None) -> None:
+    try:
+        page.wait_for_function(js, arg=arg)
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n{diagnostics(page, home)}") from None
+
+
+def diagnostics(page, home) -> str:
+    job = home / "demo" / "job.json"
+    log = (home / "server.log").read_text(errors="replace")[-4000:]
+    return (f"page:\n{page.inner_text('body')[-3000:]}\njob.json: {job.read_text() if job.exists() else None}"
+            f"\nserver log tail:\n{log}")
 
 
 def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
@@ -94,25 +119,27 @@ def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
     inputs.nth(0).set_input_files(log_path)
     inputs.nth(1).set_input_files(items_path)
     page.get_by_text("Item text preview:").wait_for()
+    settle(page)
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("Imported.").wait_for()
 
-    train_round(page, url, "v0003")  # v0001: demo (untuned), v0002: the upload (untuned)
+    train_round(page, url, home, "v0003")  # v0001: demo (untuned), v0002: the upload (untuned)
     go(page, url, "Recommend")
     thumbs = page.locator("[data-testid='stFeedback']")
     thumbs.first.wait_for()
-    page.wait_for_function("() => Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
-                           ".filter(e => e.innerText.includes('tool number')).length === 10")
+    settle(page)
+    wait_js(page, home, "() => Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
+                        ".filter(e => e.innerText.includes('tool number')).length === 10")
     first_title = page.locator("[data-testid='stText']").filter(has_text="tool number").first.inner_text()
     thumbs.first.locator("[data-testid='stFeedbackButton']").nth(1).click()  # thumbs down on pick 1
-    page.wait_for_function("t => { const xs = Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
-                           ".map(e => e.innerText); return xs.filter(x => x.includes('tool number')).length === 10"
-                           " && !xs.includes(t); }", arg=first_title)
+    wait_js(page, home, "t => { const xs = Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
+                        ".map(e => e.innerText); return xs.filter(x => x.includes('tool number')).length === 10"
+                        " && !xs.includes(t); }", first_title)
     from recsys.feedback import FeedbackLedger
     frame = FeedbackLedger(home / "demo" / "feedback.sqlite").frame()
     assert frame["label"].tolist() == ["down"] and frame["shown_rank"].tolist() == [1]
 
-    train_round(page, url, "v0004")
+    train_round(page, url, home, "v0004")
     versions = sorted(p.name for p in (home / "demo" / "models").iterdir())
     assert versions == ["v0001", "v0002", "v0003", "v0004"]
     import json

@@ -108,3 +108,15 @@ def test_a_job_left_running_by_a_killed_process_is_reported_interrupted(tmp_path
     proc.wait()
     status = JobRunner(tmp_path).status()
     assert status.state == "interrupted" and "stopped before it finished" in status.message
+
+
+def test_a_background_job_shortens_the_gil_switch_interval(tmp_path):
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)  # CPython's default
+        runner = JobRunner(tmp_path)
+        runner.start(steps(2))
+        assert runner.wait(10).state == "done"
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+    finally:
+        sys.setswitchinterval(before)

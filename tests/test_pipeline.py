@@ -82,7 +82,14 @@ def test_the_untuned_version_ranks_by_text_similarity(ws, fake_encoder):
 
 
 def test_evaluate_round_scores_tuned_and_baselines_on_both_protocols(ws, fake_encoder):
-    result = run_round(ws, QUICK, evaluate=True, encoder_factory=lambda name: fake_encoder)
+    events = []
+    result = run_round(ws, QUICK, [events.append], evaluate=True, encoder_factory=lambda name: fake_encoder)
+    stages = list(dict.fromkeys(e.stage for e in events))
+    assert stages == ["load", "encode", "train", "evaluate: baselines", "evaluate: warm", "evaluate: cold",
+                      "save"]  # the evaluation refits show as stages, not as silence
+    refit = [e for e in events if e.stage == "evaluate: warm"]
+    assert refit[0].message == "refitting on the warm protocol" and refit[-1].step == refit[-1].total
+    assert all(e.loss is None for e in events if e.stage.startswith("evaluate"))  # not in the loss curve
     evaluation = result.metrics["evaluation"]
     assert set(evaluation) == {"warm", "cold"}
     assert set(evaluation["warm"]) == {"tuned", "popularity", "itemknn", "ease", "untuned-encoder"}

@@ -54,6 +54,19 @@ def test_tuning_learns_a_taste_that_the_text_does_not_show():
     assert result.losses[-1] < result.losses[0]
 
 
+def test_the_no_early_stop_floor_is_capped_at_100_epochs_on_a_tiny_data_set():
+    df, ids, text = pair_world()  # 300 examples: one step per epoch at batch 1024
+    events = []
+    config = TrainConfig(dim=8, max_history=4, val_users=10, seed=0)  # default min_steps 600
+    result = fit_adapter(text, ids, df, NO_FEEDBACK, config, [events.append])
+    totals = {e.total for e in events if e.stage == "train"}
+    assert totals == {100} and len(result.losses) <= 100
+    bigger = TrainConfig(dim=8, max_history=4, val_users=10, seed=0, batch_size=64)  # 5 steps per epoch
+    events.clear()
+    fit_adapter(text, ids, df, NO_FEEDBACK, bigger, [events.append])
+    assert {e.total for e in events if e.stage == "train"} == {500}
+
+
 def test_thumbs_down_lowers_the_items_probability_for_those_users_in_the_next_round():
     df, ids, text = pair_world()
     users = [f"u{u}" for u in range(30)]
