@@ -31,10 +31,13 @@ with st.expander("Training settings", expanded=not job_runner.status().active):
                                "uses a GPU when one is present.")
     pairs = c2.number_input("Encoder tuning pairs", 8, 100_000, 2000, disabled=tuning == "none")
     evaluate = c3.toggle("Evaluate the round", True, help="Refits on the warm and cold protocols (takes longer).")
+    dropout = c1.slider("History dropout", 0.0, 0.9, 0.5, 0.1,
+                        help="Share of history items hidden at each training step: less memorising, better on small "
+                             "catalogs and new items.")
     try:
         config = TrainConfig(dim=dim, max_history=max_history, max_seconds=float(max_seconds), use_item_ids=use_ids,
                              text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,
-                             encoder_pairs=int(pairs))
+                             encoder_pairs=int(pairs), history_dropout=float(dropout))
         st.code(json.dumps({**config.to_dict(), "evaluate": evaluate}, indent=1), language="json")
     except ValueError as exc:
         config = None

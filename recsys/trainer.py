@@ -152,7 +152,8 @@ def _batches(n: int, batch_size: int, rng):
 def _step(model, optim, ex: Examples, batch: np.ndarray, downs: Examples, config: TrainConfig, device, rng) -> float:
     import torch
     import torch.nn.functional as F
-    history = torch.from_numpy(ex.history[batch]).to(device)
+    history = torch.from_numpy(drop_history(ex.history[batch], config.history_dropout, model.text.shape[0], rng))
+    history = history.to(device)
     target = torch.from_numpy(ex.target[batch]).to(device)
     weight = torch.from_numpy(ex.weight[batch]).to(device)
     with _autocast(device, config):
@@ -167,6 +168,14 @@ def _step(model, optim, ex: Examples, batch: np.ndarray, downs: Examples, config
     loss.backward()
     optim.step()
     return float(loss.detach())
+
+
+def drop_history(history: np.ndarray, p: float, pad: int, rng) -> np.ndarray:
+    """Each history slot becomes padding with probability p (training only): the model must rank from
+    partial histories, so it memorises fewer exact co-occurrences."""
+    if p <= 0:
+        return history
+    return np.where(rng.random(history.shape) < p, pad, history)
 
 
 def _autocast(device: str, config: TrainConfig):

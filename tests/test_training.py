@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from fakes import FakeEncoder
 
-from recsys.trainer import fit_adapter
+from recsys.trainer import drop_history, fit_adapter
 from recsys.training import Cancelled, TrainConfig, build_training_examples, history_rows, user_sequences
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
@@ -104,6 +104,27 @@ def test_nan_loss_fails_with_a_message():
 def test_config_validation_names_the_field():
     with pytest.raises(ValueError, match="invalid training setting: dim, encoder_tuning"):
         TrainConfig(dim=1, encoder_tuning="half")
+
+
+def test_history_dropout_must_be_a_share_below_one():
+    with pytest.raises(ValueError, match="invalid training setting: history_dropout"):
+        TrainConfig(history_dropout=1.0)
+    with pytest.raises(ValueError, match="invalid training setting: weight_decay, history_dropout"):
+        TrainConfig(weight_decay=-1, history_dropout=-0.1)
+
+
+def test_drop_history_hides_slots_as_padding_with_the_given_share():
+    history = np.arange(20_000).reshape(1000, 20) % 7
+    dropped = drop_history(history, 0.5, pad=9, rng=np.random.default_rng(0))
+    hidden = dropped == 9
+    assert abs(hidden.mean() - 0.5) < 0.01  # 20,000 draws: the share is within 1 point
+    assert (dropped[~hidden] == history[~hidden]).all()  # the rest is untouched
+    assert drop_history(history, 0.0, pad=9, rng=np.random.default_rng(0)) is history
+
+
+def test_saved_configs_from_before_history_dropout_load_without_it():
+    assert TrainConfig.from_saved({"dim": 64, "kind": "adapter", "encoder_key": "x"}).history_dropout == 0.0
+    assert TrainConfig.from_saved(TrainConfig().to_dict()).history_dropout == 0.5
 
 
 def test_items_never_seen_in_training_keep_text_only_vectors():
