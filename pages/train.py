@@ -16,22 +16,24 @@ from recsys.training import TrainConfig
 ws = page_setup("Train")
 job_runner = runner(str(ws.root))
 
+D = TrainConfig()  # widget defaults are the library defaults
 with st.expander("Training settings", expanded=not job_runner.status().active):
     c1, c2, c3 = st.columns(3)
-    dim = c1.select_slider("Tuned space width", [32, 64, 128, 256], 128,
+    dim = c1.select_slider("Tuned space width", [32, 64, 128, 256], D.dim,
                            help="Width of the learned item/user space. 128 was best on MovieLens.")
-    max_history = c2.slider("History length", 5, 200, 50, help="How many recent items describe a user.")
-    max_seconds = c3.number_input("Time budget (s)", 10, 3600, 180, help="Training stops here, keeping its best epoch.")
-    use_ids = c1.toggle("Learn per-item vectors", True, help="Learns taste the text does not show (warm items).")
-    text_w = c2.number_input("Cold-item text loss weight", 0.0, 5.0, 1.0,
+    max_history = c2.slider("History length", 5, 200, D.max_history, help="How many recent items describe a user.")
+    max_seconds = c3.number_input("Time budget (s)", 10, 3600, int(D.max_seconds),
+                                  help="Training stops here, keeping its best epoch.")
+    use_ids = c1.toggle("Learn per-item vectors", D.use_item_ids, help="Learns taste the text does not show (warm items).")
+    text_w = c2.number_input("Cold-item text loss weight", 0.0, 5.0, D.text_loss_weight,
                              help="Keeps the text path strong so brand-new items rank well.")
-    fb_w = c3.number_input("Weight of one thumb", 0.0, 20.0, 3.0, help="Relative to one logged interaction.")
+    fb_w = c3.number_input("Weight of one thumb", 0.0, 20.0, D.feedback_weight, help="Relative to one logged interaction.")
     tuning = c1.selectbox("Also tune the language model", ["none", "lora", "full"],
                           help="LoRA/full encoder tuning: slow on CPU (~25 pairs/s) and measured to help little; "
                                "uses a GPU when one is present.")
-    pairs = c2.number_input("Encoder tuning pairs", 8, 100_000, 2000, disabled=tuning == "none")
+    pairs = c2.number_input("Encoder tuning pairs", 8, 100_000, D.encoder_pairs, disabled=tuning == "none")
     evaluate = c3.toggle("Evaluate the round", True, help="Refits on the warm and cold protocols (takes longer).")
-    dropout = c1.slider("History dropout", 0.0, 0.9, 0.5, 0.1,
+    dropout = c1.slider("History dropout", 0.0, 0.9, D.history_dropout, 0.1,
                         help="Share of history items hidden at each training step: less memorising, better on small "
                              "catalogs and new items.")
     try:

@@ -55,7 +55,7 @@ def test_tuning_learns_a_taste_that_the_text_does_not_show():
 
 
 def test_the_no_early_stop_floor_is_capped_at_100_epochs_on_a_tiny_data_set():
-    df, ids, text = pair_world()  # 300 examples: one step per epoch at batch 1024
+    df, ids, text = pair_world()  # under 300 examples: one step per epoch at batch 1024
     events = []
     config = TrainConfig(dim=8, max_history=4, val_users=10, seed=0)  # default min_steps 600
     result = fit_adapter(text, ids, df, NO_FEEDBACK, config, [events.append])
