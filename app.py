@@ -1,36 +1,17 @@
 """RecTune dashboard: the router. Run with `streamlit run app.py`."""
 from __future__ import annotations
 
-import hmac
-
 import streamlit as st
+
+from ui.common import PAGES, password_ok
 
 st.set_page_config(page_title="RecTune", page_icon=":material/recommend:", layout="wide")
 
 
-def password_ok() -> bool:
-    """With `password` set in .streamlit/secrets.toml, every session must enter it first."""
-    try:
-        expected = st.secrets.get("password")
-    except FileNotFoundError:
-        expected = None
-    if not expected or st.session_state.get("authenticated"):
-        return True
-    given = st.text_input("Password", type="password", key="password_input")
-    if given and hmac.compare_digest(given, str(expected)):
-        st.session_state["authenticated"] = True
-        st.rerun()
-    if given:
-        st.error("Wrong password.")
-    return False
+def login() -> None:
+    """While logged out this is the only page: password_ok() above drew the form."""
 
 
-if password_ok():
-    st.navigation([
-        st.Page("pages/recommend.py", title="Recommend", icon=":material/thumb_up:", default=True),
-        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-        st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:"),
-        st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:"),
-        st.Page("pages/feedback.py", title="Feedback", icon=":material/fact_check:"),
-        st.Page("pages/data.py", title="Data", icon=":material/upload_file:"),
-    ]).run()
+# st.navigation runs on every run, logged in or not; while logged out only the login page is reachable.
+pages = [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+st.navigation(pages if password_ok() else [st.Page(login, title="Log in")]).run()

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import page_setup
-from recsys.bootstrap import ROOT, shared_encoder
-from recsys.data import ImportConfig, detect_catalog_template, detect_log_columns, preview_texts
-from recsys.demo import demo_paths
-from recsys.errors import RecTuneError
-from recsys.pipeline import create_untuned_version, import_files
-from recsys.tables import read_table
-from recsys.uploads import save_upload
+from recsys.service import (
+    ROOT,
+    ImportConfig,
+    ImportRequest,
+    RecTuneError,
+    demo_paths,
+    detect_catalog_template,
+    detect_log_columns,
+    preview_texts,
+    read_upload,
+)
+from ui.common import alert, page_setup
 
-ws = page_setup("Data")
-report = ws.report()
+service = page_setup("Data")
+report = service.ws.report()
 if report is not None:
     with st.expander("Current data", expanded=False):
         st.text("\n".join(report.lines()))
@@ -28,19 +32,19 @@ def uploaded(role: str, label: str, required: bool = True):
     if file is None:
         return None
     try:
-        return save_upload(ws.root / "uploads", role, file.name, file.getvalue(), limits.max_bytes)
+        return service.save_upload(role, file.name, file.getvalue())
     except RecTuneError as exc:
-        st.error(str(exc))
+        alert("error", exc)
         return None
 
 
 def preview(path, what: str):
     try:
-        df = read_table(path, limits.max_bytes, limits.max_rows)
+        df = read_upload(path)
     except RecTuneError as exc:
-        st.error(str(exc))
+        alert("error", exc)
         return None
-    st.caption(f"{what}: {len(df):,} rows, first 10 below")
+    st.text(f"{what}: {len(df):,} rows, first 10 below")
     st.dataframe(df.head(10), hide_index=True, width="stretch")
     return df
 
@@ -48,14 +52,12 @@ def preview(path, what: str):
 def run_import(log_path, items_path, tags_path, config: ImportConfig) -> None:
     try:
         with st.spinner("Importing and encoding the catalog..."):
-            rep = import_files(ws, log_path, items_path, tags_path, config)
-            create_untuned_version(ws, shared_encoder)
+            rep = service.import_files(ImportRequest(log_path, items_path, tags_path, config))
     except RecTuneError as exc:
-        st.error(f"Import refused, nothing changed: {exc}")
+        alert("error", f"Import refused, nothing changed: {exc}")
         return
     st.success("Imported. An untuned model is active; train a round on the Train page.")
     st.text("\n".join(rep.lines()))
-    st.cache_data.clear()
 
 
 if source.startswith("Bundled"):
@@ -83,17 +85,28 @@ item_col, template_default = detect_catalog_template(items_df)
 cat_options = list(items_df.columns)
 catalog_item = st.selectbox("Catalog item id column", cat_options,
                             index=cat_options.index(item_col) if item_col in cat_options else 0, key="map_catalog_item")
+if chosen["item_col"]:
+    cover = service.catalog_coverage(log_df[chosen["item_col"]], items_df[catalog_item])
+    st.text(f"The catalog covers {cover.matched:,} of the log's {cover.log_items:,} items ({cover.share:.0%}).")
+    if cover.share < 0.5:
+        st.warning("Few log items are in the catalog: check that both files use the same ids and the right id "
+                   "columns are chosen above.")
+        st.text(f"Log ids not in the catalog, e.g.: {', '.join(cover.log_examples)}\n"
+                f"Catalog ids not in the log, e.g.: {', '.join(cover.catalog_examples)}")
 template = st.text_input("Item text template ({column} placeholders)", template_default, key="template")
 try:
-    st.caption("Item text preview:")
-    for text in preview_texts(items_df, template):
+    st.text("Item text preview (first items, shortened):")
+    for text in preview_texts(items_df, template, 5, 300):
         st.text(text)
 except RecTuneError as exc:
-    st.error(str(exc))
-if st.button("Import", type="primary", key="import_button"):
+    alert("error", exc)
+running = service.job().active
+if running:
+    st.info("A training round is running in this workspace: import when it has finished.")
+if st.button("Import", type="primary", key="import_button", disabled=running):
     try:
         config = ImportConfig(**chosen, catalog_item_col=catalog_item, template=template)
     except ValueError as exc:
-        st.error(str(exc))
+        alert("error", exc)
     else:
         run_import(log_path, items_path, tags_path, config)

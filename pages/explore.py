@@ -5,15 +5,14 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import data_fingerprint, page_setup, recommender, require_model
-from recsys.errors import RecTuneError
-from recsys.maps import MapData, build_map
-from recsys.workspace import Workspace
+from recsys.maps import MapData
+from recsys.service import RecTuneError
+from ui.common import alert, page_setup, plain, require_model, service_for
 
-ws = page_setup("Explore the embedding map")
-active = require_model(ws)
-rec = recommender(str(ws.root), active.name, data_fingerprint(ws))
-versions = [v.name for v in ws.versions()]
+service = page_setup("Explore the embedding map")
+active = require_model(service)
+rec = service.recommender(active.name)
+versions = [v.name for v in service.versions()]
 
 c1, c2, c3, c4 = st.columns(4)
 after = c1.selectbox("Model version", versions, index=versions.index(active.name), key="map_version")
@@ -31,13 +30,16 @@ def cached_map(root: str, version: str, space: str, method: str, fingerprint: st
     target = None
     if align_version is not None:
         target = cached_map(root, align_version, align_space, method, fingerprint, user).items[["x", "y"]].to_numpy()
-    return build_map(Workspace(root), version, space, method, align_to=target, extra_users=(user,))
+    data = service_for(root).embedding_map(version, space, method, align_to=target, extra_users=(user,))
+    shown = data.items.assign(id=data.items["item_id"].map(plain), title=data.items["title"].map(plain),
+                              category=data.items["category"].map(plain))
+    return MapData(shown, data.users.assign(user_id=data.users["user_id"].map(plain)))
 
 
 def figure(data: MapData, title: str, highlight: dict[str, list[str]]) -> go.Figure:
     items = data.items
     fig = px.scatter(items, x="x", y="y", color=color if color == "category" else None,
-                     hover_name="title", hover_data={"item_id": True, "x": False, "y": False, "category": True},
+                     hover_name="title", hover_data={"id": True, "item_id": False, "x": False, "y": False, "category": True},
                      color_continuous_scale="Viridis", title=title, opacity=0.45, render_mode="webgl")
     if color == "popularity":
         fig.update_traces(marker=dict(color=items["popularity"].clip(upper=items["popularity"].quantile(0.99)),
@@ -50,7 +52,7 @@ def figure(data: MapData, title: str, highlight: dict[str, list[str]]) -> go.Fig
     for name, ids in highlight.items():
         pts = items[items["item_id"].isin(ids)] if name != "user" else data.users[data.users.user_id.isin(ids)]
         symbol, size, col = styles[name]
-        fig.add_scatter(x=pts.x, y=pts.y, mode="markers", name=name, text=pts.get("title", pts.get("user_id")),
+        fig.add_scatter(x=pts.x, y=pts.y, mode="markers", name=name, text=pts["title"] if "title" in pts else pts.user_id,
                         marker=dict(symbol=symbol, size=size, color=col, line=dict(width=2, color=col)))
     fig.update_layout(height=560, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
     return fig
@@ -58,18 +60,19 @@ def figure(data: MapData, title: str, highlight: dict[str, list[str]]) -> go.Fig
 
 history = [rec.item_ids[i] for i in rec.history(user)]
 highlight = {"history": history[:-1], "last item": history[-1:],
-             "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [user]}
-fp = data_fingerprint(ws)
+             "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [plain(user)]}
+fp = service.ws.data_dir.name
+root = str(service.ws.root)
 try:
-    after_map = cached_map(str(ws.root), after, "tuned", method, fp, user)
+    after_map = cached_map(root, after, "tuned", method, fp, user)
     if before == "nothing":
         st.plotly_chart(figure(after_map, f"{after}", highlight), key="map_after")
     else:
         space, other = ("text", after) if before.startswith("untuned") else ("tuned", before)
-        before_map = cached_map(str(ws.root), other, space, method, fp, user, after, "tuned")
+        before_map = cached_map(root, other, space, method, fp, user, after, "tuned")
         left, right = st.columns(2)
         left.plotly_chart(figure(before_map, f"before: {before}", highlight), key="map_before_chart")
         right.plotly_chart(figure(after_map, f"after: {after}", highlight), key="map_after_chart")
-        st.caption("The 'before' map is rotated onto the 'after' map (Procrustes), so an item that moved really moved.")
+        st.text("The 'before' map is rotated onto the 'after' map (Procrustes), so an item that moved really moved.")
 except (RecTuneError, ValueError) as exc:
-    st.error(str(exc))
+    alert("error", exc)

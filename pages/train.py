@@ -1,23 +1,18 @@
-"""Train: settings -> config preview -> Start; live progress in a polling fragment; history of rounds."""
+"""Train: settings -> Start; live progress in a polling fragment (which also shows the rounds); rollback."""
 from __future__ import annotations
 
 import json
-import time
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import page_setup, runner
-from recsys.errors import RecTuneError
-from recsys.jobs_training import start_training
-from recsys.training import TrainConfig
+from recsys.service import RecTuneError, TrainConfig
+from ui.common import alert, page_setup
 
-ws = page_setup("Train")
-job_runner = runner(str(ws.root))
+service = page_setup("Train")
 
 D = TrainConfig()  # widget defaults are the library defaults
-with st.expander("Training settings", expanded=not job_runner.status().active):
+with st.expander("Training settings", expanded=not service.job().active):
     c1, c2, c3 = st.columns(3)
     dim = c1.select_slider("Tuned space width", [32, 64, 128, 256], D.dim,
                            help="Width of the learned item/user space. 128 was best on MovieLens.")
@@ -40,60 +35,63 @@ with st.expander("Training settings", expanded=not job_runner.status().active):
         config = TrainConfig(dim=dim, max_history=max_history, max_seconds=float(max_seconds), use_item_ids=use_ids,
                              text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,
                              encoder_pairs=int(pairs), history_dropout=float(dropout))
-        st.code(json.dumps({**config.to_dict(), "evaluate": evaluate}, indent=1), language="json")
     except ValueError as exc:
         config = None
-        st.error(str(exc))
+        alert("error", exc)
+    if config is not None:
+        with st.expander("All settings (JSON, saved beside the model)"):
+            st.code(json.dumps({**config.to_dict(), "evaluate": evaluate}, indent=1), language="json")
 
-if st.button("Start training", type="primary", disabled=config is None or not ws.has_data(), key="start_training"):
+st.text(f"Workspace: {service.ws.name}")
+if st.button("Start training", type="primary", disabled=config is None or not service.ws.has_data(), key="start_training"):
     try:
-        start_training(ws, job_runner, config, evaluate)
+        service.train(config, evaluate)
         st.toast("Training started: other pages stay usable.")
     except RecTuneError as exc:
-        st.error(str(exc))
+        alert("error", exc)
 
 
 @st.fragment(run_every=1.0)
 def live_status() -> None:
-    status = job_runner.status()
+    """Polls the job snapshot; the rounds table lives here too, so a finished round shows without a rerun."""
+    status = service.job()
     if status.state == "idle":
         st.info("No training job yet in this workspace.")
+    else:
+        st.subheader(f"Job {status.job_id}: {status.state}")
+        st.progress(status.progress, text=f"{status.stage} {status.step}/{status.total}")
+        eta = f" · ETA {status.eta_s:.0f} s" if status.eta_s is not None and status.active else ""
+        st.text(f"{status.message}{eta}")
+        if status.losses:
+            fig = go.Figure(go.Scatter(y=list(status.losses), mode="lines", name="loss"))
+            fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="step", yaxis_title="loss")
+            st.plotly_chart(fig, key="loss_chart")
+        if status.active and st.button("Cancel", key="cancel_training"):
+            service.cancel()
+            st.toast("Cancelling: the previous model stays active.")
+        if status.state == "failed":
+            alert("error", status.message)
+        elif status.state in ("cancelled", "interrupted"):
+            alert("warning", status.message)
+    rounds()
+
+
+def rounds() -> None:
+    st.subheader("Rounds")
+    versions = service.versions()
+    if not versions:
         return
-    st.subheader(f"Job {status.job_id}: {status.state}")
-    st.progress(status.progress, text=f"{status.stage} {status.step}/{status.total}")
-    eta = f" · ETA {status.eta_s:.0f} s" if status.eta_s is not None and status.active else ""
-    st.caption(f"{status.message}{eta}")
-    if status.losses:
-        fig = go.Figure(go.Scatter(y=list(status.losses), mode="lines", name="loss"))
-        fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="step", yaxis_title="loss")
-        st.plotly_chart(fig, key="loss_chart")
-    if status.active and st.button("Cancel", key="cancel_training"):
-        job_runner.cancel()
-        st.toast("Cancelling: the previous model stays active.")
-    if status.state == "failed":
-        st.error(status.message)
-    elif status.state in ("cancelled", "interrupted"):
-        st.warning(status.message)
-    elif status.state == "done" and status.finished and time.time() - status.finished < 3:
-        st.rerun()  # refresh the rounds table and sidebar once
-
-
-live_status()
-
-st.subheader("Rounds")
-versions = ws.versions()
-if versions:
-    rows = [{"version": v.name, "active": v.active, "kind": v.kind,
-             "validation NDCG@10": v.metrics.get("validation_ndcg@10"),
-             "warm NDCG@10": v.metrics.get("evaluation", {}).get("warm", {}).get("tuned", {}).get("ndcg"),
-             "cold NDCG@10": v.metrics.get("evaluation", {}).get("cold", {}).get("tuned", {}).get("ndcg"),
-             "thumbs seen": v.metrics.get("feedback_seen"), "seconds": v.metrics.get("seconds"),
-             "created": pd.Timestamp(v.created, unit="s").strftime("%Y-%m-%d %H:%M")} for v in versions]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(service.rounds_table(), hide_index=True, width="stretch")
+    newest = versions[-1]
+    if newest.metrics.extra.get("activation") and not newest.active:
+        alert("warning", f"{newest.name}: {newest.metrics.extra['activation']}")
     names = [v.name for v in versions]
-    active = ws.active_name()
+    active = service.ws.active_name()
     pick = st.selectbox("Active version (rollback)", names, index=names.index(active) if active in names else 0,
                         key="activate_select")
     if pick != active and st.button(f"Activate {pick}", key="activate_button"):
-        ws.activate(pick)
-        st.rerun()
+        service.activate(pick)
+        st.rerun(scope="fragment")
+
+
+live_status()

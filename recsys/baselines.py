@@ -1,11 +1,16 @@
-"""Reference recommenders every trained model is compared with: popularity, ItemKNN, EASE, untuned encoder."""
+"""Scorers every trained model is compared with (popularity, ItemKNN, EASE, the untuned encoder), and
+`ServedModel`, which scores through a `ServingModel`: the object evaluated is the object that serves."""
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.evaluate import history_matrix
+from recsys.protocols import history_matrix
+from recsys.sequences import user_sequences
+from recsys.serving import ServingModel
 
 
 class _Collaborative:
@@ -82,28 +87,22 @@ class EASE(_Collaborative):
         return out
 
 
-class UntunedEncoder:
-    """User = recency-weighted mean of their last `window` item text vectors; score = cosine."""
+class ServedModel:
+    """A scorer over the serving code path: fit builds a ServingModel from the training part (`build`), score
+    ranks exactly as `Recommender` does (user vector from the history, then `ServingModel.scores`)."""
 
-    name = "untuned-encoder"
-
-    def __init__(self, item_vectors: np.ndarray, window: int = 20, decay: float = 0.9) -> None:
-        self.item_vectors = item_vectors  # (n_items, dim), rows follow item_ids
-        self.window, self.decay = window, decay
+    def __init__(self, name: str, build: Callable[[pd.DataFrame, np.ndarray], ServingModel]) -> None:
+        self.name, self.build = name, build
 
     def fit(self, train: pd.DataFrame, item_ids: np.ndarray) -> None:
-        index = pd.Index(item_ids)
-        ordered = train.sort_values(["user_id", "timestamp", "row"], kind="mergesort")
-        self.histories = {u: index.get_indexer(g["item_id"]) for u, g in ordered.groupby("user_id")}
-
-    def user_vector(self, history: np.ndarray) -> np.ndarray:
-        recent = history[history >= 0][-self.window:]
-        if len(recent) == 0:
-            return np.zeros(self.item_vectors.shape[1], dtype=np.float32)
-        weights = self.decay ** np.arange(len(recent))[::-1]
-        return (weights[:, None] * self.item_vectors[recent]).sum(0) / weights.sum()
+        self.model = self.build(train, item_ids)
+        self.sequences = user_sequences(train, item_ids)
 
     def score(self, user_ids: list[str]) -> np.ndarray:
-        empty = np.array([], dtype=np.int64)
-        users = np.stack([self.user_vector(self.histories.get(u, empty)) for u in user_ids])
-        return users @ self.item_vectors.T
+        empty = np.zeros(0, dtype=np.int64)
+        return self.model.scores(self.model.user_vectors([self.sequences.get(u, empty) for u in user_ids]))
+
+
+def UntunedEncoder(item_vectors: np.ndarray) -> ServedModel:  # noqa: N802 (a scorer factory, named as its scorer)
+    """The encoder as is (ServingModel.untuned): user = recency-weighted mean of the last 20 item texts."""
+    return ServedModel("untuned-encoder", lambda train, item_ids: ServingModel.untuned(item_ids, item_vectors))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.bootstrap import ROOT
+from recsys.service import ROOT
 
 SHARED = ROOT.parent / "shared"
 MOVIELENS = SHARED / "data" / "ml-latest-small"
@@ -50,26 +50,24 @@ def bench_encode(rows: list) -> None:
 
 
 def bench_training_and_first_model(rows: list) -> None:
-    from recsys.bootstrap import shared_encoder
+    from recsys.config import TrainConfig
     from recsys.demo import demo_paths
-    from recsys.pipeline import create_untuned_version, import_files, run_round
-    from recsys.training import TrainConfig
-    from recsys.workspace import Workspace
+    from recsys.service import ImportRequest, Service
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        ws = Workspace(Path(tmp) / "demo")
-        import_files(ws, *demo_paths(ROOT))
-        create_untuned_version(ws, shared_encoder)
+        service = Service(Path(tmp) / "demo")
+        service.import_files(ImportRequest(*demo_paths(ROOT)))
         first = time.perf_counter() - t0
-        result = run_round(ws, TrainConfig(), evaluate=True, encoder_factory=shared_encoder)
+        status = service.train(TrainConfig(), evaluate=True, background=False)
         tuned = time.perf_counter() - t0
+        metrics = service.ws.version(status.version).metrics
         t = time.perf_counter()
-        _run([sys.executable, "-m", "recsys", "status", "--workspace", str(ws.root), "--json"])
+        _run([sys.executable, "-m", "recsys", "status", "--workspace", str(service.ws.root), "--json"])
         rows.append(("cli", "`python -m recsys status` wall time, no torch import (s)", f"{time.perf_counter() - t:.2f}"))
     rows += [("demo data", "import -> first usable (untuned) model (s)", f"{first:.1f}"),
              ("demo data", "import -> first tuned and evaluated model (s)", f"{tuned:.1f}"),
-             ("train", "adapter training (examples/s)", f"{result.metrics['train_examples_per_s']:.0f}")]
-    for protocol, models in result.metrics["evaluation"].items():  # the same defaults on a second data set
+             ("train", "adapter training (examples/s)", f"{metrics.train_examples_per_s:.0f}")]
+    for protocol, models in metrics.evaluation.items():  # the same defaults on a second data set
         for name in ("tuned", "untuned-encoder", "ease", "itemknn", "popularity"):
             m = models[name]
             rows.append(("quality", f"demo data {protocol}: {name}", f"HR@10={m['hr']:.4f} NDCG@10={m['ndcg']:.4f}"))
@@ -78,11 +76,11 @@ def bench_training_and_first_model(rows: list) -> None:
 
 
 def _encoder_pairs_per_s(mode: str, pairs: int = 64) -> float:
-    from recsys.bootstrap import shared_encoder
+    from recsys.config import TrainConfig
     from recsys.data import Dataset, ImportReport
     from recsys.demo import make_demo
+    from recsys.encoder import shared_encoder
     from recsys.encoder_tuning import tune_encoder
-    from recsys.training import TrainConfig
     events, items = make_demo(200, 50)
     items = items.assign(text=items["title"] + ". " + items["description"])
     events = events.assign(row=np.arange(len(events)))
@@ -94,8 +92,8 @@ def _encoder_pairs_per_s(mode: str, pairs: int = 64) -> float:
 
 
 def bench_recommend(rows: list) -> None:
-    from recsys.model import ServingModel
     from recsys.recommend import Recommender
+    from recsys.serving import ServingModel
     rng = np.random.default_rng(0)
     for n in (10_000, 100_000, 1_000_000):
         vec = rng.standard_normal((n, 128), dtype=np.float32)

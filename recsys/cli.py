@@ -1,10 +1,10 @@
-"""`python -m recsys ...`: the same operations the app's buttons run. User errors exit 2 with `error: ...`."""
+"""`python -m recsys ...` (or `rectune ...`): the same operations the app's buttons run, through the service
+layer. User errors exit 2 with one `error: ...` line, never a traceback."""
 from __future__ import annotations
 
 import argparse
-import json
+import errno
 import sys
-from pathlib import Path
 
 from recsys.errors import RecTuneError
 
@@ -12,15 +12,12 @@ from recsys.errors import RecTuneError
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m recsys", description="RecTune: tune a recommender from logs.")
     sub = ap.add_subparsers(dest="command", required=True)
+    i = sub.add_parser("import", help="import a log and a catalog (no training) and print the summary")
+    _workspace(i)
+    _import_flags(i)
     t = sub.add_parser("train", help="import data (if given) and train the next round")
     _workspace(t)
-    t.add_argument("--interactions", help="behaviour log: CSV, TSV, Parquet or JSON Lines")
-    t.add_argument("--items", help="item catalog with an id column and text columns")
-    t.add_argument("--tags", help="optional free-text tags file (user_id,item_id,tag)")
-    for flag in ("user-col", "item-col", "time-col", "rating-col", "event-col", "catalog-item-col"):
-        t.add_argument(f"--{flag}", help=f"column name to use ({flag.replace('-col', '')}); default: detected")
-    t.add_argument("--text-columns", help="comma-separated catalog columns that make the item text")
-    t.add_argument("--template", help="item text template, e.g. '{title}. Genres: {genres}'")
+    _import_flags(t)
     t.add_argument("--config", help="JSON file of training settings (TrainConfig fields)")
     t.add_argument("--encoder", help="sentence-transformers folder or hub id (default: packaged MiniLM)")
     t.add_argument("--encoder-tuning", choices=["none", "lora", "full"], help="also tune the language model")
@@ -39,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _workspace(f)
     f.add_argument("--user", required=True)
     f.add_argument("--item", required=True)
-    f.add_argument("--label", required=True, choices=["up", "down"])
+    f.add_argument("--label", required=True, choices=["up", "down", "cleared"])
     f.add_argument("--annotator", default="cli")
     s = sub.add_parser("status", help="data, model versions, feedback and job state")
     _workspace(s)
@@ -66,6 +63,16 @@ def _workspace(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workspace", required=True, help="workspace folder")
 
 
+def _import_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--interactions", help="behaviour log: CSV, TSV, Parquet or JSON Lines")
+    p.add_argument("--items", help="item catalog with an id column and text columns")
+    p.add_argument("--tags", help="optional free-text tags file (user_id,item_id,tag)")
+    for flag in ("user-col", "item-col", "time-col", "rating-col", "event-col", "catalog-item-col"):
+        p.add_argument(f"--{flag}", help=f"column name to use ({flag.replace('-col', '')}); default: detected")
+    p.add_argument("--text-columns", help="comma-separated catalog columns that make the item text")
+    p.add_argument("--template", help="item text template, e.g. '{title}. Genres: {genres}'")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from recsys import commands
@@ -74,14 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     except RecTuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a read-only home, a full disk, a path too long: one line, not a traceback
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
 
 
-def print_json(obj: object, path: str | None = None) -> None:
-    text = json.dumps(obj, indent=2, default=str)
-    if path:
-        Path(path).write_text(text)
-    else:
-        print(text)
+def _os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{where}permission denied or read-only; choose a writable folder."
+    if exc.errno == errno.ENAMETOOLONG:
+        return f"{where}the path is too long; choose a shorter one."
+    return f"{where}{exc.strerror or exc}"

@@ -1,143 +1,121 @@
-"""The CLI's commands. Heavy modules (torch, the encoder) are imported only by commands that need them."""
+"""The CLI's commands: flags -> one service call -> printed results. Nothing here assembles a flow; heavy
+modules (torch, the encoder) load only inside the service calls that need them."""
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
-from recsys.cli import print_json
 from recsys.errors import RecTuneError
-from recsys.feedback import Feedback, FeedbackLedger
-from recsys.workspace import Workspace
+from recsys.events import TrainEvent
+from recsys.service import ImportRequest, Service, train_config
 
 
-def _train_config(args: argparse.Namespace):
-    from recsys.training import TrainConfig
-    values = json.loads(Path(args.config).read_text()) if args.config else {}
-    if args.encoder:
-        values["encoder_model"] = args.encoder
-    if args.encoder_tuning:
-        values["encoder_tuning"] = args.encoder_tuning
-    if args.max_seconds:
-        values["max_seconds"] = args.max_seconds
-    unknown = set(values) - set(TrainConfig.__dataclass_fields__)
-    if unknown:
-        raise RecTuneError(f"unknown training setting(s) {sorted(unknown)} in {args.config}.")
-    try:
-        return TrainConfig(**values)
-    except (TypeError, ValueError) as exc:
-        raise RecTuneError(str(exc)) from None
+def print_json(obj: object, path: str | None = None) -> None:
+    text = json.dumps(obj, indent=2, default=str)
+    if path:
+        Path(path).write_text(text)
+    else:
+        print(text)
 
 
-def _import_config(args: argparse.Namespace):
-    from recsys.data import ImportConfig
-    cols = tuple(c.strip() for c in args.text_columns.split(",")) if args.text_columns else None
-    return ImportConfig(user_col=args.user_col, item_col=args.item_col, time_col=args.time_col,
-                        rating_col=args.rating_col, event_col=args.event_col, catalog_item_col=args.catalog_item_col,
-                        text_columns=cols, template=args.template)
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
-def _progress(event) -> None:
+def _progress(event: TrainEvent) -> None:
     stepwise = event.stage == "train" or event.stage.startswith("evaluate:")
     if stepwise and event.step % 50 and event.step not in (1, event.total) and not event.message:
         return
     loss = f" loss={event.loss:.4f}" if event.loss is not None else ""
-    print(f"[{event.stage}] {event.step}/{event.total}{loss} {event.message}".rstrip(), file=sys.stderr, flush=True)
+    _say(f"[{event.stage}] {event.step}/{event.total}{loss} {event.message}".rstrip())
+
+
+def _import_request(args: argparse.Namespace) -> ImportRequest | None:
+    from recsys.data import ImportConfig
+    if not (args.interactions or args.items):
+        return None
+    if not (args.interactions and args.items):
+        raise RecTuneError("give both --interactions and --items to import data.")
+    cols = tuple(c.strip() for c in args.text_columns.split(",")) if args.text_columns else None
+    config = ImportConfig(user_col=args.user_col, item_col=args.item_col, time_col=args.time_col,
+                          rating_col=args.rating_col, event_col=args.event_col, catalog_item_col=args.catalog_item_col,
+                          text_columns=cols, template=args.template)
+    return ImportRequest(args.interactions, args.items, args.tags, config)
+
+
+def _train_values(args: argparse.Namespace) -> dict:
+    try:
+        values = json.loads(Path(args.config).read_text()) if args.config else {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RecTuneError(f"{args.config}: not a readable JSON file of training settings ({exc}).") from None
+    flags = {"encoder_model": args.encoder, "encoder_tuning": args.encoder_tuning, "max_seconds": args.max_seconds}
+    return {**values, **{k: v for k, v in flags.items() if v is not None}}
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    report = Service(args.workspace).import_files(_import_request(args) or _missing_files())
+    print("\n".join(report.lines()))
+    return 0
+
+
+def _missing_files():
+    raise RecTuneError("give --interactions and --items to import.")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from recsys.jobs import runner_for
-    from recsys.pipeline import import_files, run_round
-    config = _train_config(args)
-    ws = Workspace(args.workspace)
-    if args.interactions or args.items:
-        if not (args.interactions and args.items):
-            raise RecTuneError("give both --interactions and --items to import data (or neither to retrain).")
-        report = import_files(ws, args.interactions, args.items, args.tags, _import_config(args))
-        print("\n".join(report.lines()), file=sys.stderr)
-    elif not ws.has_data():
-        raise RecTuneError(f"workspace '{ws.root}' has no data yet; give --interactions and --items.")
-    work = lambda on_event, cancel: run_round(ws, config, [on_event, _progress], cancel, args.evaluate).version
-    status = runner_for(ws.root).start(work, config.to_dict(), background=False)
+    config = train_config(_train_values(args))
+    service = Service(args.workspace)
+    request = _import_request(args)
+    if request is None and not service.ws.has_data():
+        raise RecTuneError(f"workspace '{service.ws.root}' has no data yet; give --interactions and --items.")
+    status = service.train(config, args.evaluate, background=False, callbacks=[_progress], request=request)
     if status.state != "done":
         raise RecTuneError(f"training {status.state}: {status.message}")
-    print(f"trained {status.version} ({status.message})", file=sys.stderr)
+    version = service.ws.version(status.version)
+    _say(f"trained {version.name}; {version.metrics.extra.get('activation', '')}")
     return 0
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from recsys.recommend import Recommender
-    ws = Workspace(args.workspace, create=False)
-    rec = Recommender.from_workspace(ws, args.version)
+    service = Service(args.workspace, create=False)
     candidates = None
     if args.candidates:
         candidates = [line.strip() for line in Path(args.candidates).read_text().splitlines() if line.strip()]
-    if args.user is not None and str(args.user) not in rec.sequences:
-        print(f"warning: user '{args.user}' has no history; showing what the model gives an empty history",
-              file=sys.stderr)
-    users = rec.users() if args.all_users else [str(args.user)]
-    frame = rec.recommend_frame(users, args.k, candidates)
+    if args.user is not None and str(args.user) not in service.recommender(args.version).sequences:
+        _say(f"warning: user '{args.user}' has no history; showing what the model gives an empty history")
+    frame = service.recommend_frame(None if args.all_users else [args.user], args.k, candidates, args.version)
     frame.to_csv(args.out or sys.stdout, index=False, float_format="%.6f")
     return 0
 
 
 def cmd_feedback(args: argparse.Namespace) -> int:
-    ws = Workspace(args.workspace, create=False)
-    ledger = FeedbackLedger(ws.ledger_path)
-    row = ledger.add(Feedback(args.user, args.item, args.label, model_version=ws.active_name(),
-                              annotator=args.annotator))
-    print(f"recorded #{row}: user {args.user} {args.label} {args.item}", file=sys.stderr)
+    row = Service(args.workspace, create=False).record_thumb(args.user, args.item, args.label, args.annotator)
+    _say(f"recorded #{row}: user {args.user} {args.label} {args.item}")
     return 0
 
 
-def status_dict(ws: Workspace) -> dict:
-    from recsys.jobs import JobStatus
-    from recsys.storage import read_json
-    report = ws.report()
-    job = JobStatus.from_dict(read_json(ws.job_path, {}) or {})
-    if job.state == "running":
-        from recsys.jobs import JobRunner
-        job = JobRunner(ws.root).status()
-    return {"workspace": str(ws.root), "data": report.to_dict() if report else None,
-            "models": [{"version": v.name, "active": v.active, "kind": v.kind,
-                        "validation_ndcg@10": v.metrics.get("validation_ndcg@10")} for v in ws.versions()],
-            "active": ws.active_name(), "feedback": FeedbackLedger(ws.ledger_path).count(),
-            "job": {k: v for k, v in job.to_dict().items() if k != "losses"}}
-
-
 def cmd_status(args: argparse.Namespace) -> int:
-    ws = Workspace(args.workspace, create=False)
-    status = status_dict(ws)
+    status = Service(args.workspace, create=False).status()
     if args.json:
-        print_json(status)
+        print_json(status.to_dict())
         return 0
-    print(f"workspace: {status['workspace']}")
-    for line in (ws.report().lines() if ws.report() else ["no data imported"]):
+    print(f"workspace: {status.workspace}")
+    for line in (status.data.lines() if status.data else ["no data imported"]):
         print(f"  {line}")
-    for m in status["models"]:
-        print(f"  model {m['version']} ({m['kind']}){' [active]' if m['active'] else ''}")
-    print(f"feedback: {status['feedback']} thumbs; job: {status['job']['state']} {status['job']['message']}")
+    for v in status.versions:
+        print(f"  model {v.name} ({v.kind}){' [active]' if v.active else ''}")
+    print(f"feedback: {status.feedback} thumbs; job: {status.job.state} {status.job.message}")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from recsys.pipeline import default_encoder_factory, item_text_vectors
-    from recsys.rounds import evaluate_config
-    from recsys.storage import atomic_write_json, read_json
-    from recsys.training import TrainConfig
-    ws = Workspace(args.workspace, create=False)
-    version = ws.active_version()
-    if version is None:
-        raise RecTuneError("no model yet; run `train` first.")
-    saved = read_json(version.path / "config.json", {})
-    config = TrainConfig.from_saved(saved)
-    dataset = ws.load_dataset()
-    text = item_text_vectors(ws, dataset.items, default_encoder_factory(config.encoder_model))
-    result = evaluate_config(ws, dataset, text, config, k=args.k)
-    metrics = read_json(version.path / "metrics.json", {}) or {}
-    atomic_write_json(version.path / "metrics.json", {**metrics, "evaluation": result})
+    service = Service(args.workspace, create=False)
+    status = service.evaluate(args.k, background=False, callbacks=[_progress])
+    if status.state != "done":
+        raise RecTuneError(f"evaluation {status.state}: {status.message}")
+    result = service.ws.version(status.version).metrics.evaluation
     for split, models in result.items():
         for name, m in models.items():
             print(f"{split:5s} {name:16s} HR@{m['k']}={m['hr']:.4f} NDCG@{m['k']}={m['ndcg']:.4f} "
@@ -148,28 +126,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_activate(args: argparse.Namespace) -> int:
-    ws = Workspace(args.workspace, create=False)
-    ws.activate(args.version)
-    print(f"active model: {args.version}", file=sys.stderr)
+    Service(args.workspace, create=False).activate(args.version)
+    _say(f"active model: {args.version}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    ws = Workspace(args.workspace, create=False)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    FeedbackLedger(ws.ledger_path).frame().to_csv(out / "feedback.csv", index=False)
-    version = ws.active_version()
-    if version is not None:
-        shutil.copytree(version.path, out / version.name, dirs_exist_ok=True)
-    print(f"exported to {out}", file=sys.stderr)
+    written = Service(args.workspace, create=False).export(args.out)
+    _say("exported: " + ", ".join(p.name for p in written))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from recsys.demo import write_demo
-    paths = write_demo(Path(args.out))
-    print("\n".join(str(p) for p in paths), file=sys.stderr)
+    _say("\n".join(str(p) for p in write_demo(Path(args.out))))
     return 0
 
 

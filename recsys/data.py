@@ -238,3 +238,10 @@ def preview_texts(df: pd.DataFrame, template: str, n: int = 5, max_chars: int = 
     if missing:
         raise DataError(f"the template names column(s) {missing} that the catalog lacks.")
     return render_texts(df.head(n), template, max_chars).tolist()
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """A content hash of the log (user, item, time) and the item texts: what results are cached under."""
+    h = pd.util.hash_pandas_object(dataset.interactions[["user_id", "item_id", "timestamp"]], index=False)
+    t = pd.util.hash_pandas_object(dataset.items[["item_id", "text"]], index=False)
+    return f"{int(h.sum()) & 0xFFFFFFFFFFFF:012x}-{int(t.sum()) & 0xFFFFFFFF:08x}"

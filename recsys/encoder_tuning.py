@@ -1,5 +1,6 @@
 """Tuning the language model itself (LoRA through peft, or full): contrastive (history text -> next item
-text) pairs with in-batch and hard negatives. The untuned weights are never modified: a copy is tuned."""
+text) triplets trained with sentence-transformers' own MultipleNegativesRankingLoss (in-batch negatives plus
+one hard negative each). The untuned weights are never modified: a copy is tuned."""
 from __future__ import annotations
 
 import copy
@@ -9,8 +10,9 @@ import threading
 import numpy as np
 import pandas as pd
 
+from recsys.config import TrainConfig
 from recsys.data import Dataset
-from recsys.training import Callback, Cancelled, TrainConfig, TrainEvent
+from recsys.events import Callback, Cancelled, TrainEvent, emit
 
 # Text far from any catalog: how much the tuned encoder's general sense of language moved.
 DRIFT_PROBE = [
@@ -25,7 +27,7 @@ DRIFT_PROBE = [
     "Vaccines train the immune system to recognise a virus.", "The contract must be signed by both parties.",
     "Thunderstorms are expected later this afternoon.", "The novel was translated into thirty languages.",
 ]
-SCALE = 20.0  # cosine -> logits, as sentence-transformers' MultipleNegativesRankingLoss
+BATCH = 16  # triplets per step: with MNRL every other positive in the batch is a negative too
 
 
 def build_pairs(dataset: Dataset, feedback: pd.DataFrame, n_pairs: int, seed: int) -> list[tuple[str, str, str]]:
@@ -51,7 +53,6 @@ def build_pairs(dataset: Dataset, feedback: pd.DataFrame, n_pairs: int, seed: in
 def tune_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: TrainConfig,
                  callbacks: list[Callback] = (), cancel: threading.Event | None = None):
     """Returns (tuned TextEncoder, report dict). Uses the encoder's device (a GPU when present)."""
-    import torch
 
     from recsys.encoder import TextEncoder
     model = copy.deepcopy(encoder.model)
@@ -62,24 +63,7 @@ def tune_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: Trai
                                            target_modules=["query", "key", "value"], lora_dropout=0.05))
         model[0].auto_model = hf
     pairs = build_pairs(dataset, feedback, config.encoder_pairs, config.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=config.encoder_lr)
-    batch, losses = 16, []
-    total = config.encoder_epochs * -(-len(pairs) // batch)
-    model.train()
-    step = 0
-    for _ in range(config.encoder_epochs):
-        for start in range(0, len(pairs), batch):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            loss = _contrastive_step(model, pairs[start:start + batch], encoder.device)
-            optim.zero_grad(set_to_none=True)
-            loss.backward()
-            optim.step()
-            step += 1
-            losses.append(float(loss.detach()))
-            for cb in callbacks:
-                cb(TrainEvent("tune-encoder", step, total, losses[-1], f"{config.encoder_tuning} encoder tuning"))
+    losses = _train_contrastive(model, pairs, config, encoder.device, list(callbacks), cancel)
     if config.encoder_tuning == "lora":
         model[0].auto_model = hf.merge_and_unload()
     model.eval()
@@ -90,15 +74,34 @@ def tune_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: Trai
                    **drift_report(encoder, tuned)}
 
 
-def _contrastive_step(model, pairs: list[tuple[str, str, str]], device: str):
+def _train_contrastive(model, pairs: list[tuple[str, str, str]], config: TrainConfig, device: str,
+                       callbacks: list[Callback], cancel: threading.Event | None) -> list[float]:
     import torch
-    import torch.nn.functional as F
-    anchors, positives, negatives = zip(*pairs)
-    embed = lambda texts: F.normalize(model(_features(model, list(texts), device))["sentence_embedding"], dim=-1)
-    a = embed(anchors)
-    candidates = embed(list(positives) + list(negatives))  # (2b, dim): in-batch positives, then hard negatives
-    logits = SCALE * a @ candidates.T
-    return F.cross_entropy(logits, torch.arange(len(pairs), device=logits.device))
+    loss_fn = _mnrl()(model)
+    optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.encoder_lr)
+    total, losses = config.encoder_epochs * -(-len(pairs) // BATCH), []
+    model.train()
+    for _ in range(config.encoder_epochs):
+        for start in range(0, len(pairs), BATCH):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            columns = zip(*pairs[start:start + BATCH])  # anchors, positives, hard negatives
+            loss = loss_fn([_features(model, list(texts), device) for texts in columns], None)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            losses.append(float(loss.detach()))
+            emit(callbacks, TrainEvent("tune-encoder", len(losses), total, losses[-1],
+                                       f"{config.encoder_tuning} encoder tuning"))
+    return losses
+
+
+def _mnrl():
+    try:  # sentence-transformers >= 6 moved its losses
+        from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    except ImportError:
+        from sentence_transformers.losses import MultipleNegativesRankingLoss
+    return MultipleNegativesRankingLoss
 
 
 def _features(model, texts: list[str], device: str) -> dict:

@@ -11,11 +11,11 @@ import pandas as pd
 
 from recsys.errors import RecTuneError
 
-LABELS = ("up", "down")
+LABELS = ("up", "down", "cleared")  # "cleared": a thumb taken back; the history keeps what it replaced
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    user_id TEXT NOT NULL, item_id TEXT NOT NULL, label TEXT NOT NULL CHECK (label IN ('up', 'down')),
+    user_id TEXT NOT NULL, item_id TEXT NOT NULL, label TEXT NOT NULL CHECK (label IN ('up', 'down', 'cleared')),
     model_version TEXT, shown_rank INTEGER, shown_score REAL, annotator TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL
 );
@@ -37,7 +37,7 @@ class Feedback:
 
     def __post_init__(self) -> None:
         if self.label not in LABELS:
-            raise RecTuneError(f"label must be 'up' or 'down', not '{self.label}'.")
+            raise RecTuneError(f"label must be 'up', 'down' or 'cleared', not '{self.label}'.")
         if not str(self.user_id).strip() or not str(self.item_id).strip():
             raise RecTuneError("feedback needs a user id and an item id.")
 
@@ -47,8 +47,12 @@ class FeedbackLedger:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        with closing(self._connect()) as con, con:
-            con.executescript(_SCHEMA)
+        try:
+            with closing(self._connect()) as con, con:
+                con.executescript(_SCHEMA)
+                _allow_cleared(con)
+        except sqlite3.OperationalError as exc:
+            raise RecTuneError(f"cannot open the feedback ledger {self.path}: {exc}") from None
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -78,10 +82,26 @@ class FeedbackLedger:
         return pd.DataFrame(rows, columns=COLUMNS)
 
     def current_labels(self, user_id: str | None = None) -> pd.DataFrame:
-        """One row per (user, item): its latest label."""
+        """One row per (user, item) whose latest label is up or down (a cleared thumb counts as none)."""
         df = self.frame(user_id)
-        return df.drop_duplicates(["user_id", "item_id"], keep="last").reset_index(drop=True)
+        latest = df.drop_duplicates(["user_id", "item_id"], keep="last")
+        return latest[latest["label"] != "cleared"].reset_index(drop=True)
 
     def items_with(self, user_id: str, label: str) -> list[str]:
         df = self.current_labels(user_id)
         return df.loc[df["label"] == label, "item_id"].tolist()
+
+
+def _allow_cleared(con: sqlite3.Connection) -> None:
+    """Ledgers made before 'cleared' existed have a CHECK that refuses it: rebuild the table once, keeping ids."""
+    sql = con.execute("SELECT sql FROM sqlite_master WHERE type='table' AND name='feedback'").fetchone()[0]
+    if "'cleared'" in sql:
+        return
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("ALTER TABLE feedback RENAME TO feedback_old")
+    con.execute("DROP INDEX IF EXISTS feedback_user")
+    for statement in filter(str.strip, _SCHEMA.split(";")):
+        con.execute(statement)
+    con.execute("INSERT INTO feedback SELECT * FROM feedback_old")
+    con.execute("DROP TABLE feedback_old")
+    con.execute("COMMIT")

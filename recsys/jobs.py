@@ -2,7 +2,6 @@
 persisted to disk (so a reloaded page, another tab or another process sees it), cancel via an Event."""
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import threading
@@ -13,8 +12,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from recsys.errors import JobError
-from recsys.storage import atomic_write_json, read_json
-from recsys.training import Cancelled, TrainEvent
+from recsys.events import Cancelled, TrainEvent
+from recsys.storage import atomic_write_json, locked_elsewhere, read_json, try_lock, unlock
 
 STATES = ("idle", "running", "done", "failed", "cancelled", "interrupted")
 MAX_LOSS_POINTS = 300  # the loss history kept in the snapshot is thinned to this many points
@@ -76,7 +75,7 @@ class JobRunner:
 
     def _load(self) -> JobStatus:
         status = JobStatus.from_dict(read_json(self.status_path, {}) or {})
-        if status.state == "running" and not _locked_elsewhere(self.lock_path):
+        if status.state == "running" and not locked_elsewhere(self.lock_path):
             status = replace(status, state="interrupted", finished=time.time(),
                              message="the process running this job stopped before it finished; start it again")
             atomic_write_json(self.status_path, status.to_dict())
@@ -138,7 +137,7 @@ class JobRunner:
                 self._status = replace(self._status, state=state, message=message, version=version, eta_s=None,
                                        finished=time.time(), updated=time.time())
                 self._write(force=True)
-                _unlock(self._lock_fh)
+                unlock(self._lock_fh)
                 self._lock_fh = None
 
     def _on_event(self, event: TrainEvent) -> None:
@@ -176,35 +175,13 @@ def _shorten_switch_interval() -> None:
 
 
 def _try_lock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+")
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        return None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh
-
-
-def _unlock(fh) -> None:
+    fh = try_lock(path)
     if fh is not None:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-        fh.close()
-
-
-def _locked_elsewhere(path: Path) -> bool:
-    """True while some process holds the job lock (flock dies with its process, so a crash frees it)."""
-    if not path.exists():
-        return False
-    fh = _try_lock(path)
-    if fh is None:
-        return True
-    _unlock(fh)
-    return False
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+    return fh
 
 
 _RUNNERS: dict[str, JobRunner] = {}

@@ -8,10 +8,9 @@ import pandas as pd
 
 from recsys.encoder import EmbeddingCache
 from recsys.errors import RecTuneError
-from recsys.model import ServingModel
 from recsys.projection import alignment, project
-from recsys.storage import read_json
-from recsys.training import user_sequences
+from recsys.sequences import user_sequences
+from recsys.serving import ServingModel
 from recsys.workspace import Workspace
 
 
@@ -23,17 +22,17 @@ class MapData:
     users: pd.DataFrame
 
 
-def space_vectors(ws: Workspace, version: str, space: str) -> tuple[np.ndarray, ServingModel]:
-    """'tuned': the version's candidate vectors; 'text': the frozen encoder's item embeddings."""
+def space_model(ws: Workspace, version: str, space: str) -> ServingModel:
+    """'tuned': the version as it serves; 'text': the untuned scorer over the frozen encoder's item embeddings
+    (the same object the Evaluate page scores as 'untuned-encoder')."""
     model = ServingModel.load(ws.models_dir / version)
     if space == "tuned":
-        return model.item_out, model
-    key = (read_json(ws.models_dir / version / "config.json", {}) or {}).get("encoder_key", "")
+        return model
     texts = ws.load_dataset().items["text"].tolist()
-    vectors = EmbeddingCache.lookup(ws.cache_dir, key, texts)
+    vectors = EmbeddingCache.lookup(ws.cache_dir, ws.version(version).encoder_key, texts)
     if vectors is None:
         raise RecTuneError("the untuned text embeddings are not cached; train a round to create them.")
-    return vectors, model
+    return ServingModel.untuned(model.item_ids, vectors)
 
 
 def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "pca", max_users: int = 400,
@@ -41,8 +40,8 @@ def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "
     """Project the version's items (and, on PCA maps, a sample of users plus `extra_users`) to 2-D;
     `align_to` (n_items, 2) rotates this map onto another so the two can be compared."""
     dataset = ws.load_dataset()
-    vectors, model = space_vectors(ws, version, space)
-    proj = project(vectors, method)
+    model = space_model(ws, version, space)
+    proj = project(model.item_out, method)
     moved = alignment(proj.coords, align_to) if align_to is not None else None
     coords = moved.apply(proj.coords) if moved is not None else proj.coords
     counts = dataset.interactions["item_id"].value_counts()
@@ -52,11 +51,7 @@ def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "
     if proj.axes is not None:
         sequences = user_sequences(dataset.interactions, model.item_ids)
         chosen = sorted(set(sorted(sequences)[:max_users]) | {u for u in extra_users if u in sequences})
-        if space == "tuned":
-            uv = np.stack([model.user_vector(sequences[u]) for u in chosen])
-        else:
-            uv = np.stack([vectors[sequences[u][-20:]].mean(0) for u in chosen])
-        xy = proj.place(uv)
+        xy = proj.place(model.user_vectors([sequences[u] for u in chosen]))
         xy = moved.apply(xy) if moved is not None else xy  # users turn with their items
         users = pd.DataFrame({"user_id": chosen, "x": xy[:, 0], "y": xy[:, 1]})
     return MapData(items[["item_id", "title", "category", "popularity", "x", "y"]], users)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.evaluate import top_k
+from recsys.errors import RecTuneError
 from recsys.feedback import FeedbackLedger
-from recsys.model import ServingModel
-from recsys.training import user_sequences
+from recsys.ranking import rank
+from recsys.sequences import user_sequences
+from recsys.serving import ServingModel
 from recsys.workspace import Workspace
 
 
@@ -34,7 +35,6 @@ class Recommender:
 
     @classmethod
     def from_workspace(cls, ws: Workspace, version: str | None = None) -> Recommender:
-        from recsys.errors import RecTuneError
         name = version or ws.active_name()
         if name is None:
             raise RecTuneError(f"workspace '{ws.name}' has no model yet; run a training round first.")
@@ -59,24 +59,27 @@ class Recommender:
     def scores(self, user_id: str, ups: list[int] = ()) -> tuple[np.ndarray, np.ndarray]:
         """(scores over all items, the history used). Thumbs-ups count as the most recent history."""
         history = np.concatenate([self.history(user_id), np.array(ups, dtype=np.int64)])
-        user = self.model.user_vector(history)
-        return self.model.item_out @ user + self.model.item_bias, history
+        return self.model.scores(self.model.user_vector(history)[None, :])[0], history
 
     def recommend(self, user_id: str, k: int = 10, candidates: list[str] | None = None,
                   use_feedback: bool = True, explain: int = 3) -> list[Recommendation]:
+        """Top k, never an item the user already has (history or thumbs-up) nor a thumbs-down."""
         ups, downs = self._labels(user_id) if use_feedback else ([], [])
         scores, history = self.scores(user_id, ups)
-        scores = scores.astype(np.float64)
-        scores[self.history(user_id)] = -np.inf
-        scores[downs] = -np.inf
-        if candidates is not None:
-            allowed = np.zeros(len(scores), dtype=bool)
-            idx = self.index.get_indexer([str(c) for c in candidates])
-            allowed[idx[idx >= 0]] = True
-            scores[~allowed] = -np.inf
-        picks = [j for j in top_k(scores[None, :], k)[0] if np.isfinite(scores[j])]
-        return [Recommendation(str(self.item_ids[j]), rank + 1, float(scores[j]), self.explain(history, j, explain))
-                for rank, j in enumerate(picks)]
+        hidden = np.concatenate([history, np.array(downs, dtype=np.int64)])
+        hidden = hidden[hidden >= 0]
+        picks = rank(scores[None, :], k, exclude=(np.zeros(len(hidden), dtype=np.int64), hidden),
+                     allowed=self._allowed(candidates))[0]
+        return [Recommendation(str(self.item_ids[j]), pos + 1, float(scores[j]), self.explain(history, j, explain))
+                for pos, j in enumerate(picks)]
+
+    def _allowed(self, candidates: list[str] | None) -> np.ndarray | None:
+        if candidates is None:
+            return None
+        allowed = np.zeros(len(self.item_ids), dtype=bool)
+        idx = self.index.get_indexer([str(c) for c in candidates])
+        allowed[idx[idx >= 0]] = True
+        return allowed
 
     def explain(self, history: np.ndarray, item: int, n: int = 3) -> tuple[str, ...]:
         """The n history items whose weighted pull (weight * in . out) on `item` is largest."""
@@ -84,8 +87,9 @@ class Recommender:
         if n == 0 or len(recent) == 0:
             return ()
         pull = self.model.history_weights(len(recent)) * (self.model.item_in[recent] @ self.model.item_out[item])
-        order = np.argsort(-pull, kind="stable")[:n]
-        return tuple(dict.fromkeys(str(self.item_ids[recent[i]]) for i in order if pull[i] > 0))
+        order = np.argsort(-pull, kind="stable")
+        ids = dict.fromkeys(str(self.item_ids[recent[i]]) for i in order if pull[i] > 0 and recent[i] != item)
+        return tuple(ids)[:n]
 
     def recommend_frame(self, users: list[str], k: int = 10, candidates: list[str] | None = None) -> pd.DataFrame:
         """user_id, item_id, rank, score for every user (the CLI's and the referee's format)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from recsys.workspace import ModelVersion
+from recsys.versions import ModelVersion
 
 
 def metrics_table(versions: list[ModelVersion]) -> pd.DataFrame:
@@ -11,7 +11,7 @@ def metrics_table(versions: list[ModelVersion]) -> pd.DataFrame:
     Baselines are taken from the newest evaluated round (they do not depend on the round)."""
     rows, baselines = [], None
     for v in versions:
-        evaluation = v.metrics.get("evaluation")
+        evaluation = v.metrics.evaluation
         if not evaluation:
             continue
         for protocol, models in evaluation.items():
@@ -30,8 +30,8 @@ def feedback_reports(versions: list[ModelVersion]) -> pd.DataFrame:
     """Per round: thumbs it trained on and how it treats them (before the serving filter)."""
     rows = []
     for v in versions:
-        rep = v.metrics.get("feedback_report") or {}
-        rows.append({"model": v.name, "thumbs seen": v.metrics.get("feedback_seen", 0), "ups": rep.get("ups", 0),
+        rep = v.metrics.feedback_report or {}
+        rows.append({"model": v.name, "thumbs seen": v.metrics.feedback_seen, "ups": rep.get("ups", 0),
                      "downs": rep.get("downs", 0), "ups in top 10": rep.get("ups_in_top_k"),
                      "downs kept out": rep.get("downs_kept_out")})
     return pd.DataFrame(rows)
@@ -45,3 +45,14 @@ def feedback_counts(ledger_frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     by_round = pd.crosstab(ledger_frame["model_version"].fillna("?"), ledger_frame["label"])
     by_annotator = pd.crosstab(ledger_frame["annotator"].replace("", "(none)"), ledger_frame["label"])
     return by_round, by_annotator
+
+
+def rounds_table(versions: list[ModelVersion]) -> pd.DataFrame:
+    """One row per version: version, active, kind, validation / warm / cold NDCG@10, thumbs seen, seconds,
+    stopped by, created (the Train page's rounds table)."""
+    rows = [{"version": v.name, "active": v.active, "kind": v.kind, "validation NDCG@10": v.metrics.validation_ndcg,
+             "warm NDCG@10": v.metrics.evaluated("warm"), "cold NDCG@10": v.metrics.evaluated("cold"),
+             "thumbs seen": v.metrics.feedback_seen, "seconds": v.metrics.seconds, "stopped by": v.metrics.stopped_by,
+             "created": pd.Timestamp(v.created, unit="s").strftime("%Y-%m-%d %H:%M")} for v in versions]
+    return pd.DataFrame(rows, columns=["version", "active", "kind", "validation NDCG@10", "warm NDCG@10",
+                                       "cold NDCG@10", "thumbs seen", "seconds", "stopped by", "created"])

@@ -1,86 +1,121 @@
-"""Honest comparison: a training config and the baselines, refitted on the warm and cold protocols."""
+"""A training round end to end: load, encode (cached), optional encoder tuning, fit, evaluate, save a version.
+Also the untuned version a fresh workspace serves from, and how a new model treats earlier thumbs."""
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recsys.baselines import EASE, ItemKNN, Popularity, UntunedEncoder
-from recsys.data import Dataset
-from recsys.evaluate import Metrics, Split, cold_split, evaluate, warm_split
-from recsys.storage import atomic_write_json, read_json
-from recsys.training import Callback, TrainConfig, TrainEvent, emit, user_sequences
+from recsys.config import TrainConfig
+from recsys.data import Dataset, dataset_fingerprint
+from recsys.encoder import item_text_vectors
+from recsys.events import Callback, TrainEvent, emit
+from recsys.feedback import FeedbackLedger
+from recsys.gate import decide
+from recsys.serving import ServingModel
+from recsys.versions import ENCODER_DIR, FEEDBACK_SEEN, write_version_files
 from recsys.workspace import Workspace
 
-NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
+EncoderFactory = Callable[[str], object]
 
 
-class TunedScorer:
-    """The default model as a Scorer: fit = a training run on the split's training part."""
-
-    name = "tuned"
-
-    def __init__(self, text: np.ndarray, config: TrainConfig, cancel: threading.Event | None = None,
-                 callbacks: list[Callback] = ()) -> None:
-        self.text, self.config, self.cancel, self.callbacks = text, config, cancel, list(callbacks)
-
-    def fit(self, train: pd.DataFrame, item_ids: np.ndarray) -> None:
-        from recsys.trainer import fit_adapter
-        self.model = fit_adapter(self.text, item_ids, train, NO_FEEDBACK, self.config, self.callbacks,
-                                 cancel=self.cancel).model
-        self.sequences = user_sequences(train, item_ids)
-
-    def score(self, user_ids: list[str]) -> np.ndarray:
-        empty = np.zeros(0, dtype=np.int64)
-        users = np.stack([self.model.user_vector(self.sequences.get(u, empty)) for u in user_ids])
-        return users @ self.model.item_out.T + self.model.item_bias
+@dataclass(frozen=True)
+class RoundResult:
+    version: str
+    metrics: dict
+    seconds: float
 
 
-def _as_stage(stage: str, callbacks: list[Callback]) -> Callback:
-    """Training events of an evaluation refit, shown as one stage of the round (their losses stay out of its
-    loss curve)."""
-    def relay(event: TrainEvent) -> None:
-        emit(callbacks, TrainEvent(stage, event.step, event.total, None, event.message))
-    return relay
-
-
-def splits(dataset: Dataset) -> list[Split]:
-    return [warm_split(dataset.interactions), cold_split(dataset.interactions)]
-
-
-def baseline_metrics(ws: Workspace, dataset: Dataset, text: np.ndarray, fingerprint: str, k: int = 10) -> dict:
-    """Popularity, ItemKNN, EASE and the untuned encoder on both protocols; cached per data fingerprint."""
-    path = ws.cache_dir / f"baselines-{fingerprint}-k{k}.json"
-    cached = read_json(path)
-    if cached:
-        return cached
+def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactory, callbacks: list[Callback] = (),
+              cancel: threading.Event | None = None, evaluate: bool = False) -> RoundResult:
+    """Train a new model version on the workspace's data plus all feedback so far, and activate it."""
+    from recsys.trainer import fit_adapter
+    started, callbacks = time.perf_counter(), list(callbacks)
+    dataset = ws.load_dataset()
+    feedback = FeedbackLedger(ws.ledger_path).current_labels()
+    previous = ws.active_name()
+    emit(callbacks, TrainEvent("load", 1, 1, None, f"{len(dataset.interactions):,} interactions, {len(feedback)} thumbs"))
+    encoder, extra = _round_encoder(encoder_factory(config.encoder_model), dataset, feedback, config, callbacks, cancel)
+    text = item_text_vectors(ws.cache_dir, dataset.items["text"].tolist(), encoder, callbacks)
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
-    out: dict[str, dict] = {}
-    for split in splits(dataset):
-        scorers = [Popularity(), ItemKNN(), _ease_for(len(item_ids)), UntunedEncoder(text)]
-        out[split.name] = {s.name: evaluate(s, split, item_ids, k).to_dict() for s in scorers if s is not None}
-    atomic_write_json(path, out)
-    return out
+    fit = fit_adapter(text, item_ids, dataset.interactions, feedback, config, callbacks, cancel)
+    metrics = {"validation_ndcg@10": fit.best_val_ndcg, "epochs": fit.epochs, "stopped_by": fit.stopped_by,
+               "train_examples": fit.examples, "train_examples_per_s": fit.examples_per_s,
+               "final_loss": fit.losses[-1] if fit.losses else None, "feedback_seen": len(feedback), **extra}
+    if evaluate:
+        from recsys.comparison import evaluate_config
+        metrics["evaluation"] = evaluate_config(ws.cache_dir, dataset, text, config, cancel, callbacks=callbacks)
+    metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
+    gate = decide(fit.model, _serving(ws, previous), dataset.interactions, list(fit.val_users))
+    metrics.update(activated=gate.activate, activation=gate.reason, validation_compared=gate.scores)
+    emit(callbacks, TrainEvent("save", 0, 1, None, gate.reason))
+    emit(callbacks, TrainEvent("save", 1, 1, None, "writing the model version"))
+
+    def fill(folder: Path) -> None:
+        fit.model.save(folder)
+        write_version_files(folder, {**config.to_dict(), "encoder_key": getattr(encoder, "key", ""),
+                                     "previous_version": previous},
+                            {**metrics, "seconds": time.perf_counter() - started}, _data_record(dataset, feedback))
+        feedback.to_csv(folder / FEEDBACK_SEEN, index=False)
+        if extra.get("encoder_dir"):
+            encoder.save_to(folder / ENCODER_DIR)
+
+    version = ws.write_version(fill, activate=gate.activate)
+    return RoundResult(version, metrics, time.perf_counter() - started)
 
 
-def _ease_for(n_items: int):
-    """EASE inverts an (items x items) matrix: skipped past 30k items (7 GB in float64)."""
-    return EASE() if n_items <= 30_000 else None
+def _serving(ws: Workspace, version: str | None) -> ServingModel | None:
+    return ServingModel.load(ws.models_dir / version) if version else None
 
 
-def evaluate_config(ws: Workspace, dataset: Dataset, text: np.ndarray, config: TrainConfig,
-                    cancel: threading.Event | None = None, k: int = 10, callbacks: list[Callback] = ()) -> dict:
-    """{'warm': {'tuned': Metrics, 'popularity': ...}, 'cold': {...}} as plain dicts.
-    Progress goes to `callbacks` as stages 'evaluate: baselines', 'evaluate: warm', 'evaluate: cold'."""
-    from recsys.pipeline import data_fingerprint
-    item_ids = dataset.items["item_id"].astype(str).to_numpy()
-    emit(callbacks, TrainEvent("evaluate: baselines", 0, 1, None, "scoring the baselines (cached per data set)"))
-    result = baseline_metrics(ws, dataset, text, data_fingerprint(dataset), k)
-    for split in splits(dataset):
-        stage = f"evaluate: {split.name}"
-        emit(callbacks, TrainEvent(stage, 0, 1, None, f"refitting on the {split.name} protocol"))
-        relabel = [_as_stage(stage, callbacks)]
-        tuned: Metrics = evaluate(TunedScorer(text, config, cancel, relabel), split, item_ids, k)
-        result[split.name] = {"tuned": tuned.to_dict(), **result[split.name]}
-    return result
+def _round_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: TrainConfig, callbacks, cancel):
+    """The encoder the round uses: as is, or a tuned copy (the base weights are never modified)."""
+    if config.encoder_tuning == "none":
+        return encoder, {}
+    from recsys.encoder_tuning import tune_encoder
+    return tune_encoder(encoder, dataset, feedback, config, callbacks, cancel)
+
+
+def _data_record(dataset: Dataset, feedback: pd.DataFrame) -> dict:
+    return {"interactions": len(dataset.interactions), "items": len(dataset.items),
+            "fingerprint": dataset_fingerprint(dataset), "feedback": len(feedback)}
+
+
+def create_untuned_version(ws: Workspace, encoder_factory: EncoderFactory, encoder_model: str | None = None,
+                           callbacks: list[Callback] = ()) -> str:
+    """Version 'untuned': the encoder as is, so a fresh workspace recommends before any training."""
+    config = TrainConfig() if encoder_model is None else TrainConfig(encoder_model=encoder_model)
+    dataset = ws.load_dataset()
+    encoder = encoder_factory(config.encoder_model)
+    text = item_text_vectors(ws.cache_dir, dataset.items["text"].tolist(), encoder, list(callbacks))
+    model = ServingModel.untuned(dataset.items["item_id"].astype(str).to_numpy(), text)
+
+    def fill(folder: Path) -> None:
+        model.save(folder)
+        write_version_files(folder, {"kind": "untuned", "encoder_model": config.encoder_model,
+                                     "encoder_key": getattr(encoder, "key", "")},
+                            {"feedback_seen": 0}, {"fingerprint": dataset_fingerprint(dataset)})
+    return ws.write_version(fill)
+
+
+def feedback_report(model: ServingModel, dataset: Dataset, feedback: pd.DataFrame, k: int = 10) -> dict:
+    """How the new model treats earlier thumbs, before any serving-time filter: the share of upvoted items
+    it ranks in the user's top k, and the share of downvoted items it keeps out of the top k."""
+    from recsys.recommend import Recommender
+    if feedback.empty:
+        return {"ups": 0, "downs": 0, "ups_in_top_k": None, "downs_kept_out": None, "k": k}
+    rec = Recommender(model, dataset.interactions, None)
+    hits = {"up": [], "down": []}
+    for user, group in feedback.groupby("user_id"):
+        top = {r.item_id for r in rec.recommend(str(user), k, use_feedback=False, explain=0)}
+        for item, label in zip(group["item_id"].astype(str), group["label"]):
+            hits[label].append(item in top)
+    share = lambda xs: float(np.mean(xs)) if xs else None
+    downs_in = share(hits["down"])
+    return {"ups": len(hits["up"]), "downs": len(hits["down"]), "ups_in_top_k": share(hits["up"]),
+            "downs_kept_out": None if downs_in is None else 1.0 - downs_in, "k": k}

@@ -1,12 +1,19 @@
-"""Atomic file writes: a crash mid-write leaves the previous file (or folder) readable."""
+"""Atomic file writes and exclusive locks: a crash mid-write leaves the previous file (or folder) readable,
+and files are created with the process's umask (an app and a CLI run by different users can share them)."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import shutil
+import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -17,6 +24,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -30,33 +38,52 @@ def atomic_write_json(path: Path, obj: object) -> None:
 def read_json(path: Path, default: object = None) -> object:
     try:
         return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
         return default
 
 
-def replace_folder(target: Path, fill: Callable[[Path], None]) -> None:
-    """Build a folder beside `target` with `fill(tmp)`, then swap it in with renames.
+def unique_token() -> str:
+    """A name part no other writer uses: pid plus random hex."""
+    return f"{os.getpid()}-{secrets.token_hex(4)}"
 
-    Between the two renames only `target.old` exists; `recover_folder` puts it back."""
-    tmp = target.with_name(f".{target.name}.new")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+
+def try_lock(path: Path):
+    """An exclusive flock on `path` (the open file), or None if another process or handle holds it.
+    flock dies with its process, so a crash frees it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")
     try:
-        fill(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = target.with_name(f".{target.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        os.rename(target, old)
-    os.rename(tmp, target)
-    shutil.rmtree(old, ignore_errors=True)
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    return fh
 
 
-def recover_folder(target: Path) -> None:
-    """Undo a swap that a crash cut between its two renames; drop half-built folders."""
-    old = target.with_name(f".{target.name}.old")
-    if not target.exists() and old.exists():
-        os.rename(old, target)
-    shutil.rmtree(target.with_name(f".{target.name}.new"), ignore_errors=True)
+def unlock(fh) -> None:
+    if fh is not None:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+        fh.close()
+
+
+def locked_elsewhere(path: Path) -> bool:
+    """True while some process (or another handle of this one) holds the lock on `path`."""
+    if not path.exists():
+        return False
+    fh = try_lock(path)
+    if fh is None:
+        return True
+    unlock(fh)
+    return False
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Block until this process holds the exclusive lock on `path`; writers of one workspace take turns."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

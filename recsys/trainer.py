@@ -1,28 +1,27 @@
-"""The training loop of the default model (a minGPT-style loop: all extension goes through callbacks)."""
+"""The training loop of the default model, minGPT-style: the loop only steps; progress, cancellation,
+validation with early stopping and the time budget are small callback objects that read and steer its state."""
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 
-from recsys.model import ServingModel, build_torch_model
-from recsys.training import (
-    Callback,
-    Cancelled,
-    Examples,
-    TrainConfig,
-    TrainEvent,
-    build_training_examples,
-    emit,
-    history_rows,
-    user_sequences,
-    validation_ndcg,
-)
+from recsys.config import TrainConfig
+from recsys.devices import autocast, keep_freed_memory, pick_device
+from recsys.events import Callback, Cancelled, TrainEvent, emit
+from recsys.losses import next_item_loss, unlikelihood
+from recsys.metrics import ndcg_gains, target_positions
+from recsys.model import HistoryModel
+from recsys.ranking import rank, seen_cells
+from recsys.sequences import Examples, build_training_examples, history_rows, user_sequences
+from recsys.serving import ServingModel
 
 MIN_STEPS_EPOCHS = 100  # cap on the no-early-stop floor, in epochs
+DOWN_BATCH = 256  # thumbs-down examples per step for the unlikelihood term
 
 
 @dataclass(frozen=True)
@@ -33,20 +32,108 @@ class FitResult:
     examples: int
     examples_per_s: float
     losses: tuple[float, ...]
+    stopped_by: str = "epochs"  # "epochs" | "early stopping" | "time budget"
+    val_users: tuple[str, ...] = ()  # whose last training item was held out for validation
 
 
-def keep_freed_memory() -> None:
-    """glibc returns each freed (batch x n_items) buffer to the OS and faults it back in on the next step:
-    two thirds of training time was page faults. Raising the mmap/trim thresholds keeps it (2x faster)."""
-    import ctypes
-    import sys
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL("libc.so.6")
-            libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
-            libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
-        except (OSError, AttributeError):
-            pass
+@dataclass
+class LoopState:
+    """What the callbacks see and steer: the step just taken, and whether to stop."""
+
+    model: HistoryModel
+    step: int = 0
+    total: int = 0
+    steps_per_epoch: int = 1
+    losses: list[float] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+    out_of_time: bool = False
+    stop: str = ""  # why the loop stops after this step ("" = go on)
+
+
+class CancelCheck:
+    """Before each step: raise Cancelled once the event is set (the previous model stays active)."""
+
+    def __init__(self, cancel: threading.Event | None) -> None:
+        self.cancel = cancel
+
+    def before_step(self, state: LoopState) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled()
+
+
+class Progress:
+    """After each step: a 'train' event with its loss; a non-finite loss ends training with a clear error."""
+
+    def __init__(self, callbacks: list[Callback]) -> None:
+        self.callbacks = callbacks
+
+    def after_step(self, state: LoopState) -> None:
+        loss = state.losses[-1]
+        if not np.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss} at step {state.step}; lower the learning rate.")
+        emit(self.callbacks, TrainEvent("train", state.step, state.total, loss))
+
+
+class TimeBudget:
+    """Marks the state once the loop has run longer than `seconds`; the loop then validates once and stops."""
+
+    def __init__(self, seconds: float, callbacks: list[Callback]) -> None:
+        self.seconds, self.callbacks = seconds, callbacks
+
+    def after_step(self, state: LoopState) -> None:
+        state.out_of_time = time.perf_counter() - state.started > self.seconds
+
+    def after_check(self, state: LoopState) -> None:
+        if state.out_of_time and not state.stop:
+            emit(self.callbacks, TrainEvent("train", state.total, state.total, None,
+                                            "time budget reached; keeping the best check"))
+            state.stop = "time budget"
+
+
+class EarlyStopping:
+    """Validation NDCG@10 on held-out last items at each check point; keeps the best weights and stops once
+    `patience` checks in a row have not improved (never before `min_steps`)."""
+
+    def __init__(self, sequences: dict[str, np.ndarray], val_users: list[str], config: TrainConfig, min_steps: int,
+                 check_every: int, callbacks: list[Callback]) -> None:
+        self.sequences, self.val_users, self.config = sequences, val_users, config
+        self.min_steps, self.check_every, self.callbacks = min_steps, check_every, callbacks
+        self.best, self.best_state, self.bad = -1.0, None, 0
+
+    def after_step(self, state: LoopState) -> None:
+        due = state.step % self.check_every == 0 or state.step == state.total or state.out_of_time
+        if not due or not self.val_users:  # without validation users the last step wins
+            return
+        val = validation_ndcg(state.model, self.sequences, self.val_users, self.config.max_history)
+        emit(self.callbacks, TrainEvent("validate", state.step, state.total, None,
+                                        f"epoch {state.step / state.steps_per_epoch:.1f}: validation NDCG@10 {val:.4f}"))
+        if not self._improved(val, state.model) and state.step >= self.min_steps:
+            state.stop = "early stopping"
+
+    def _improved(self, val: float, model: HistoryModel) -> bool:
+        """Keep the best weights; False once validation has not improved for `patience` checks."""
+        if val > self.best:
+            self.best, self.bad = val, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return True
+        self.bad += 1
+        return self.bad < self.config.patience
+
+    def restore_best(self, model: HistoryModel) -> None:
+        if self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+
+def validation_ndcg(model: HistoryModel, sequences: dict[str, np.ndarray], users: list[str], max_history: int,
+                    k: int = 10) -> float:
+    """NDCG@k of each validation user's last training item, the rest of their history excluded."""
+    history = history_rows(sequences, users, max_history, model.n_items, drop_last=True)
+    with torch.no_grad():
+        scores = model.logits(model.users(torch.from_numpy(history).to(model.text.device))).float().cpu().numpy()
+    earlier = [sequences[u][:-1] for u in users]
+    lists = rank(scores, k, exclude=seen_cells(earlier))
+    positions = target_positions(lists, [int(sequences[u][-1]) for u in users])
+    return float(ndcg_gains(positions, k).sum() / max(len(users), 1))
 
 
 def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], item_ids: np.ndarray,
@@ -68,77 +155,65 @@ def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], 
 def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
                 config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> FitResult:
     """Train on `train` (+ feedback); text: (n_items, text_dim) frozen embeddings in item_ids order."""
-    import torch
-
-    from recsys.encoder import pick_device
     keep_freed_memory()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     device = pick_device()
     sequences = user_sequences(train, item_ids)
-    candidates = [u for u, s in sequences.items() if len(s) >= 4]
-    val_users = sorted(rng.choice(candidates, size=min(config.val_users, len(candidates)), replace=False).tolist())
+    val_users = _validation_users(sequences, config, rng)
     examples = build_training_examples(sequences, config.max_history, len(item_ids), set(val_users))
     ups, downs = feedback_examples(feedback, sequences, item_ids, config)
     examples = _concat(examples, ups)
     seen = np.zeros(len(item_ids), dtype=bool)
     seen[examples.target] = True
-    model = build_torch_model(text.astype(np.float32), seen, config.dim, config.max_history, config.use_item_ids).to(device)
-    optim = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    state = _LoopState(best=-1.0, best_state=None, bad=0, losses=[])
-    steps_per_epoch = max(1, -(-len(examples.target) // config.batch_size))
-    # On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
-    # stop early before `min_steps`, so the item vectors get to learn before validation can end the run.
-    # On a tiny data set (an epoch of one step) 600 steps would be 600 epochs: the floor is at most 100 epochs.
+    model = HistoryModel(text.astype(np.float32), seen, config.dim, config.max_history, config.use_item_ids).to(device)
+    state, stopper, hooks = _loop_setup(model, len(examples.target), sequences, val_users, config, callbacks, cancel)
+    _run_loop(state, hooks, examples, downs, config, device, rng)
+    stopper.restore_best(model)
+    elapsed = time.perf_counter() - state.started
+    return FitResult(model.to_serving(item_ids), round(len(state.losses) / state.steps_per_epoch, 2), stopper.best,
+                     len(examples.target), len(state.losses) * config.batch_size / elapsed, tuple(state.losses),
+                     state.stop or "epochs", tuple(val_users))
+
+
+def _validation_users(sequences: dict[str, np.ndarray], config: TrainConfig, rng) -> list[str]:
+    candidates = [u for u, s in sequences.items() if len(s) >= 4]
+    return sorted(rng.choice(candidates, size=min(config.val_users, len(candidates)), replace=False).tolist())
+
+
+def _loop_setup(model: HistoryModel, n_examples: int, sequences, val_users, config: TrainConfig,
+                callbacks: list[Callback], cancel) -> tuple[LoopState, EarlyStopping, list]:
+    """On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
+    stop early before `min_steps` (at most MIN_STEPS_EPOCHS epochs), so item vectors get to learn first."""
+    steps_per_epoch = max(1, -(-n_examples // config.batch_size))
     min_steps = min(config.min_steps, MIN_STEPS_EPOCHS * steps_per_epoch)
     check_every = max(steps_per_epoch, config.check_every_steps)
     total = max(steps_per_epoch * config.epochs, min_steps)
-    started = time.perf_counter()
+    state = LoopState(model, total=total, steps_per_epoch=steps_per_epoch)
+    stopper = EarlyStopping(sequences, val_users, config, min_steps, check_every, list(callbacks))
+    budget = TimeBudget(config.max_seconds, list(callbacks))
+    return state, stopper, [CancelCheck(cancel), Progress(list(callbacks)), budget, stopper]
+
+
+def _run_loop(state: LoopState, hooks: list, examples: Examples, downs: Examples, config: TrainConfig, device,
+              rng) -> None:
+    optim = torch.optim.AdamW(state.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     batches = _batches(len(examples.target), config.batch_size, rng)
-    for step in range(1, total + 1):
-        if cancel is not None and cancel.is_set():
-            raise Cancelled()
-        loss = _step(model, optim, examples, next(batches), downs, config, device, rng)
-        state.losses.append(loss)
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss} at step {step}; lower the learning rate.")
-        emit(callbacks, TrainEvent("train", step, total, loss))
-        out_of_time = time.perf_counter() - started > config.max_seconds
-        if step % check_every and step != total and not out_of_time:
-            continue
-        if val_users:  # without validation users the last step wins
-            val = validation_ndcg(model, sequences, val_users, config.max_history)
-            emit(callbacks, TrainEvent("validate", step, total, None,
-                                        f"epoch {step / steps_per_epoch:.1f}: validation NDCG@10 {val:.4f}"))
-            if not state.update(val, model, config.patience) and step >= min_steps:
-                break
-        if out_of_time:
-            emit(callbacks, TrainEvent("train", total, total, None, "time budget reached; keeping the best check"))
+    for step in range(1, state.total + 1):
+        state.step = step
+        for hook in hooks:
+            getattr(hook, "before_step", _nothing)(state)
+        state.losses.append(_step(state.model, optim, examples, next(batches), downs, config, device, rng))
+        for hook in hooks:
+            getattr(hook, "after_step", _nothing)(state)
+        for hook in hooks:
+            getattr(hook, "after_check", _nothing)(state)
+        if state.stop:
             break
-    if state.best_state is not None:
-        model.load_state_dict(state.best_state)
-    elapsed = time.perf_counter() - started
-    n_done = len(state.losses) * config.batch_size
-    epochs = round(len(state.losses) / steps_per_epoch, 2)
-    return FitResult(model.to_serving(item_ids), epochs, state.best, len(examples.target), n_done / elapsed,
-                     tuple(state.losses))
 
 
-@dataclass
-class _LoopState:
-    best: float
-    best_state: dict | None
-    bad: int
-    losses: list
-
-    def update(self, val: float, model, patience: int) -> bool:
-        """Keep the best weights; False once validation has not improved for `patience` epochs."""
-        if val > self.best:
-            self.best, self.bad = val, 0
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            return True
-        self.bad += 1
-        return self.bad < patience
+def _nothing(state: LoopState) -> None:
+    return None
 
 
 def _batches(n: int, batch_size: int, rng):
@@ -149,25 +224,26 @@ def _batches(n: int, batch_size: int, rng):
             yield order[start:start + batch_size]
 
 
-def _step(model, optim, ex: Examples, batch: np.ndarray, downs: Examples, config: TrainConfig, device, rng) -> float:
-    import torch
-    import torch.nn.functional as F
-    history = torch.from_numpy(drop_history(ex.history[batch], config.history_dropout, model.text.shape[0], rng))
-    history = history.to(device)
+def _step(model: HistoryModel, optim, ex: Examples, batch: np.ndarray, downs: Examples, config: TrainConfig, device,
+          rng) -> float:
+    history = torch.from_numpy(drop_history(ex.history[batch], config.history_dropout, model.n_items, rng)).to(device)
     target = torch.from_numpy(ex.target[batch]).to(device)
     weight = torch.from_numpy(ex.weight[batch]).to(device)
-    with _autocast(device, config):
+    with autocast(device, config.precision):
         full, text_only = model.both_logits(model.users(history))
-        loss = (F.cross_entropy(full.float(), target, reduction="none") * weight).sum() / weight.sum()
-        if config.text_loss_weight > 0:
-            text_ce = F.cross_entropy(text_only.float(), target, reduction="none")
-            loss = loss + config.text_loss_weight * (text_ce * weight).sum() / weight.sum()
+        loss = next_item_loss(full, text_only, target, weight, config.text_loss_weight)
         if len(downs.target):
-            loss = loss + _down_loss(model, downs, config, device, rng)
+            loss = loss + config.feedback_weight * _down_loss(model, downs, device, rng)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
     return float(loss.detach())
+
+
+def _down_loss(model: HistoryModel, downs: Examples, device, rng) -> torch.Tensor:
+    pick = rng.choice(len(downs.target), size=min(DOWN_BATCH, len(downs.target)), replace=False)
+    history = torch.from_numpy(downs.history[pick]).to(device)
+    return unlikelihood(model.logits(model.users(history)), torch.from_numpy(downs.target[pick]).to(device))
 
 
 def drop_history(history: np.ndarray, p: float, pad: int, rng) -> np.ndarray:
@@ -178,28 +254,6 @@ def drop_history(history: np.ndarray, p: float, pad: int, rng) -> np.ndarray:
     return np.where(rng.random(history.shape) < p, pad, history)
 
 
-def _autocast(device: str, config: TrainConfig):
-    """bf16 matmuls where the hardware has them (CUDA, or CPUs with AVX512-BF16/AMX); fp32 elsewhere."""
-    import torch
-
-    from recsys.encoder import cpu_has_bf16
-    enabled = config.precision != "fp32" and (device == "cuda" or (device == "cpu" and cpu_has_bf16()))
-    return torch.autocast("cuda" if device == "cuda" else "cpu", dtype=torch.bfloat16, enabled=enabled)
-
-
-def _down_loss(model, downs: Examples, config: TrainConfig, device, rng):
-    """Unlikelihood of thumbs-down items: -log(1 - p(item | user)), so the model itself learns to keep them
-    out of the list (the serving filter hides them regardless)."""
-    import torch
-    pick = rng.choice(len(downs.target), size=min(256, len(downs.target)), replace=False)
-    history = torch.from_numpy(downs.history[pick]).to(device)
-    down = torch.from_numpy(downs.target[pick]).to(device)
-    probs = torch.softmax(model.logits(model.users(history)).float(), dim=1)  # (b, n_items)
-    p_down = probs.gather(1, down[:, None]).squeeze(1).clamp(max=1 - 1e-6)
-    return config.feedback_weight * -torch.log1p(-p_down).mean()
-
-
 def _concat(a: Examples, b: Examples) -> Examples:
     return Examples(np.concatenate([a.history, b.history]), np.concatenate([a.target, b.target]),
                     np.concatenate([a.weight, b.weight]))
-

@@ -15,18 +15,22 @@ def safe_name(filename: str) -> str:
     """'../../etc/passwd.csv' -> 'passwd.csv': the last path part, with only safe characters."""
     base = Path(str(filename).replace("\\", "/")).name
     base = _UNSAFE.sub("_", base).lstrip(".") or "upload"
-    return base[:120]
+    stem, suffix = base[: len(base) - len(Path(base).suffix)], Path(base).suffix[:16]
+    return stem[: 120 - len(suffix)] + suffix  # a long name is shortened, keeping its type
 
 
 def save_upload(folder: Path, role: str, filename: str, data: bytes, max_bytes: int) -> Path:
-    """Write an upload as `<folder>/<role>-<safe name>`; refuse unsupported types and oversize files."""
+    """Write an upload as `<folder>/<role>/<safe name>` (so messages about the file name the file the person
+    chose); refuse unsupported types and oversize files."""
     name = safe_name(filename)
     if Path(name).suffix.lower() not in SUPPORTED:
-        raise DataError(f"{filename}: unsupported file type; upload CSV, TSV, Parquet or JSON Lines.")
+        raise DataError(f"{filename}: unsupported file type '{Path(name).suffix or '(none)'}'; "
+                        "upload CSV, TSV, Parquet or JSON Lines.")
     if len(data) > max_bytes:
         raise DataError(f"{filename}: {len(data) / 1e6:.1f} MB is over the upload limit of {max_bytes / 1e6:.0f} MB.")
-    path = folder / f"{role}-{name}"
-    if path.resolve().parent != folder.resolve():
+    path = folder / role / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.resolve().parent != (folder / role).resolve():
         raise DataError(f"{filename}: not a usable file name.")
     atomic_write_bytes(path, data)
     return path

@@ -1,116 +1,184 @@
-"""A workspace is one folder per dataset: imported data, model versions, the feedback ledger and job status."""
+"""A workspace is one folder per dataset: imported data, model versions (versions.py), the feedback ledger and
+job status. Any number of readers (pages, `status`, `recommend`) and writers in other processes may use it at
+once: writers take turns under `write.lock`, build what they write under a name of their own and publish it
+with one rename or pointer write; leftovers of crashed writers are removed only under that lock."""
 from __future__ import annotations
 
+import errno
 import re
 import shutil
-import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from recsys.data import Dataset, ImportReport
 from recsys.errors import RecTuneError
-from recsys.storage import atomic_write_json, read_json, recover_folder, replace_folder
+from recsys.storage import atomic_write_json, exclusive, read_json, unique_token
+from recsys.versions import ModelVersion, VersionStore
 
-_VERSION = re.compile(r"^v(\d{4,})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One immutable trained model: its folder holds config.json, metrics.json, weights.safetensors."""
-
-    name: str
-    path: Path
-    created: float
-    active: bool
-    kind: str
-    metrics: dict
+DATA_POINTER = "data.json"  # {"folder": "data-<token>"}: the data set in use
+MARKER = "workspace.json"  # written when a workspace is made, so a home's other folders are not listed
+_WORKSPACE_SIGNS = (MARKER, DATA_POINTER, "data", "models", "feedback.sqlite")
 
 
 class Workspace:
     def __init__(self, root: str | Path, create: bool = True) -> None:
-        self.root = Path(root)
-        if not self.root.exists():
-            if not create:
-                raise RecTuneError(f"{self.root}: no workspace there; import data first (recsys train --interactions ...).")
-            self.root.mkdir(parents=True)
-        recover_folder(self.data_dir)
-        for tmp in self.models_dir.glob(".v*"):  # a version whose write was cut short is never listed
-            shutil.rmtree(tmp, ignore_errors=True)
+        self.root = _checked_root(root, create)
+        self.store = VersionStore(self.root)
 
-    data_dir = property(lambda self: self.root / "data")
     models_dir = property(lambda self: self.root / "models")
     ledger_path = property(lambda self: self.root / "feedback.sqlite")
     job_path = property(lambda self: self.root / "job.json")
+    job_lock_path = property(lambda self: self.root / "job.lock")
     cache_dir = property(lambda self: self.root / "cache")
+    uploads_dir = property(lambda self: self.root / "uploads")
     name = property(lambda self: self.root.name)
+
+    @property
+    def data_dir(self) -> Path:
+        """The folder of the data set in use (workspaces made before the pointer keep theirs in data/)."""
+        pointer = read_json(self.root / DATA_POINTER, {}) or {}
+        if pointer.get("folder"):
+            return self.root / pointer["folder"]
+        legacy = self.root / "data"
+        return legacy if legacy.exists() or not (self.root / ".data.old").exists() else self.root / ".data.old"
 
     def has_data(self) -> bool:
         return (self.data_dir / "interactions.parquet").exists()
 
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """Writers of this workspace take turns here; what a crashed writer left is cleaned up first."""
+        try:
+            with exclusive(self.root / "write.lock"):
+                self._remove_leftovers()
+                yield
+        except PermissionError as exc:
+            raise RecTuneError(f"cannot write in workspace '{self.root}': permission denied ({exc.filename}).") from None
+
     def save_dataset(self, dataset: Dataset, sources: dict[str, str] | None = None) -> None:
-        def fill(tmp: Path) -> None:
-            dataset.interactions.to_parquet(tmp / "interactions.parquet", index=False)
-            dataset.items.to_parquet(tmp / "items.parquet", index=False)
-            atomic_write_json(tmp / "import_report.json", dataset.report.to_dict())
-            atomic_write_json(tmp / "sources.json", sources or {})
-        replace_folder(self.data_dir, fill)
+        """Write the data set beside the current one, then switch the pointer (readers see old or new)."""
+        with self.write_lock():
+            token = unique_token()
+            tmp, final = self.root / f".data-{token}", self.root / f"data-{token}"
+            tmp.mkdir()
+            try:
+                dataset.interactions.to_parquet(tmp / "interactions.parquet", index=False)
+                dataset.items.to_parquet(tmp / "items.parquet", index=False)
+                atomic_write_json(tmp / "import_report.json", dataset.report.to_dict())
+                atomic_write_json(tmp / "sources.json", sources or {})
+                tmp.rename(final)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            previous = self.data_dir
+            atomic_write_json(self.root / DATA_POINTER, {"folder": final.name, "previous": previous.name})
 
     def load_dataset(self) -> Dataset:
-        if not self.has_data():
-            raise RecTuneError(f"workspace '{self.name}' has no data yet; import a log and a catalog first.")
-        report = read_json(self.data_dir / "import_report.json", {})
-        report["warnings"] = tuple(report.get("warnings", ()))
-        return Dataset(pd.read_parquet(self.data_dir / "interactions.parquet"),
-                       pd.read_parquet(self.data_dir / "items.parquet"), ImportReport(**report))
+        for attempt in (0, 1):  # a writer may switch the pointer while we read: read the new one then
+            folder = self.data_dir
+            try:
+                return _read_dataset(folder)
+            except FileNotFoundError:
+                if attempt or not self.has_data():
+                    break
+        raise RecTuneError(f"workspace '{self.name}' has no data yet; import a log and a catalog first.")
 
     def report(self) -> ImportReport | None:
         data = read_json(self.data_dir / "import_report.json")
-        return ImportReport(**{**data, "warnings": tuple(data.get("warnings", ()))}) if data else None
+        return _import_report(data) if data else None
 
-    # --- model versions -------------------------------------------------------------------------
+    def sources(self) -> dict:
+        return read_json(self.data_dir / "sources.json", {}) or {}
+
+    def _remove_leftovers(self) -> None:
+        """Under the write lock only: every live writer holds it, so what is here is a dead writer's."""
+        pointer = read_json(self.root / DATA_POINTER, {}) or {}
+        keep = {pointer.get("folder"), pointer.get("previous")}
+        for path in self.root.iterdir():
+            stale = path.name.startswith((".data-", ".data.new", ".data.old")) or (
+                path.name.startswith("data-") and path.name not in keep and pointer.get("folder"))
+            if stale and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+        self.store.remove_leftovers()
+
+    # --- model versions (versions.py owns their format) ---------------------------------------------
     def versions(self) -> list[ModelVersion]:
-        active = self.active_name()
-        out = []
-        for path in sorted(self.models_dir.glob("v*")):
-            if _VERSION.match(path.name) and (path / "config.json").exists():
-                config = read_json(path / "config.json", {})
-                out.append(ModelVersion(path.name, path, path.stat().st_mtime, path.name == active,
-                                        str(config.get("kind", "?")), read_json(path / "metrics.json", {}) or {}))
-        return out
+        return self.store.all()
+
+    def version(self, name: str) -> ModelVersion:
+        return self.store.get(name)
 
     def active_name(self) -> str | None:
-        name = (read_json(self.root / "active.json", {}) or {}).get("version")
-        return name if name and (self.models_dir / name / "config.json").exists() else None
+        return self.store.active_name()
 
     def active_version(self) -> ModelVersion | None:
-        return next((v for v in self.versions() if v.active), None)
+        return self.store.active()
 
     def activate(self, name: str) -> None:
-        if not (self.models_dir / name / "config.json").exists():
-            known = ", ".join(v.name for v in self.versions()) or "none"
-            raise RecTuneError(f"no model version '{name}' in workspace '{self.name}' (versions: {known}).")
-        atomic_write_json(self.root / "active.json", {"version": name, "at": time.time()})
+        self.store.activate(name)
 
-    def write_version(self, fill) -> str:
-        """Create the next version folder with `fill(tmp_path)`; it appears (and activates) only when complete."""
-        self.models_dir.mkdir(exist_ok=True)
-        numbers = [int(m.group(1)) for p in self.models_dir.iterdir() if (m := _VERSION.match(p.name))]
-        name = f"v{max(numbers, default=0) + 1:04d}"
-        replace_folder(self.models_dir / name, fill)
-        self.activate(name)
-        return name
+    def write_version(self, fill: Callable[[Path], None], activate: bool = True) -> str:
+        """Create the next version folder with `fill(tmp_path)`; it appears only when complete."""
+        with self.write_lock():
+            return self.store.write(fill, activate)
+
+
+def _read_dataset(folder: Path) -> Dataset:
+    report = _import_report(read_json(folder / "import_report.json", {}) or {})
+    return Dataset(pd.read_parquet(folder / "interactions.parquet"), pd.read_parquet(folder / "items.parquet"), report)
+
+
+def _import_report(data: dict) -> ImportReport:
+    known = {k: v for k, v in data.items() if k in ImportReport.__dataclass_fields__}
+    return ImportReport(**{**known, "warnings": tuple(known.get("warnings", ()))})
+
+
+def _checked_root(root: str | Path, create: bool) -> Path:
+    """The workspace folder, made if asked; one-line errors for unusable paths."""
+    if not str(root).strip():
+        raise RecTuneError("the workspace name is empty; give a folder name such as 'ws'.")
+    path = Path(root).expanduser()
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:  # e.g. a name longer than the file system allows
+        raise RecTuneError(f"{str(path)[:80]}...: not a usable workspace path ({_why(exc)}).") from None
+    if exists and not is_dir:
+        raise RecTuneError(f"{path}: is a file, not a workspace folder; give a folder path.")
+    if not exists:
+        if not create:
+            raise RecTuneError(f"{path}: no workspace there; import data first (recsys import --interactions ...).")
+        try:
+            path.mkdir(parents=True)
+            atomic_write_json(path / MARKER, {"format": 1})
+        except OSError as exc:
+            raise RecTuneError(f"{str(path)[:200]}: cannot create the workspace folder ({_why(exc)}).") from None
+    return path
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENAMETOOLONG:
+        return "the path is too long; choose a shorter name"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied or read-only; choose a writable folder (RECTUNE_HOME)"
+    return exc.strerror or str(exc)
 
 
 def list_workspaces(home: str | Path) -> list[str]:
+    """Names of the workspaces under `home` (folders with a workspace's files; other folders are ignored)."""
     home = Path(home)
-    return sorted(p.name for p in home.iterdir() if p.is_dir() and _NAME.match(p.name)) if home.exists() else []
+    if not home.is_dir():
+        return []
+    return sorted(p.name for p in home.iterdir() if p.is_dir() and _NAME.match(p.name)
+                  and any((p / sign).exists() for sign in _WORKSPACE_SIGNS))
 
 
 def workspace_path(home: str | Path, name: str) -> Path:
     """The folder of workspace `name` under `home`; refuses names that could escape it."""
     if not _NAME.match(name or "") or ".." in name:
-        raise RecTuneError(f"workspace name '{name}' is not allowed; use letters, digits, '-', '_' or '.'.")
+        raise RecTuneError(f"workspace name '{name}' is not allowed; use letters, digits, '-', '_' or '.' "
+                           "(at most 64 characters).")
     return Path(home) / name

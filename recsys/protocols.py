@@ -1,12 +1,16 @@
-"""The warm (leave-last-out) and cold-item protocols of EVALUATION.md, and the ranking metrics."""
+"""The warm (leave-last-out) and cold-item protocols of EVALUATION.md, and `evaluate`: fit a scorer on a
+split's training part, rank with the one ranking rule (ranking.py), score with the one metric code (metrics.py)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from recsys.metrics import Metrics, ranking_metrics, target_positions
+from recsys.ranking import rank
 
 COLD_SHARE = 0.15
 COLD_SEED = 1
@@ -21,19 +25,6 @@ class Split:
     train: pd.DataFrame
     test: pd.DataFrame
     candidates: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Metrics:
-    hr: float
-    ndcg: float
-    mrr: float
-    coverage: float
-    users: int
-    k: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Scorer(Protocol):
@@ -85,16 +76,6 @@ def history_matrix(train: pd.DataFrame, user_ids: list[str], item_ids: np.ndarra
     return x
 
 
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """(n, k) indices of the best scores; ties go to the lower index, as the referee's stable sort does."""
-    k = min(k, scores.shape[1])
-    if scores.shape[1] <= 50_000:
-        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, 1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, 1)
-
-
 def rank_lists(scorer: Scorer, split: Split, item_ids: np.ndarray, k: int = 10, batch: int = 256) -> dict[str, list[str]]:
     """Each test user's top-k item ids, history excluded, restricted to the split's candidates."""
     users = split.test["user_id"].astype(str).tolist()
@@ -102,26 +83,18 @@ def rank_lists(scorer: Scorer, split: Split, item_ids: np.ndarray, k: int = 10, 
     out: dict[str, list[str]] = {}
     for start in range(0, len(users), batch):
         chunk = users[start:start + batch]
-        scores = np.asarray(scorer.score(chunk), dtype=np.float64)
-        scores[history_matrix(split.train, chunk, item_ids).nonzero()] = -np.inf
-        if allowed is not None:
-            scores[:, ~allowed] = -np.inf
-        for row, (user, idx) in enumerate(zip(chunk, top_k(scores, k))):
-            out[user] = [item_ids[j] for j in idx if np.isfinite(scores[row, j])]
+        seen = history_matrix(split.train, chunk, item_ids).nonzero()
+        for user, idx in zip(chunk, rank(scorer.score(chunk), k, exclude=seen, allowed=allowed)):
+            out[user] = [item_ids[j] for j in idx]
     return out
 
 
 def score_lists(test: pd.DataFrame, lists: dict[str, list[str]], k: int, n_items: int) -> Metrics:
     """HR/NDCG/MRR@k over every test user (a user with no list scores 0) and catalog coverage."""
-    hr = ndcg = mrr = 0.0
-    for user, target in zip(test["user_id"].astype(str), test["item_id"].astype(str)):
-        ranked = lists.get(user, [])[:k]
-        if target in ranked:
-            pos = ranked.index(target)
-            hr, ndcg, mrr = hr + 1, ndcg + 1 / np.log2(pos + 2), mrr + 1 / (pos + 1)
-    n = max(len(test), 1)
+    users, targets = test["user_id"].astype(str).tolist(), test["item_id"].astype(str).tolist()
+    positions = target_positions([lists.get(u, [])[:k] for u in users], targets)
     shown = {i for lst in lists.values() for i in lst[:k]}
-    return Metrics(hr / n, ndcg / n, mrr / n, len(shown) / max(n_items, 1), len(test), k)
+    return ranking_metrics(positions, k, len(shown) / max(n_items, 1))
 
 
 def evaluate(scorer: Scorer, split: Split, item_ids: np.ndarray, k: int = 10) -> Metrics:

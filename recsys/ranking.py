@@ -1,0 +1,42 @@
+"""The one ranking rule used by serving, validation and evaluation: mask what may not be shown, take the top k."""
+from __future__ import annotations
+
+import numpy as np
+
+TOP_K_SORT_LIMIT = 50_000  # above this many columns a partition first is faster than a full stable sort
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """(n, k) indices of the best scores; ties go to the lower index, as the referee's stable sort does."""
+    k = min(k, scores.shape[1])
+    if scores.shape[1] <= TOP_K_SORT_LIMIT:
+        return np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, part, 1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, 1)
+
+
+def mask_scores(scores: np.ndarray, exclude=None, allowed: np.ndarray | None = None) -> np.ndarray:
+    """A float64 copy of (n, n_items) scores with excluded cells and not-allowed columns at -inf.
+    exclude: anything numpy can index a 2-D array with, e.g. (rows, cols) of each user's seen items;
+    allowed: (n_items,) bool, the candidate shelf (None = every item)."""
+    out = np.array(scores, dtype=np.float64)
+    if exclude is not None:
+        out[exclude] = -np.inf
+    if allowed is not None:
+        out[:, ~allowed] = -np.inf
+    return out
+
+
+def rank(scores: np.ndarray, k: int, exclude=None, allowed: np.ndarray | None = None) -> list[np.ndarray]:
+    """Per row, the indices of its top k items after masking, best first; -inf items never appear."""
+    masked = mask_scores(scores, exclude, allowed)
+    return [idx[np.isfinite(masked[row, idx])] for row, idx in enumerate(top_k(masked, k))]
+
+
+def seen_cells(histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of each row's history items (negative indices, i.e. unknown items, left out)."""
+    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+    cols = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
+    keep = cols >= 0
+    return rows[keep], cols[keep].astype(np.int64)

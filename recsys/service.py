@@ -1,0 +1,280 @@
+"""The one front door: every operation a button of the app or a command of the CLI performs. Pages and CLI
+commands translate widgets or flags into these calls and show what comes back; no flow is assembled elsewhere.
+
+Writes that must not overlap (an import, a training round, an evaluation) run as the workspace's one job
+(jobs.py: a thread lock plus a file lock, so another process is refused too). Reads need no lock."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from recsys import reports
+from recsys.config import TrainConfig
+from recsys.data import (
+    ImportConfig,
+    ImportReport,
+    detect_catalog_template,
+    detect_log_columns,
+    import_dataset,
+    preview_texts,
+)
+from recsys.demo import demo_paths
+from recsys.encoder_names import DEFAULT_MODEL
+from recsys.errors import RecTuneError
+from recsys.events import Callback, TrainEvent
+from recsys.exports import export_workspace, ledger_with_titles, to_safe_csv
+from recsys.feedback import Feedback, FeedbackLedger
+from recsys.jobs import JobRunner, JobStatus, runner_for
+from recsys.tables import read_table
+from recsys.uploads import save_upload
+from recsys.versions import ModelVersion, is_version_name
+from recsys.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+EncoderFactory = Callable[[str], object]
+
+
+def default_encoder_factory(name: str):
+    from recsys.encoder import shared_encoder
+    return shared_encoder(name)
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """Files to import (paths) and how to read them."""
+
+    interactions: str | Path
+    items: str | Path
+    tags: str | Path | None = None
+    config: ImportConfig = field(default_factory=ImportConfig)
+
+
+@dataclass(frozen=True)
+class WorkspaceStatus:
+    workspace: str
+    data: ImportReport | None
+    versions: tuple[ModelVersion, ...]
+    active: str | None
+    feedback: int
+    job: JobStatus
+
+    def to_dict(self) -> dict:
+        job = {k: v for k, v in self.job.to_dict().items() if k != "losses"}
+        models = [{"version": v.name, "active": v.active, "kind": v.kind, "activation": v.metrics.extra.get("activation"),
+                   "validation_ndcg@10": v.metrics.validation_ndcg} for v in self.versions]
+        return {"workspace": self.workspace, "data": self.data.to_dict() if self.data else None, "models": models,
+                "active": self.active, "feedback": self.feedback, "job": job}
+
+
+class Service:
+    """Operations on one workspace. Thread-safe; the app keeps one per workspace for all sessions."""
+
+    def __init__(self, root: str | Path, encoder_factory: EncoderFactory = default_encoder_factory,
+                 create: bool = True) -> None:
+        self.ws = Workspace(root, create=create)
+        self.encoder_factory = encoder_factory
+        self._recommenders: dict[tuple[str, str], object] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def runner(self) -> JobRunner:
+        return runner_for(self.ws.root)
+
+    # --- reads ------------------------------------------------------------------------------------
+    def status(self) -> WorkspaceStatus:
+        return WorkspaceStatus(str(self.ws.root), self.ws.report(), tuple(self.ws.versions()), self.ws.active_name(),
+                               self.ledger().count(), self.job())
+
+    def job(self) -> JobStatus:
+        return self.runner.status()
+
+    def versions(self) -> list[ModelVersion]:
+        return self.ws.versions()
+
+    def active_version(self) -> ModelVersion | None:
+        return self.ws.active_version()
+
+    def ledger(self) -> FeedbackLedger:
+        return FeedbackLedger(self.ws.ledger_path)
+
+    def items(self) -> pd.DataFrame:
+        """The catalog (item_id, title, category, text), indexed by item id."""
+        return self.ws.load_dataset().items.set_index("item_id", drop=False)
+
+    def recommender(self, version: str | None = None):
+        """The Recommender of a version (default: the active one), cached per version and data set."""
+        from recsys.errors import RecTuneError
+        from recsys.recommend import Recommender
+        name = version or self.ws.active_name()
+        if name is None:
+            raise RecTuneError(f"workspace '{self.ws.name}' has no model yet; import data, then train a round.")
+        key = (name, self.ws.data_dir.name)
+        with self._lock:
+            if key not in self._recommenders:
+                self._recommenders = {k: v for k, v in self._recommenders.items() if k[1] == key[1]}
+                self._recommenders[key] = Recommender.from_workspace(self.ws, name)
+            return self._recommenders[key]
+
+    def recommend(self, user: str, k: int = 10, candidates: list[str] | None = None, version: str | None = None):
+        return self.recommender(version).recommend(str(user), k, candidates)
+
+    def recommend_frame(self, users: list[str] | None, k: int = 10, candidates: list[str] | None = None,
+                        version: str | None = None) -> pd.DataFrame:
+        """user_id, item_id, rank, score for the given users (None = every user): the referee's format."""
+        rec = self.recommender(version)
+        return rec.recommend_frame(rec.users() if users is None else [str(u) for u in users], k, candidates)
+
+    def label_queue(self, n: int = 50) -> list[str]:
+        from recsys.recommend import label_queue
+        return label_queue(self.recommender(), n)
+
+    def embedding_map(self, version: str, space: str, method: str, align_to=None, extra_users: tuple[str, ...] = ()):
+        """Items and users of a version on a 2-D map (maps.MapData); space 'tuned' or 'text' (untuned)."""
+        from recsys.maps import build_map
+        return build_map(self.ws, version, space, method, align_to=align_to, extra_users=extra_users)
+
+    def rounds_table(self) -> pd.DataFrame:
+        return reports.rounds_table(self.versions())
+
+    def metrics_table(self) -> pd.DataFrame:
+        return reports.metrics_table(self.versions())
+
+    def feedback_reports(self) -> pd.DataFrame:
+        return reports.feedback_reports(self.versions())
+
+    def ledger_table(self) -> pd.DataFrame:
+        """Every thumb (ledger.COLUMNS) plus the item's title."""
+        return ledger_with_titles(self.ledger().frame(), self.items())
+
+    def feedback_counts(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return reports.feedback_counts(self.ledger().frame())
+
+    def catalog_coverage(self, log_item_ids: pd.Series, catalog_item_ids: pd.Series):
+        """How many of a log's items a catalog has (data.Coverage), with ids normalised as import does."""
+        from recsys.data import catalog_coverage
+        return catalog_coverage(log_item_ids, catalog_item_ids)
+
+    def save_upload(self, role: str, filename: str, data: bytes) -> Path:
+        return save_upload(self.ws.uploads_dir, role, filename, data, ImportConfig().max_bytes)
+
+    # --- writes -----------------------------------------------------------------------------------
+    def import_files(self, request: ImportRequest, callbacks: list[Callback] = ()) -> ImportReport:
+        """Validate, then replace the data and make an untuned version; refused while a job runs. A refused
+        import changes nothing."""
+        result: dict = {}
+
+        def work(on_event: Callback, cancel: threading.Event) -> str:
+            result["report"] = self._import(request, [on_event, *callbacks])
+            return self.ws.active_name() or ""
+        status = self.runner.start(work, {"operation": "import"}, background=False)
+        _raise_unless_done(status)
+        return result["report"]
+
+    def train(self, config: TrainConfig, evaluate: bool = True, background: bool = True,
+              callbacks: list[Callback] = (), request: ImportRequest | None = None) -> JobStatus:
+        """A training round as the workspace's job (with an import first when `request` is given)."""
+        from recsys.rounds import run_round
+
+        def work(on_event: Callback, cancel: threading.Event) -> str:
+            events = [on_event, *callbacks]
+            if request is not None:
+                self._import(request, events, untuned=False)
+            return run_round(self.ws, config, self.encoder_factory, events, cancel, evaluate).version
+        return self.runner.start(work, {**config.to_dict(), "evaluate": evaluate}, background=background)
+
+    def evaluate(self, k: int = 10, background: bool = True, callbacks: list[Callback] = ()) -> JobStatus:
+        """Refit the active version's settings and the baselines on both protocols; results join its metrics."""
+        from recsys.comparison import evaluate_config
+        from recsys.encoder import item_text_vectors
+        version = self._require_active()
+
+        def work(on_event: Callback, cancel: threading.Event) -> str:
+            events = [on_event, *callbacks]
+            config, dataset = version.train_config(), self.ws.load_dataset()
+            on_event(TrainEvent("evaluate", 0, 1, None, f"evaluating {version.name}"))
+            encoder = self.encoder_factory(config.encoder_model)
+            text = item_text_vectors(self.ws.cache_dir, dataset.items["text"].tolist(), encoder, events)
+            result = evaluate_config(self.ws.cache_dir, dataset, text, config, cancel, k, events)
+            self.ws.store.update_metrics(version.name, evaluation=result)
+            on_event(TrainEvent("evaluate", 1, 1, None, "evaluation written"))
+            return version.name
+        return self.runner.start(work, {"operation": "evaluate", "version": version.name}, background=background)
+
+    def record_thumb(self, user: str, item: str, label: str, annotator: str = "", rank: int | None = None,
+                     score: float | None = None, version: str | None = None) -> int:
+        """Append a thumb ('up', 'down' or 'cleared') to the ledger; it acts on the user's list at once."""
+        fb = Feedback(str(user), str(item), label, version or self.ws.active_name(), rank, score, annotator)
+        return self.ledger().add(fb)
+
+    def activate(self, version: str) -> None:
+        self.ws.activate(version)
+
+    def cancel(self) -> bool:
+        return self.runner.cancel()
+
+    def export(self, out: str | Path) -> list[Path]:
+        return export_workspace(self.ws, Path(out))
+
+    def _import(self, request: ImportRequest, callbacks: list[Callback], untuned: bool = True) -> ImportReport:
+        from recsys.rounds import create_untuned_version
+        dataset = import_dataset(request.interactions, request.items, request.tags, request.config)
+        items = dataset.items.sort_values("item_id", kind="mergesort").reset_index(drop=True)
+        sources = {"interactions": Path(request.interactions).name, "items": Path(request.items).name,
+                   "tags": Path(request.tags).name if request.tags else ""}
+        self.ws.save_dataset(type(dataset)(dataset.interactions, items, dataset.report), sources)
+        if untuned:
+            create_untuned_version(self.ws, self.encoder_factory, callbacks=callbacks)
+        return dataset.report
+
+    def _require_active(self) -> ModelVersion:
+        from recsys.errors import RecTuneError
+        version = self.ws.active_version()
+        if version is None:
+            raise RecTuneError("no model yet; import data and train a round first.")
+        return version
+
+
+def _raise_unless_done(status: JobStatus) -> None:
+    from recsys.errors import RecTuneError
+    if status.state != "done":
+        raise RecTuneError(status.message)
+
+
+_DEMO_LOCK = threading.Lock()
+
+
+def open_demo(home: str | Path, name: str = "demo", encoder_factory: EncoderFactory = default_encoder_factory) -> Service:
+    """The demo workspace, imported from the bundled synthetic data with an untuned version on first use."""
+    with _DEMO_LOCK:
+        service = Service(Path(home) / name, encoder_factory)
+        if not service.ws.has_data() or not service.ws.versions():
+            service.import_files(ImportRequest(*demo_paths(ROOT)))
+        return service
+
+
+def train_config(values: dict) -> TrainConfig:
+    """TrainConfig from user-given values (a JSON file, flags, widgets), with errors that name the setting."""
+    from recsys.errors import RecTuneError
+    unknown = set(values) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise RecTuneError(f"unknown training setting(s): {', '.join(sorted(unknown))}.")
+    try:
+        return TrainConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise RecTuneError(str(exc)) from None
+
+
+def read_upload(path: str | Path) -> pd.DataFrame:
+    """An uploaded table as strings, for previews and column detection (DataError when unreadable)."""
+    config = ImportConfig()
+    return read_table(path, config.max_bytes, config.max_rows)
+
+
+# What pages and commands use besides Service, so that this module is their one front door.
+__all__ = ["DEFAULT_MODEL", "ImportConfig", "ImportRequest", "RecTuneError", "Service", "TrainConfig",
+           "WorkspaceStatus", "demo_paths", "detect_catalog_template", "detect_log_columns", "is_version_name",
+           "open_demo", "preview_texts", "read_upload", "to_safe_csv", "train_config"]

@@ -1,0 +1,178 @@
+"""What every page shares: the password gate, session state (initialised here only), the service of the
+chosen workspace, the sidebar with page links, and text-only rendering helpers. Pages stay thin:
+widgets -> typed config -> a service call -> display."""
+from __future__ import annotations
+
+import hmac
+import html
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from recsys.errors import RecTuneError
+from recsys.service import ROOT, Service, open_demo
+from recsys.workspace import list_workspaces, workspace_path
+
+HOME = Path(os.environ.get("RECTUNE_HOME", ROOT / "workspaces"))
+DEMO = os.environ.get("RECTUNE_DEMO", "1") != "0"  # 0: serve only the workspaces already in HOME
+PAGES = [("pages/recommend.py", "Recommend", ":material/thumb_up:"),
+         ("pages/train.py", "Train", ":material/model_training:"),
+         ("pages/explore.py", "Explore", ":material/scatter_plot:"),
+         ("pages/evaluate.py", "Evaluate", ":material/leaderboard:"),
+         ("pages/feedback.py", "Feedback", ":material/fact_check:"),
+         ("pages/data.py", "Data", ":material/upload_file:")]
+DEFAULTS = {"workspace": "demo", "user": None, "k": 10, "annotator": "", "previous_lists": {}, "recorded_thumbs": {},
+            "shown_rows": {}, "thumb_keys": {}, "queue_user": None}
+
+
+def init_state() -> None:
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value.copy() if isinstance(value, dict) else value)
+
+
+def expected_password() -> str | None:
+    try:
+        value = st.secrets.get("password")
+    except (FileNotFoundError, st.errors.StreamlitSecretNotFoundError):
+        return None
+    return str(value) if value else None
+
+
+def _check_password() -> None:
+    """on_change of the password box: callbacks run before the next script run, so the check holds even when
+    that run is of another page context (a fresh server serves the first request from the pages/ folder)."""
+    given = st.session_state.get("password_input") or ""
+    expected = expected_password() or ""
+    st.session_state["authenticated"] = bool(given) and hmac.compare_digest(given, expected)
+    st.session_state["password_wrong"] = bool(given) and not st.session_state["authenticated"]
+
+
+def password_ok() -> bool:
+    """With `password` in .streamlit/secrets.toml every session must enter it first, on every page URL."""
+    if not expected_password() or st.session_state.get("authenticated"):
+        return True
+    st.title("RecTune")
+    st.text_input("Password", type="password", key="password_input", on_change=_check_password)
+    if st.session_state.get("password_wrong"):
+        st.error("Wrong password.")
+    return False
+
+
+@st.cache_resource(show_spinner="Preparing the demo workspace (first start only)...")
+def demo_ready(home: str) -> str:
+    return str(open_demo(Path(home)).ws.root)
+
+
+@st.cache_resource
+def service_for(root: str) -> Service:
+    """One Service per workspace for every session (thread-safe; it caches loaded models per version)."""
+    return Service(root)
+
+
+def current_service() -> Service:
+    """The chosen workspace's service; a home that cannot be used is one error line, not a traceback."""
+    init_state()
+    try:
+        if DEMO:
+            demo_ready(str(HOME))
+        names = list_workspaces(HOME)
+        if names and st.session_state["workspace"] not in names:
+            st.session_state["workspace"] = names[0]
+        return service_for(str(workspace_path(HOME, st.session_state["workspace"])))
+    except (RecTuneError, OSError) as exc:
+        alert("error", f"RecTune cannot use its workspace folder {HOME}: {exc}. Set RECTUNE_HOME to a writable folder.")
+        st.stop()
+
+
+def sidebar(service: Service) -> None:
+    with st.sidebar:
+        for path, title, icon in PAGES:
+            st.page_link(path, label=title, icon=icon)
+        st.divider()
+        names = list_workspaces(HOME) or ["demo"]
+        current = st.session_state["workspace"] if st.session_state["workspace"] in names else names[0]
+        # The widget has its own key: its value is copied into "workspace", which survives page switches.
+        st.session_state["workspace"] = st.selectbox("Workspace", names, index=names.index(current))
+        _new_workspace()
+        _data_summary(service)
+
+
+def _new_workspace() -> None:
+    with st.popover("New workspace"):
+        new = st.text_input("Name (letters, digits, - _ .)", key="new_workspace_name")
+        if st.button("Create", key="create_workspace") and new:
+            try:
+                Service(workspace_path(HOME, new))
+            except RecTuneError as exc:
+                alert("error", exc)
+                return
+            st.session_state["workspace"] = new
+            st.rerun()
+
+
+def _data_summary(service: Service) -> None:
+    report = service.ws.report()
+    if report is None:
+        st.info("No data yet: import some on the Data page.")
+    else:
+        st.text(f"{report.users:,} users · {report.items:,} items\n{report.interactions:,} interactions")
+    active = service.active_version()
+    st.text(f"Active model: {active.name} ({active.kind})" if active else "No model yet")
+    job = service.job()
+    if job.active:
+        st.text(f"Job running: {job.stage} {job.progress:.0%}")
+
+
+def page_setup(title: str) -> Service:
+    """The first call of every page: the gate (it holds even when a page URL is opened first on a fresh
+    server), then the workspace's service and the sidebar."""
+    if not password_ok():
+        st.stop()
+    service = current_service()
+    sidebar(service)
+    st.title(title)
+    return service
+
+
+def require_model(service: Service):
+    version = service.active_version()
+    if version is None or not service.ws.has_data():
+        st.info("No model yet: import data on the Data page, then train on the Train page.")
+        st.stop()
+    return version
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def items_frame(root: str, data_folder: str) -> pd.DataFrame:
+    """The catalog indexed by item id; keyed by the data folder, so an import refreshes it."""
+    return service_for(root).items()
+
+
+def catalog(service: Service) -> pd.DataFrame:
+    return items_frame(str(service.ws.root), service.ws.data_dir.name)
+
+
+def item_label(items: pd.DataFrame, item_id: str) -> str:
+    return str(items.at[item_id, "title"]) if item_id in items.index else str(item_id)
+
+
+def plain(value: object) -> str:
+    """Text for plotly labels, legends and hovers, which would otherwise render <a>, <b>, <img> from data."""
+    return html.escape(str(value), quote=False)
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$&:])")
+
+
+def literal(text: object) -> str:
+    """Markdown-escaped text for the boxes that render markdown (st.error, st.warning...): messages can quote
+    file names, column names or ids from the data, and `![x](http://...)` there must stay text."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def alert(kind: str, message: object) -> None:
+    """st.error / st.warning / st.info / st.success with the message shown literally."""
+    getattr(st, kind)(literal(message))
