@@ -1,4 +1,5 @@
-"""Reading user files (CSV, TSV, Parquet, JSON Lines) into string DataFrames, refusing what is not a table.
+"""Reading user files (CSV, TSV, Parquet, JSON Lines) into string DataFrames, refusing what is not a table;
+finding a column by its usual names, and reading ids the way the file meant them.
 
 A delimited file keeps two facts in `df.attrs`: "encoding" and "skipped_lines" (malformed lines left out,
 with "first_bad_line" the number of the first one), so an import can report what it did not read."""
@@ -8,6 +9,7 @@ import io
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from recsys.errors import DataError
@@ -21,6 +23,9 @@ _DELIMITERS = (",", "\t", ";", "|")
 # RecBole atomic files type their headers (`user_id:token`); any other colon is part of the name.
 _RECBOLE_TYPE = re.compile(r":(token|token_seq|float|float_seq)$")
 _FIELDS_ERROR = re.compile(r"Expected \d+ fields in line (\d+)")
+_WHOLE_FLOAT = re.compile(r"-?(?:0|[1-9]\d*)\.0+")  # 1430.0, 12.00; not 007 or 1.5
+_PLAIN_INT = re.compile(r"-?(?:0|[1-9]\d*)")
+_NO_ID = ("nan", "NaN", "None", "<NA>", "null", "NULL")  # what a missing id turns into on the way to text
 
 
 def read_table(path: str | Path, max_bytes: int | None = None, max_rows: int | None = None) -> pd.DataFrame:
@@ -205,3 +210,55 @@ def _refuse_mostly_malformed(path: Path, df: pd.DataFrame) -> None:
 def _short(exc: Exception) -> str:
     lines = str(exc).strip().splitlines() or [type(exc).__name__]
     return lines[-1].replace("Error tokenizing data. C error: ", "")[:120]
+
+
+def integer_ids(values: pd.Series, what: str = "item", file: str = "") -> tuple[pd.Series, str | None]:
+    """Stripped ids; a column of whole numbers of which some are written as decimals (1430.0, as a float
+    column saves) reads them as integers (1430), so it can match a file that wrote 1430. Ids with leading zeros,
+    fractions or letters keep the whole column as written. Returns (ids, a note saying what changed or None)."""
+    values = values.astype(str).str.strip()
+    values = values.where(~np.logical_or.reduce([values == marker for marker in _NO_ID]), "")
+    if not values.str.contains(".", regex=False).any():
+        return values, None  # the usual case, settled without a regex over every id
+    codes, uniques = pd.factorize(values)  # judged and rewritten once per distinct id
+    uniques = pd.Series(uniques, dtype=object)
+    filled = uniques[uniques != ""]
+    floats = filled.str.fullmatch(_WHOLE_FLOAT)
+    if not floats.any() or not (floats | filled.str.fullmatch(_PLAIN_INT)).all():
+        return values, None
+    example = filled[floats].iloc[0]
+    note = (f"{what} ids written as decimals ({example}) were read as integers ({example.split('.')[0]})"
+            f"{' in ' + file if file else ''}")
+    ints = uniques.str.replace(r"\.0+$", "", regex=True).to_numpy()
+    return pd.Series(ints[codes], index=values.index, dtype=values.dtype), note
+
+
+def numbers(values: pd.Series) -> pd.Series:
+    """Numbers, reading '3,5' as 3.5 when the column uses decimal commas (semicolon files from Excel)."""
+    values = values.astype(str).str.strip()
+    if values.str.fullmatch(r"-?\d+,\d+").any() and not values.str.contains(".", regex=False).any():
+        values = values.str.replace(",", ".", regex=False)
+    return pd.to_numeric(values, errors="coerce").astype(float)
+
+
+def _key(name: object) -> str:
+    return re.sub(r"[\W_]+", "", str(name).lower())
+
+
+def alias_column(df: pd.DataFrame, aliases: tuple[str, ...], taken: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """The first alias that names a column (ignoring case and punctuation); never an unnamed column."""
+    keys: dict[str, str] = {}
+    for col in df.columns:
+        if not is_unnamed(col) and col not in taken:
+            keys.setdefault(_key(col), col)
+    return next((keys[_key(a)] for a in aliases if _key(a) in keys), None)
+
+
+def named_column(df: pd.DataFrame, wanted: str, file: str, what: str) -> str:
+    """The column the user named: exactly, else the one column equal ignoring case and punctuation."""
+    if wanted in df.columns:
+        return wanted
+    hits = [c for c in df.columns if _key(c) == _key(wanted)]
+    if len(hits) == 1:
+        return hits[0]
+    raise DataError(f"{file}: no column '{wanted}' for the {what}; columns are: {', '.join(map(str, df.columns))}.")
