@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from pathlib import Path
 
 import pandas as pd
@@ -209,3 +211,19 @@ def test_a_catalogs_only_id_like_column_is_its_item_id():
     cat = pd.DataFrame({"district": ["101-Bois-de-Liesse"], "Joly": ["3024"], "district_id": ["101"]})
     assert detect_catalog_template(cat) == ("district_id", "{district}")
 
+
+def test_a_real_public_catalog_shipped_with_plotly_imports_against_a_log_of_decimal_ids(tmp_path):
+    """Montreal's 2013 election results by district, as the plotly package ships them (a file we did not write)."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None:
+        pytest.skip("plotly is not installed")
+    source = Path(spec.submodule_search_locations[0]) / "package_data" / "datasets" / "election.csv.gz"
+    items = write(tmp_path, "election.csv", gzip.decompress(source.read_bytes()))
+    log = write(tmp_path, "votes.csv", "user_id,district_id\nu1,101.0\nu1,11.0\nu2,101.0\nu2,999.0\n")
+    ds = import_dataset(log, items)
+    assert ds.report.items == 58 and ds.report.template == "{district}. Winner: {winner}. Result: {result}"
+    assert ds.items.set_index("item_id").loc["101", ["title", "text"]].tolist() == [
+        "101-Bois-de-Liesse", "101-Bois-de-Liesse. Winner: Joly. Result: plurality"]
+    assert ds.interactions["item_id"].tolist() == ["101", "11", "101"]
+    assert ds.report.dropped == {"unknown item id (not in the catalog)": 1}
+    assert ds.report.warnings[0] == "item ids written as decimals (101.0) were read as integers (101) in votes.csv"
