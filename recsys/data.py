@@ -31,7 +31,7 @@ USER_ALIASES = ("user_id", "userId", "user", "uid", "customer_id", "visitor_id",
 ITEM_ALIASES = ("item_id", "itemId", "movieId", "product_id", "productId", "item", "iid", "sku", "isbn", "asin",
                 "book_id", "track_id", "song_id", "artist_id", "business_id", "article_id", "news_id", "video_id",
                 "anime_id", "recipe_id", "game_id", "app_id", "course_id", "post_id", "listing_id", "page_id",
-                "doc_id", "content_id", "product", "movie", "book", "id")
+                "doc_id", "content_id", "stock_code", "product_code", "item_code", "product", "movie", "book", "id")
 TIME_ALIASES = ("timestamp", "time", "ts", "datetime", "date", "event_time", "date_time", "event_timestamp",
                 "created_at", "unix_review_time", "review_time", "rated_at", "watched_at", "played_at")
 RATING_ALIASES = ("rating", "score", "weight", "stars", "overall", "book_rating", "rating_value")
@@ -42,6 +42,8 @@ _LOG_ROLES = {"user_col": (USER_ALIASES, "user id", "--user-col"),
               "time_col": (TIME_ALIASES, "timestamp", "--time-col"),
               "rating_col": (RATING_ALIASES, "rating", "--rating-col"),
               "event_col": (EVENT_ALIASES, "event", "--event-col")}
+# A log's only '*_id' column is its item id, unless it names one of these ('order_id', 'SessionID').
+_NOT_ITEM_IDS = {"order", "transaction", "invoice", "session", "review", "event", "basket", "cart", "row", "record"}
 FILE_ORDER = "no time column (file order)"
 
 
@@ -236,9 +238,16 @@ def load_catalog(path: str | Path, config: ImportConfig) -> tuple[pd.DataFrame, 
 
 def catalog_item_column(df: pd.DataFrame, taken: tuple[str, ...] = ()) -> str | None:
     """The item id column: a usual name (item_id, movieId, ISBN...), else the only '*_id' column left once the
-    columns in `taken` (a log's user column) are set aside."""
-    ids = [c for c in df.columns if c not in taken and not is_unnamed(c) and name_words(c)[-1:] == ["id"]]
-    return alias_column(df, ITEM_ALIASES, set(taken)) or (ids[0] if len(ids) == 1 else None)
+    columns in `taken` (a log's user column) and ids of orders, sessions and the like are set aside."""
+    return alias_column(df, ITEM_ALIASES, set(taken)) or _only_column(df, taken, {"id"}, _NOT_ITEM_IDS)
+
+
+def _only_column(df: pd.DataFrame, taken: tuple[str, ...], last_words: set[str],
+                 first_words: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """The one column whose name ends in one of last_words ('InvoiceDate': date), or None if none or several."""
+    found = [c for c in df.columns if c not in taken and not is_unnamed(c) and name_words(c)
+             and name_words(c)[-1] in last_words and name_words(c)[0] not in first_words]
+    return found[0] if len(found) == 1 else None
 
 
 def _catalog_template(raw: pd.DataFrame, item: str, config: ImportConfig, file: str) -> str:
@@ -314,6 +323,8 @@ def detect_log_columns(df: pd.DataFrame) -> dict[str, str | None]:
     for role, (aliases, _, _) in _LOG_ROLES.items():
         taken = tuple(c for c in out.values() if c)
         out[role] = catalog_item_column(df, taken) if role == "item_col" else alias_column(df, aliases, set(taken))
+        if role == "time_col" and out[role] is None:
+            out[role] = _only_column(df, taken, {"date", "time", "timestamp", "datetime"})
     return out
 
 

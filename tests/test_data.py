@@ -195,6 +195,11 @@ def test_detection_matches_names_ignoring_case_and_punctuation_and_never_picks_a
     assert detect_log_columns(log) == {"user_col": "User-ID", "item_col": "ISBN", "time_col": None,
                                        "rating_col": "Book-Rating", "event_col": None}
     assert detect_log_columns(pd.DataFrame(columns=["Unnamed: 0", "user_id"]))["item_col"] is None
+    retail = pd.DataFrame(columns=["InvoiceNo", "StockCode", "Description", "InvoiceDate", "CustomerID"])
+    assert detect_log_columns(retail) == {"user_col": "CustomerID", "item_col": "StockCode", "time_col": "InvoiceDate",
+                                          "rating_col": None, "event_col": None}
+    orders = pd.DataFrame(columns=["user_id", "order_id", "district_id"])
+    assert detect_log_columns(orders)["item_col"] == "district_id"
 
 
 def test_the_data_page_helpers_give_what_import_will_use():
