@@ -9,23 +9,42 @@ import numpy as np
 import pandas as pd
 
 from recsys.errors import DataError
-from recsys.tables import read_table
+from recsys.tables import alias_column, integer_ids, is_unnamed, named_column, numbers, read_table
 from recsys.text import (
-    CATEGORY_NAMES,
-    TITLE_NAMES,
+    category_column,
+    clean_values,
     default_template,
+    name_words,
     render_texts,
+    resolve_template,
     tag_suffixes,
     template_columns,
     text_like_columns,
+    title_column,
+    title_rank,
 )
 
-USER_ALIASES = ("user_id", "userId", "user", "uid", "customer_id", "visitor_id")
-ITEM_ALIASES = ("item_id", "itemId", "movieId", "product_id", "productId", "item", "iid", "sku", "id")
-TIME_ALIASES = ("timestamp", "time", "ts", "datetime", "date", "event_time")
-RATING_ALIASES = ("rating", "score", "weight")
-EVENT_ALIASES = ("event", "event_type", "action")
+# Matched ignoring case and punctuation, so 'User-ID', 'userId' and 'user_id' are one name; messages list
+# the first six.
+USER_ALIASES = ("user_id", "userId", "user", "uid", "customer_id", "visitor_id", "reviewer_id", "member_id",
+                "account_id", "client_id", "session_id")
+ITEM_ALIASES = ("item_id", "itemId", "movieId", "product_id", "productId", "item", "iid", "sku", "isbn", "asin",
+                "book_id", "track_id", "song_id", "artist_id", "business_id", "article_id", "news_id", "video_id",
+                "anime_id", "recipe_id", "game_id", "app_id", "course_id", "post_id", "listing_id", "page_id",
+                "doc_id", "content_id", "stock_code", "product_code", "item_code", "product", "movie", "book", "id")
+TIME_ALIASES = ("timestamp", "time", "ts", "datetime", "date", "event_time", "date_time", "event_timestamp",
+                "created_at", "unix_review_time", "review_time", "rated_at", "watched_at", "played_at")
+RATING_ALIASES = ("rating", "score", "weight", "stars", "overall", "book_rating", "rating_value")
+EVENT_ALIASES = ("event", "event_type", "action", "behavior", "behaviour", "interaction", "interaction_type")
 TAG_ALIASES = ("tag", "tags", "label")
+_LOG_ROLES = {"user_col": (USER_ALIASES, "user id", "--user-col"),
+              "item_col": (ITEM_ALIASES, "item id", "--item-col"),
+              "time_col": (TIME_ALIASES, "timestamp", "--time-col"),
+              "rating_col": (RATING_ALIASES, "rating", "--rating-col"),
+              "event_col": (EVENT_ALIASES, "event", "--event-col")}
+# A log's only '*_id' column is its item id, unless it names one of these ('order_id', 'SessionID').
+_NOT_ITEM_IDS = {"order", "transaction", "invoice", "session", "review", "event", "basket", "cart", "row", "record"}
+FILE_ORDER = "no time column (file order)"
 
 
 @dataclass(frozen=True)
@@ -66,12 +85,13 @@ class ImportReport:
     dropped: dict[str, int] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     template: str = ""
+    file_order: bool = False  # the log had no time column: its row order stands for time (time_start/end "")
 
     def lines(self) -> list[str]:
+        span = FILE_ORDER if self.file_order else f"{self.time_start} .. {self.time_end}"
         out = [f"users: {self.users:,}", f"items: {self.items:,} ({self.items_with_interactions:,} with interactions)",
-               f"interactions: {self.interactions:,}", f"density: {self.density:.4%}",
-               f"time span: {self.time_start} .. {self.time_end}", f"items without text: {self.items_without_text:,}",
-               f"item text template: {self.template}"]
+               f"interactions: {self.interactions:,}", f"density: {self.density:.4%}", f"time span: {span}",
+               f"items without text: {self.items_without_text:,}", f"item text template: {self.template}"]
         out += [f"dropped {n:,} rows: {why}" for why, n in self.dropped.items() if n]
         return out + [f"warning: {w}" for w in self.warnings]
 
@@ -89,37 +109,66 @@ class Dataset:
     report: ImportReport
 
 
+@dataclass(frozen=True)
+class Coverage:
+    """How many of a log's distinct item ids the catalog has, with unmatched examples from each side."""
+
+    log_items: int
+    matched: int
+    log_examples: tuple[str, ...] = ()  # log ids the catalog lacks
+    catalog_examples: tuple[str, ...] = ()  # catalog ids the log never uses
+
+    @property
+    def share(self) -> float:
+        return self.matched / self.log_items if self.log_items else 0.0
+
+
 def import_dataset(interactions: str | Path, items: str | Path, tags: str | Path | None = None,
                    config: ImportConfig = ImportConfig()) -> Dataset:
     """Read, validate and join the files. Raises DataError for a file that cannot be used."""
-    catalog, cat_dropped, warnings = load_catalog(items, config)
+    catalog, cat_dropped, cat_warnings = load_catalog(items, config)
     if tags is not None:
         catalog = _add_tags(catalog, tags, config)
-    log, dropped = load_interactions(interactions, config)
-    known = log["item_id"].isin(set(catalog["item_id"]))
+    log, dropped, warnings, file_order = _load_log(interactions, config)
+    coverage = catalog_coverage(log["item_id"], catalog["item_id"], 3)
+    known = _member(log["item_id"], catalog["item_id"])
     dropped["unknown item id (not in the catalog)"] = int((~known).sum())
     log = log[known].reset_index(drop=True)
     if log.empty:
-        raise DataError(f"{Path(interactions).name}: none of its item ids appear in {Path(items).name}; "
-                        "check that both files use the same item ids and that the right id columns are chosen.")
-    report = _report(log, catalog, {**cat_dropped, **dropped}, warnings, config)
+        raise DataError(f"{Path(interactions).name}: none of its item ids appear in {Path(items).name} "
+                        f"(log ids like {', '.join(coverage.log_examples)}; catalog ids like "
+                        f"{', '.join(coverage.catalog_examples)}); check that both files use the same item ids "
+                        "and that the right id columns are chosen.")
+    if coverage.share < 0.5:
+        warnings.append(f"only {coverage.share:.0%} of the item ids in {Path(interactions).name} are in "
+                        f"{Path(items).name} (missing, e.g.: {', '.join(coverage.log_examples)})")
+    report = _report(log, catalog, {**cat_dropped, **dropped}, warnings + cat_warnings, file_order)
     return Dataset(log, catalog.drop(columns=["_template"]), report)
 
 
 def load_interactions(path: str | Path, config: ImportConfig) -> tuple[pd.DataFrame, dict[str, int]]:
+    log, dropped, _, _ = _load_log(path, config)
+    return log, dropped
+
+
+def _load_log(path: str | Path, config: ImportConfig) -> tuple[pd.DataFrame, dict[str, int], list[str], bool]:
+    """(log frame, dropped rows by reason, warnings, whether file order stands in for time)."""
     name = Path(path).name
     raw = read_table(path, config.max_bytes, config.max_rows)
-    user = _column(raw, USER_ALIASES, config.user_col, name, "user id", "--user-col")
-    item = _column(raw, ITEM_ALIASES, config.item_col, name, "item id", "--item-col")
-    time = _column(raw, TIME_ALIASES, config.time_col, name, "timestamp", "--time-col", required=False)
-    rating = _column(raw, RATING_ALIASES, config.rating_col, name, "rating", "--rating-col", required=False)
-    event = _column(raw, EVENT_ALIASES, config.event_col, name, "event", "--event-col", required=False)
-    df = pd.DataFrame({"user_id": raw[user].astype(str).str.strip(), "item_id": raw[item].astype(str).str.strip()})
+    cols = _log_columns(raw, config, name)
+    user, user_note = integer_ids(raw[cols["user_col"]], "user", name)
+    item, item_note = integer_ids(raw[cols["item_col"]], "item", name)
+    warnings = [note for note in (user_note, item_note) if note]
+    df = pd.DataFrame({"user_id": user, "item_id": item})
     df["row"] = np.arange(len(df), dtype=np.int64)
+    time, rating, event = cols["time_col"], cols["rating_col"], cols["event_col"]
     df["timestamp"] = parse_timestamps(raw[time], name, time) if time else df["row"]
-    df["rating"] = pd.to_numeric(raw[rating], errors="coerce").astype(float) if rating else np.nan
+    if not time:
+        warnings.append(f"{name} has no time column: the order of rows in the file is taken as time order")
+    df["rating"] = numbers(raw[rating]) if rating else np.nan
     df["event"] = raw[event].astype(str).str.strip() if event else ""
-    dropped = {"blank user or item id": int(((df["user_id"] == "") | (df["item_id"] == "")).sum()),
+    dropped = {**_skipped_lines(raw, name),
+               "blank user or item id": int(((df["user_id"] == "") | (df["item_id"] == "")).sum()),
                "unparseable timestamp": int(df["timestamp"].isna().sum())}
     df = df[(df["user_id"] != "") & (df["item_id"] != "") & df["timestamp"].notna()]
     if df.empty:
@@ -129,7 +178,19 @@ def load_interactions(path: str | Path, config: ImportConfig) -> tuple[pd.DataFr
     dropped["duplicate row (same user, item, time, event)"] = before - len(df)
     df["timestamp"] = df["timestamp"].astype(np.int64)
     df = df.sort_values(["user_id", "timestamp", "row"], kind="mergesort").reset_index(drop=True)
-    return df[["user_id", "item_id", "timestamp", "rating", "event", "row"]], dropped
+    return df[["user_id", "item_id", "timestamp", "rating", "event", "row"]], dropped, warnings, not time
+
+
+def _log_columns(raw: pd.DataFrame, config: ImportConfig, file: str) -> dict[str, str | None]:
+    detected = detect_log_columns(raw)
+    out = {}
+    for role, (aliases, what, flag) in _LOG_ROLES.items():
+        explicit = getattr(config, role)
+        out[role] = named_column(raw, explicit, file, what) if explicit else detected[role]
+        if out[role] is None and role in ("user_col", "item_col"):
+            raise DataError(f"{file}: no {what} column (looked for {', '.join(aliases[:6])}; found "
+                            f"{', '.join(map(str, raw.columns))}); rename the column or choose it with {flag}.")
+    return out
 
 
 def parse_timestamps(values: pd.Series, file: str, column: str) -> pd.Series:
@@ -147,36 +208,69 @@ def parse_timestamps(values: pd.Series, file: str, column: str) -> pd.Series:
     return seconds.astype("Float64").astype(float)
 
 
+def _skipped_lines(raw: pd.DataFrame, file: str) -> dict[str, int]:
+    skipped = int(raw.attrs.get("skipped_lines") or 0)
+    return {f"malformed line (wrong number of fields) in {file}": skipped} if skipped else {}
+
+
 def load_catalog(path: str | Path, config: ImportConfig) -> tuple[pd.DataFrame, dict[str, int], list[str]]:
     name = Path(path).name
     raw = read_table(path, config.max_bytes, config.max_rows)
-    item = _column(raw, ITEM_ALIASES, config.catalog_item_col, name, "item id", "--catalog-item-col")
-    raw = raw.assign(**{item: raw[item].astype(str).str.strip()})
-    template = config.template or default_template(list(config.text_columns or text_like_columns(raw, (item,))))
-    if not template:
-        raise DataError(f"{name}: no text column found (columns: {', '.join(map(str, raw.columns))}); "
-                        "add a title or description column, or choose text columns explicitly.")
-    missing = [c for c in template_columns(template) if c not in raw.columns]
-    if missing:
-        raise DataError(f"{name}: the item-text template names column(s) {missing} that the file lacks; "
-                        f"available: {', '.join(map(str, raw.columns))}.")
-    dropped = {"catalog row with blank item id": int((raw[item] == "").sum())}
+    explicit = config.catalog_item_col
+    item = named_column(raw, explicit, name, "item id") if explicit else catalog_item_column(raw)
+    if item is None:
+        raise DataError(f"{name}: no item id column (looked for {', '.join(ITEM_ALIASES[:6])}, ISBN; found "
+                        f"{', '.join(map(str, raw.columns))}); rename the column or choose it with --catalog-item-col.")
+    ids, note = integer_ids(raw[item], "item", name)
+    raw = raw.assign(**{item: ids})
+    template = _catalog_template(raw, item, config, name)
+    dropped = {**_skipped_lines(raw, name), "catalog row with blank item id": int((raw[item] == "").sum())}
     raw = raw[raw[item] != ""]
     dupes = raw.duplicated(item)
     dropped["catalog row repeating an item id (first kept)"] = int(dupes.sum())
     raw = raw[~dupes].reset_index(drop=True)
     full = render_texts(raw, template, 10**9)
-    warnings = []
+    warnings = [note] if note else []
     if (long := int((full.str.len() > config.max_text_chars).sum())):
         warnings.append(f"{long} item texts longer than {config.max_text_chars} characters were cut")
     return _catalog_frame(raw, item, full.str.slice(0, config.max_text_chars), template), dropped, warnings
 
 
+def catalog_item_column(df: pd.DataFrame, taken: tuple[str, ...] = ()) -> str | None:
+    """The item id column: a usual name (item_id, movieId, ISBN...), else the only '*_id' column left once the
+    columns in `taken` (a log's user column) and ids of orders, sessions and the like are set aside."""
+    return alias_column(df, ITEM_ALIASES, set(taken)) or _only_column(df, taken, {"id"}, _NOT_ITEM_IDS)
+
+
+def _only_column(df: pd.DataFrame, taken: tuple[str, ...], last_words: set[str],
+                 first_words: set[str] | frozenset[str] = frozenset()) -> str | None:
+    """The one column whose name ends in one of last_words ('InvoiceDate': date), or None if none or several."""
+    found = [c for c in df.columns if c not in taken and not is_unnamed(c) and name_words(c)
+             and name_words(c)[-1] in last_words and name_words(c)[0] not in first_words]
+    return found[0] if len(found) == 1 else None
+
+
+def _catalog_template(raw: pd.DataFrame, item: str, config: ImportConfig, file: str) -> str:
+    columns = config.text_columns or text_like_columns(raw, _not_text(item))
+    template = config.template or default_template(list(columns))
+    if not template:
+        raise DataError(f"{file}: no text column found (columns: {', '.join(map(str, raw.columns))}); item texts "
+                        "are made of words (a title, name or description) and this file has only ids, numbers "
+                        "or links. Add such a column, or name the columns to use (--text-columns or a template).")
+    return resolve_template(template, list(raw.columns), file)
+
+
+def _not_text(item: str | None) -> tuple[str, ...]:
+    # An id column is no text, unless it is the item's name (a catalog keyed by 'Title').
+    return (item,) if item and title_rank(item) is None else ()
+
+
 def _catalog_frame(raw: pd.DataFrame, item: str, text: pd.Series, template: str) -> pd.DataFrame:
-    title = next((c for c in raw.columns if c.lower() in TITLE_NAMES), None)
-    category = next((c for c in raw.columns if c.lower() in CATEGORY_NAMES), None)
-    titles = raw[title].astype(str).str.slice(0, 300) if title else text.str.slice(0, 80)
-    cats = raw[category].astype(str).str.split("|").str[0].str.strip() if category else pd.Series("", index=raw.index)
+    title = title_column(raw, _not_text(item), tuple(template_columns(template)))
+    category = category_column(raw, (item,))
+    titles = clean_values(raw[title]).str.slice(0, 300) if title else text.str.slice(0, 80)
+    cats = clean_values(raw[category].astype(str).str.split("|").str[0]) if category else ""
+    cats = pd.Series(cats, index=raw.index, dtype=object)
     return pd.DataFrame({"item_id": raw[item], "title": titles.where(titles != "", raw[item]),
                          "category": cats.replace("", "(none)"), "text": text, "_template": template})
 
@@ -184,60 +278,66 @@ def _catalog_frame(raw: pd.DataFrame, item: str, text: pd.Series, template: str)
 def _add_tags(catalog: pd.DataFrame, path: str | Path, config: ImportConfig) -> pd.DataFrame:
     name = Path(path).name
     raw = read_table(path, config.max_bytes, config.max_rows)
-    item = _column(raw, ITEM_ALIASES, None, name, "item id", "--item-col")
-    tag = _column(raw, TAG_ALIASES, None, name, "tag", "a 'tag' column")
-    suffix = tag_suffixes(pd.DataFrame({"item_id": raw[item].astype(str).str.strip(), "tag": raw[tag]}))
+    item, tag = alias_column(raw, ITEM_ALIASES), alias_column(raw, TAG_ALIASES)
+    if item is None or tag is None:
+        raise DataError(f"{name}: a tags file needs an item id column and a 'tag' column; found "
+                        f"{', '.join(map(str, raw.columns))}.")
+    suffix = tag_suffixes(pd.DataFrame({"item_id": integer_ids(raw[item])[0], "tag": raw[tag]}))
     extra = catalog["item_id"].map(suffix).fillna("")
     text = (catalog["text"] + extra).str.slice(0, config.max_text_chars)
     return catalog.assign(text=text)
 
 
-def _column(df: pd.DataFrame, aliases: tuple[str, ...], explicit: str | None, file: str, what: str, flag: str,
-            required: bool = True) -> str | None:
-    if explicit:
-        if explicit not in df.columns:
-            raise DataError(f"{file}: no column '{explicit}' for the {what}; columns are: {', '.join(df.columns)}.")
-        return explicit
-    lower = {str(c).lower(): c for c in df.columns}
-    found = next((lower[a.lower()] for a in aliases if a.lower() in lower), None)
-    if found is None and required:
-        raise DataError(f"{file}: no {what} column (looked for {', '.join(aliases)}; found {', '.join(df.columns)}); "
-                        f"rename the column or choose it with {flag}.")
-    return found
-
-
 def _report(log: pd.DataFrame, catalog: pd.DataFrame, dropped: dict[str, int], warnings: list[str],
-            config: ImportConfig) -> ImportReport:
+            file_order: bool) -> ImportReport:
     users, items = log["user_id"].nunique(), len(catalog)
     start, end = (pd.to_datetime(log["timestamp"].agg(f), unit="s").strftime("%Y-%m-%d") for f in ("min", "max"))
     return ImportReport(users=users, items=items, items_with_interactions=log["item_id"].nunique(),
-                        interactions=len(log), density=len(log) / max(users * items, 1), time_start=start,
-                        time_end=end, items_without_text=int((catalog["text"].str.strip() == "").sum()),
+                        interactions=len(log), density=len(log) / max(users * items, 1),
+                        time_start="" if file_order else start, time_end="" if file_order else end,
+                        items_without_text=int((catalog["text"].str.strip() == "").sum()),
                         dropped={k: v for k, v in dropped.items() if v}, warnings=tuple(warnings),
-                        template=str(catalog["_template"].iloc[0]))
+                        template=str(catalog["_template"].iloc[0]), file_order=file_order)
+
+
+def catalog_coverage(log_item_ids: pd.Series, catalog_item_ids: pd.Series, n_examples: int = 5) -> Coverage:
+    """How many distinct log item ids the catalog has, after the id normalisation import applies (1430.0 reads
+    1430), with up to n unmatched examples from each side: what the Data page shows before an import."""
+    log = pd.Series(integer_ids(pd.Series(log_item_ids.unique()))[0].unique())
+    catalog = pd.Series(integer_ids(pd.Series(catalog_item_ids.unique()))[0].unique())
+    log, catalog = log[log != ""], catalog[catalog != ""]
+    in_catalog = _member(log, catalog)
+    return Coverage(log_items=len(log), matched=int(in_catalog.sum()),
+                    log_examples=tuple(log[~in_catalog].head(n_examples)),
+                    catalog_examples=tuple(catalog[~_member(catalog, log)].head(n_examples)))
+
+
+def _member(values: pd.Series, pool: pd.Series) -> pd.Series:
+    # A hash lookup: Series.isin on Arrow strings converts the pool one scalar at a time.
+    return pd.Series(pd.Index(pool.unique()).get_indexer(values) >= 0, index=values.index)
 
 
 def detect_log_columns(df: pd.DataFrame) -> dict[str, str | None]:
-    """The columns import would pick for each role (None where nothing matches)."""
-    roles = {"user_col": USER_ALIASES, "item_col": ITEM_ALIASES, "time_col": TIME_ALIASES,
-             "rating_col": RATING_ALIASES, "event_col": EVENT_ALIASES}
-    lower = {str(c).lower(): c for c in df.columns}
-    return {role: next((lower[a.lower()] for a in aliases if a.lower() in lower), None) for role, aliases in roles.items()}
+    """The columns import would pick for each role (None where nothing matches); one column plays one role."""
+    out: dict[str, str | None] = {}
+    for role, (aliases, _, _) in _LOG_ROLES.items():
+        taken = tuple(c for c in out.values() if c)
+        out[role] = catalog_item_column(df, taken) if role == "item_col" else alias_column(df, aliases, set(taken))
+        if role == "time_col" and out[role] is None:
+            out[role] = _only_column(df, taken, {"date", "time", "timestamp", "datetime"})
+    return out
 
 
 def detect_catalog_template(df: pd.DataFrame) -> tuple[str | None, str]:
-    """(item id column, default item-text template) for a catalog."""
-    lower = {str(c).lower(): c for c in df.columns}
-    item = next((lower[a.lower()] for a in ITEM_ALIASES if a.lower() in lower), None)
-    return item, default_template(text_like_columns(df, (item,) if item else ()))
+    """(item id column, default item-text template) for a catalog, as import would pick them."""
+    item = catalog_item_column(df)
+    return item, default_template(text_like_columns(df, _not_text(item)))
 
 
-def preview_texts(df: pd.DataFrame, template: str, n: int = 5, max_chars: int = 2000) -> list[str]:
-    """The item texts the template makes for the first n rows; DataError if it names missing columns."""
-    missing = [c for c in template_columns(template) if c not in df.columns]
-    if missing:
-        raise DataError(f"the template names column(s) {missing} that the catalog lacks.")
-    return render_texts(df.head(n), template, max_chars).tolist()
+def preview_texts(df: pd.DataFrame, template: str, n: int = 5, max_chars: int = 300) -> list[str]:
+    """The item texts import would make for the first n rows, cut at max_chars; DataError if the template
+    names a column the catalog lacks."""
+    return render_texts(df, template, max_chars, rows=n).tolist()
 
 
 def dataset_fingerprint(dataset: Dataset) -> str:
