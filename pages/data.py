@@ -44,9 +44,23 @@ def preview(path, what: str):
     except RecTuneError as exc:
         alert("error", exc)
         return None
-    st.text(f"{what}: {len(df):,} rows, first 10 below")
+    skipped = df.attrs.get("skipped_lines", 0)
+    st.text(f"{what}: {len(df):,} rows, first 10 below" + (f" ({skipped:,} malformed lines skipped)" if skipped else ""))
     st.dataframe(df.head(10), hide_index=True, width="stretch")
     return df
+
+
+FLAG_WORDS = {"--user-col": "the 'user' picker above", "--item-col": "the 'item' picker above",
+              "--time-col": "the 'time' picker above", "--rating-col": "the 'rating' picker above",
+              "--event-col": "the 'event' picker above", "--catalog-item-col": "the catalog item id picker above",
+              "--text-columns or a template": "the item text template above", "--template": "the template above"}
+
+
+def page_words(message: str) -> str:
+    """Import messages name CLI flags; on this page the same choice is a picker."""
+    for flag, words in FLAG_WORDS.items():
+        message = message.replace(flag, words)
+    return message
 
 
 def run_import(log_path, items_path, tags_path, config: ImportConfig) -> None:
@@ -54,7 +68,7 @@ def run_import(log_path, items_path, tags_path, config: ImportConfig) -> None:
         with st.spinner("Importing and encoding the catalog..."):
             rep = service.import_files(ImportRequest(log_path, items_path, tags_path, config))
     except RecTuneError as exc:
-        alert("error", f"Import refused, nothing changed: {exc}")
+        alert("error", f"Import refused, nothing changed: {page_words(str(exc))}")
         return
     st.success("Imported. An untuned model is active; train a round on the Train page.")
     st.text("\n".join(rep.lines()))

@@ -103,6 +103,8 @@ class ServedModel:
         return self.model.scores(self.model.user_vectors([self.sequences.get(u, empty) for u in user_ids]))
 
 
-def UntunedEncoder(item_vectors: np.ndarray) -> ServedModel:  # noqa: N802 (a scorer factory, named as its scorer)
-    """The encoder as is (ServingModel.untuned): user = recency-weighted mean of the last 20 item texts."""
-    return ServedModel("untuned-encoder", lambda train, item_ids: ServingModel.untuned(item_ids, item_vectors))
+def UntunedEncoder(item_vectors: np.ndarray, window: int = 20, decay: float = 0.9) -> ServedModel:  # noqa: N802
+    """The encoder as is (ServingModel.untuned): user = recency-weighted mean of the last `window` item texts.
+    (A scorer factory, named as the scorer it makes.)"""
+    build = lambda train, item_ids: ServingModel.untuned(item_ids, item_vectors, window, decay)
+    return ServedModel("untuned-encoder", build)

@@ -71,6 +71,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if request is None and not service.ws.has_data():
         raise RecTuneError(f"workspace '{service.ws.root}' has no data yet; give --interactions and --items.")
     status = service.train(config, args.evaluate, background=False, callbacks=[_progress], request=request)
+    if status.state == "failed":
+        raise RecTuneError(status.message)  # it names the file, setting or step that failed
     if status.state != "done":
         raise RecTuneError(f"training {status.state}: {status.message}")
     version = service.ws.version(status.version)

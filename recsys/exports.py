@@ -18,7 +18,7 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
     for CSV injection); numbers stay numbers."""
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
             out[col] = out[col].map(lambda v: f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_START) else v)
     return out
 

@@ -32,7 +32,7 @@ def validation_split(interactions: pd.DataFrame, val_users: list[str]) -> Split:
 def decide(new: ServingModel, active: ServingModel | None, interactions: pd.DataFrame, val_users: list[str],
            k: int = 10) -> GateDecision:
     if not val_users:
-        return GateDecision(True, "too few users to validate on; activated", {})
+        return GateDecision(True, "activated: too few users to validate on", {})
     split = validation_split(interactions, val_users)
     item_ids = new.item_ids
     scorers = {"new": ServedModel("new", lambda train, ids: new), "popularity": Popularity()}

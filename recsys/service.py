@@ -25,7 +25,7 @@ from recsys.data import (
 from recsys.demo import demo_paths
 from recsys.encoder_names import DEFAULT_MODEL
 from recsys.errors import RecTuneError
-from recsys.events import Callback, TrainEvent
+from recsys.events import Callback, TrainEvent, emit
 from recsys.exports import export_workspace, ledger_with_titles, to_safe_csv
 from recsys.feedback import Feedback, FeedbackLedger
 from recsys.jobs import JobRunner, JobStatus, runner_for
@@ -169,6 +169,7 @@ class Service:
 
         def work(on_event: Callback, cancel: threading.Event) -> str:
             result["report"] = self._import(request, [on_event, *callbacks])
+            on_event(TrainEvent("import", 1, 1, None, "imported"))
             return self.ws.active_name() or ""
         status = self.runner.start(work, {"operation": "import"}, background=False)
         _raise_unless_done(status)
@@ -182,7 +183,8 @@ class Service:
         def work(on_event: Callback, cancel: threading.Event) -> str:
             events = [on_event, *callbacks]
             if request is not None:
-                self._import(request, events, untuned=False)
+                report = self._import(request, events, untuned=False)
+                emit(events, TrainEvent("import", 1, 1, None, "imported\n" + "\n".join(report.lines())))
             return run_round(self.ws, config, self.encoder_factory, events, cancel, evaluate).version
         return self.runner.start(work, {**config.to_dict(), "evaluate": evaluate}, background=background)
 

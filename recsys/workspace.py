@@ -76,6 +76,7 @@ class Workspace:
                 raise
             previous = self.data_dir
             atomic_write_json(self.root / DATA_POINTER, {"folder": final.name, "previous": previous.name})
+            self._remove_leftovers()  # the set before the previous one: readers have moved on
 
     def load_dataset(self) -> Dataset:
         for attempt in (0, 1):  # a writer may switch the pointer while we read: read the new one then

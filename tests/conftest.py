@@ -1,17 +1,14 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-MOVIELENS = ROOT.parent / "shared" / "data" / "ml-latest-small"
+from tests.fakes import FakeEncoder
 
-from fakes import FakeEncoder  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+MOVIELENS = ROOT.parent / "shared" / "data" / "ml-latest-small"
 
 VOCAB = ["space", "robot", "cake", "bread", "sea", "ship"]
 

@@ -1,33 +1,46 @@
-"""Every page under AppTest, on a demo workspace bootstrapped with the real packaged encoder."""
+"""Every page under AppTest, on a copy of a demo workspace bootstrapped once with the real packaged encoder:
+each test gets its own copy, so the tests pass in any order."""
 from __future__ import annotations
 
-import os
+import shutil
 
 import pytest
-from conftest import ROOT
+from streamlit.testing.v1 import AppTest
+
+from recsys.config import TrainConfig
+from recsys.encoder import shared_encoder
+from recsys.service import Service, open_demo
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 APP = str(ROOT / "app.py")
+PAGES = ["pages/recommend.py", "pages/train.py", "pages/explore.py", "pages/evaluate.py", "pages/feedback.py",
+         "pages/data.py"]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    """RECTUNE_HOME with the demo workspace and one short training round (shared by this module)."""
-    home = tmp_path_factory.mktemp("home")
-    os.environ["RECTUNE_HOME"] = str(home)
-    import pages.common as common
-    common.HOME = home  # the module may already be imported by an earlier test
-    from recsys.bootstrap import ensure_demo_workspace, shared_encoder
-    from recsys.pipeline import run_round
-    from recsys.training import TrainConfig
-    ws = ensure_demo_workspace(home)
-    run_round(ws, TrainConfig(max_seconds=8, epochs=2, min_steps=50), evaluate=True, encoder_factory=shared_encoder)
+def template(tmp_path_factory):
+    """A RECTUNE_HOME with the demo (untuned v0001) and one short evaluated round (v0002), made once."""
+    home = tmp_path_factory.mktemp("template")
+    service = open_demo(home, encoder_factory=shared_encoder)
+    service.train(TrainConfig(max_seconds=8, epochs=2, min_steps=50), evaluate=True, background=False)
+    service.activate("v0002")  # whatever the gate decided: the pages below show a tuned round
     return home
 
 
-def app(page: str | None = None):
-    from streamlit.testing.v1 import AppTest
+@pytest.fixture
+def home(template, tmp_path, monkeypatch):
+    copy = tmp_path / "home"
+    shutil.copytree(template, copy)
+    import ui.common
+    monkeypatch.setattr(ui.common, "HOME", copy)
+    return copy
+
+
+def app(page: str | None = None, secrets: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in (secrets or {}).items():
+        at.secrets[key] = value
     at.run()
     if page:
         at.switch_page(page)
@@ -36,59 +49,108 @@ def app(page: str | None = None):
     return at
 
 
-def rows(at) -> list[str]:
+def texts(at) -> list[str]:
     return [t.value for t in at.text]
+
+
+def thumb(at, index: int) -> tuple[str, str, str]:
+    """(widget key, user, item) of the index-th thumb on the page."""
+    key = at.get("feedback")[index].key
+    return (key, *at.session_state["thumb_keys"][key])
+
+
+def ledger(home):
+    return Service(home / "demo").ledger().frame()
 
 
 def test_recommend_page_lists_top_k_with_scores_and_reasons(home):
     at = app()
     assert at.title[0].value == "Recommendations"
     assert len(at.get("feedback")) == 10
-    assert any(c.value.startswith("because of: ") for c in at.caption)
+    assert sum(t.startswith("because of: ") for t in texts(at)) >= 5
 
 
 def test_thumbs_down_hides_the_item_at_once_and_lands_in_the_ledger(home):
-    from recsys.feedback import FeedbackLedger
     at = app()
-    user = at.session_state["user"]
-    first = at.get("feedback")[0].key
-    _, _, item = first.split(":", 2)
-    at.session_state[first] = 0  # thumbs down
+    key, user, item = thumb(at, 0)
+    at.session_state[key] = 0  # thumbs down
     at.run()
     keys = [f.key for f in at.get("feedback")]
-    assert first not in keys and len(keys) == 10
-    ledger = FeedbackLedger(home / "demo" / "feedback.sqlite").frame()
-    last = ledger.iloc[-1]
-    assert (last.user_id, last.item_id, last.label, last.shown_rank) == (user, item, "down", 1)
+    assert key not in keys and len(keys) == 10
+    last = ledger(home).iloc[-1]
+    assert (last.user_id, last.item_id, last.label, last.shown_rank, last.annotator) == (user, item, "down", 1, "app")
 
 
-def test_thumbs_up_reranks_at_once(home):
+def test_a_liked_item_leaves_the_list_and_the_rest_shifts(home):
     at = app()
     before = [f.key for f in at.get("feedback")]
-    at.session_state[before[-1]] = 1  # thumbs up on the 10th pick
+    key, user, item = thumb(at, 9)
+    at.session_state[key] = 1  # thumbs up on the 10th pick
     at.run()
     after = [f.key for f in at.get("feedback")]
-    assert after != before and before[-1] in after
-    assert any(t.value.startswith("up ") or t.value == "new" for t in at.text)
+    assert key not in after and len(after) == 10 and after != before
+    assert any(t == "new" for t in texts(at))  # an item that was not in the list before came in
+    assert ledger(home)["label"].tolist() == ["up"]
 
 
-def test_label_queue_mode_serves_users_without_thumbs_first(home):
+def test_a_cleared_thumb_is_recorded_and_earlier_thumbs_show_as_selected(home):
+    at = app()
+    key, user, item = thumb(at, 2)
+    at.session_state[key] = 1
+    at.run()
+    at.session_state[key] = None  # the person takes the thumb back
+    at.run()
+    assert ledger(home)["label"].tolist() == ["up", "cleared"]
+    key2, _, _ = thumb(at, 3)
+    at.session_state[key2] = 0
+    at.run()
+    fresh = app()  # a new session of the same workspace
+    shown = {k: fresh.session_state[k] for k in fresh.session_state["thumb_keys"] if k in fresh.session_state}
+    assert shown.get(key) is None and key2 not in [f.key for f in fresh.get("feedback")]  # the down stays hidden
+    ups = app()
+    k3, _, _ = thumb(ups, 0)
+    ups.session_state[k3] = 1
+    ups.run()
+    assert Service(home / "demo").ledger().current_labels()["label"].tolist().count("up") == 1
+
+
+def test_the_label_queue_stays_on_a_user_until_next_user(home):
     at = app()
     at.segmented_control(key="rec_mode").set_value("Label queue").run()
-    assert not at.exception
-    from recsys.feedback import FeedbackLedger
-    labelled = set(FeedbackLedger(home / "demo" / "feedback.sqlite").frame()["user_id"])
-    assert at.session_state["user"] not in labelled
+    first = at.session_state["queue_user"]
+    for index in (0, 1):  # two thumbs: the queue would reorder if it were recomputed
+        key, user, _ = thumb(at, index)
+        at.session_state[key] = 0
+        at.run()
+        assert at.session_state["queue_user"] == first == user
+    at.button(key="next_user").click().run()
+    assert at.session_state["queue_user"] != first
 
 
-def test_train_page_starts_a_job_and_shows_it_finished(home):
+def test_the_chosen_workspace_survives_page_switches(home):
+    Service(home / "other")  # an empty second workspace
+    at = app()
+    at.sidebar.selectbox[0].set_value("other").run()
+    at.switch_page("pages/train.py").run()
+    assert at.session_state["workspace"] == "other" and at.sidebar.selectbox[0].value == "other"
+    assert "Workspace: other" in texts(at)
+
+
+def test_creating_a_workspace_selects_it(home):
+    at = app()
+    at.text_input(key="new_workspace_name").set_value("shop-2").run()
+    at.button(key="create_workspace").click().run()
+    assert not at.exception and at.session_state["workspace"] == "shop-2"
+    assert (home / "shop-2" / "workspace.json").exists()
+
+
+def test_train_page_starts_a_job_and_shows_the_round(home):
     at = app("pages/train.py")
     at.number_input[0].set_value(10)  # time budget
     at.toggle[1].set_value(False)  # no evaluation: quicker
     at.button(key="start_training").click().run()
-    from recsys.jobs import runner_for
-    runner = runner_for(home / "demo")
-    assert runner.wait(300).state == "done"
+    service = Service(home / "demo")
+    assert service.runner.wait(300).state == "done"
     at.run()
     assert any("Job" in s.value and "done" in s.value for s in at.subheader)
     assert "v0003" in at.dataframe[-1].value["version"].tolist()
@@ -96,8 +158,7 @@ def test_train_page_starts_a_job_and_shows_it_finished(home):
 
 def test_explore_page_draws_before_and_after_maps(home):
     at = app("pages/explore.py")
-    charts = at.get("plotly_chart")
-    assert len(charts) == 2 and not at.error
+    assert len(at.get("plotly_chart")) == 2 and not at.error
 
 
 def test_evaluate_page_shows_rounds_and_baselines(home):
@@ -107,10 +168,24 @@ def test_evaluate_page_shows_rounds_and_baselines(home):
     assert len(at.get("plotly_chart")) == 1
 
 
-def test_feedback_page_filters_and_counts(home):
+def test_the_evaluate_button_runs_an_evaluation_job_of_the_active_model(home):
+    service = Service(home / "demo")
+    service.activate("v0001")  # the untuned version has no evaluation yet
+    at = app("pages/evaluate.py")
+    at.button(key="evaluate_now").click().run()
+    assert service.runner.wait(300).state == "done"
+    evaluation = service.ws.version("v0001").metrics.evaluation
+    assert set(evaluation) == {"warm", "cold"} and evaluation["warm"]["popularity"]["users"] == 700
+
+
+def test_feedback_page_filters_counts_and_shows_titles(home):
+    service = Service(home / "demo")
+    items = service.items()
+    for item, label in ((items.index[0], "up"), (items.index[1], "down")):
+        service.record_thumb("U0001", item, label, "ann")
     at = app("pages/feedback.py")
-    total = len(at.dataframe[0].value)
-    assert total >= 2
+    frame = at.dataframe[0].value
+    assert len(frame) == 2 and frame["title"].tolist() == items["title"].iloc[:2].tolist()
     at.multiselect(key="fb_label").set_value(["down"]).run()
     assert set(at.dataframe[0].value["label"]) == {"down"}
 
@@ -120,37 +195,31 @@ def test_data_page_imports_the_demo_and_reports(home):
     at.radio(key="data_source").set_value("Bundled demo (synthetic bookshop)").run()
     at.button(key="import_demo").click().run()
     assert not at.error and at.success
-    assert any("users: 700" in t for t in rows(at))
+    assert any("users: 700" in t for t in texts(at))
 
 
 def test_catalog_text_is_shown_literally_not_as_markup(home, tmp_path):
     import pandas as pd
 
-    from recsys.bootstrap import shared_encoder
-    from recsys.pipeline import create_untuned_version, import_files
-    from recsys.workspace import Workspace
-    ws = Workspace(home / "evil")
+    from recsys.service import ImportRequest
     items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["<script>alert(1)</script>",
                                                                  "[x](javascript:alert(1))", "**bold**"]})
     log = pd.DataFrame({"user_id": ["u"] * 2, "item_id": ["c", "b"], "timestamp": [1, 2]})
     items.to_csv(tmp_path / "i.csv", index=False)
     log.to_csv(tmp_path / "l.csv", index=False)
-    import_files(ws, tmp_path / "l.csv", tmp_path / "i.csv")
-    create_untuned_version(ws, shared_encoder)
+    Service(home / "evil", shared_encoder).import_files(ImportRequest(tmp_path / "l.csv", tmp_path / "i.csv"))
     at = app()
-    at.session_state["workspace"] = "evil"
-    at.run()
-    assert "<script>alert(1)</script>" in rows(at)
-    assert not any("<script>" in m.value for m in at.markdown)
+    at.sidebar.selectbox[0].set_value("evil").run()
+    assert "<script>alert(1)</script>" in texts(at)
+    assert not any("<script>" in m.value or "javascript" in m.value for m in at.markdown)
 
 
-def test_a_password_in_secrets_guards_every_page(home):
-    from streamlit.testing.v1 import AppTest
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.secrets["password"] = "s3cret"
-    at.run()
-    assert not at.title and at.text_input(key="password_input")
+@pytest.mark.parametrize("page", PAGES)
+def test_a_password_in_secrets_guards_every_page(home, page):
+    at = app(page, secrets={"password": "s3cret"})
+    assert [t.value for t in at.title] == ["RecTune"] and at.text_input(key="password_input")
+    assert not at.dataframe and not at.get("feedback") and not at.button
     at.text_input(key="password_input").set_value("wrong").run()
-    assert at.error[0].value == "Wrong password." and not at.title
+    assert at.error[0].value == "Wrong password." and [t.value for t in at.title] == ["RecTune"]
     at.text_input(key="password_input").set_value("s3cret").run()
     assert at.title[0].value == "Recommendations"

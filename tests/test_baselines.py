@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import need_movielens
 
 from recsys.baselines import EASE, ItemKNN, Popularity, UntunedEncoder
 from recsys.data import import_dataset
-from recsys.evaluate import Split, cold_split, evaluate, rank_lists, warm_split
+from recsys.protocols import Split, cold_split, evaluate, rank_lists, warm_split
+from tests.conftest import need_movielens
 
 ITEMS = np.array(["a", "b", "c", "d"])
 

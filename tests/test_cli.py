@@ -7,7 +7,8 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+
+from tests.conftest import ROOT
 
 
 def cli(*args, check: bool = True) -> subprocess.CompletedProcess:
@@ -70,9 +71,11 @@ def test_candidates_restrict_and_all_users_lists_everyone(trained):
 def test_next_round_trains_on_feedback_and_status_lists_versions(trained):
     ws, _, _ = trained
     cli("feedback", "--workspace", ws, "--user", "u1", "--item", "i20", "--label", "up")
-    cli("train", "--workspace", ws, "--max-seconds", 10)
+    proc = cli("train", "--workspace", ws, "--max-seconds", 10)
     status = json.loads(cli("status", "--workspace", ws, "--json").stdout)
-    assert [(m["version"], m["active"]) for m in status["models"]] == [("v0001", False), ("v0002", True)]
+    activated = status["models"][1]["activation"].startswith("activated")
+    assert [(m["version"], m["active"]) for m in status["models"]] == [("v0001", not activated), ("v0002", activated)]
+    assert status["models"][1]["activation"] in proc.stderr  # the CLI says whether the round serves, and why
     assert status["feedback"] >= 1 and status["job"]["state"] == "done"
     cli("activate", "--workspace", ws, "v0001")
     assert json.loads(cli("status", "--workspace", ws, "--json").stdout)["active"] == "v0001"
@@ -102,3 +105,81 @@ def test_user_errors_exit_2_with_one_error_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
     proc = cli("feedback", "--workspace", tmp_path / "w", "--user", "u", "--item", "i", "--label", "meh", check=False)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def write_tiny(tmp_path, user_prefix: str = "u", item_prefix: str = "i") -> tuple:
+    items = tmp_path / "items.csv"
+    pd.DataFrame({"item_id": [f"{item_prefix}{i}" for i in range(20)],
+                  "title": ['=HYPERLINK("http://x","y")' if i == 0 else f"Book {i}" for i in range(20)]}).to_csv(items,
+                                                                                                              index=False)
+    rows = [(f"{user_prefix}{u}", f"{item_prefix}{(u + t) % 20}", t) for u in range(6) for t in range(5)]
+    log = tmp_path / "log.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(log, index=False)
+    return log, items
+
+
+@pytest.mark.slow
+def test_import_prints_the_summary_and_makes_an_untuned_model_without_training(tmp_path):
+    log, items = write_tiny(tmp_path)
+    proc = cli("import", "--interactions", log, "--items", items, "--workspace", tmp_path / "w")
+    assert "users: 6" in proc.stdout and "interactions: 30" in proc.stdout and "[train]" not in proc.stderr
+    status = json.loads(cli("status", "--workspace", tmp_path / "w", "--json").stdout)
+    assert [(m["version"], m["kind"], m["active"]) for m in status["models"]] == [("v0001", "untuned", True)]
+
+
+@pytest.mark.slow
+def test_ids_of_any_shape_round_trip_through_thumbs_ledger_export_and_recommend(tmp_path):
+    user, item = "customer:42 Zoë " + "x" * 180, "sku: 7/ü "
+    log, items = write_tiny(tmp_path, user_prefix=user, item_prefix=item)
+    ws = tmp_path / "w"
+    cli("import", "--interactions", log, "--items", items, "--workspace", ws)
+    cli("feedback", "--workspace", ws, "--user", f"{user}1", "--item", f"{item}3", "--label", "down")
+    cli("feedback", "--workspace", ws, "--user", f"{user}1", "--item", f"{item}4", "--label", "up")
+    cli("feedback", "--workspace", ws, "--user", f"{user}1", "--item", f"{item}4", "--label", "cleared")
+    out = tmp_path / "recs.csv"
+    cli("recommend", "--workspace", ws, "--user", f"{user}1", "-k", 20, "--out", out)
+    recs = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert set(recs["user_id"]) == {f"{user}1"} and f"{item}3" not in set(recs["item_id"])
+    assert f"{item}4" not in set(recs["item_id"])  # in the user's history: never recommended
+    cli("export", "--workspace", ws, "--out", tmp_path / "export")
+    ledger = pd.read_csv(tmp_path / "export" / "feedback.csv", dtype=str, keep_default_na=False)
+    assert ledger[["user_id", "item_id", "label"]].values.tolist() == [
+        [f"{user}1", f"{item}3", "down"], [f"{user}1", f"{item}4", "up"], [f"{user}1", f"{item}4", "cleared"]]
+
+
+@pytest.mark.slow
+def test_export_writes_items_and_ledger_with_formula_cells_neutralised(tmp_path):
+    log, items = write_tiny(tmp_path)
+    ws = tmp_path / "w"
+    cli("import", "--interactions", log, "--items", items, "--workspace", ws)
+    cli("feedback", "--workspace", ws, "--user", "u1", "--item", "i0", "--label", "down", "--annotator", "@ann")
+    cli("export", "--workspace", ws, "--out", tmp_path / "out")
+    exported = pd.read_csv(tmp_path / "out" / "items.csv", dtype=str, keep_default_na=False)
+    assert list(exported.columns) == ["item_id", "title", "category", "text"] and len(exported) == 20
+    assert exported.loc[exported.item_id == "i0", "title"].item() == "\'=HYPERLINK(\"http://x\",\"y\")"
+    ledger = pd.read_csv(tmp_path / "out" / "feedback.csv", dtype=str, keep_default_na=False)
+    assert ledger[["title", "annotator"]].values.tolist() == [["\'=HYPERLINK(\"http://x\",\"y\")", "\'@ann"]]
+    assert (tmp_path / "out" / "v0001" / "weights.safetensors").exists()
+
+
+@pytest.mark.slow
+def test_evaluate_prints_every_model_on_both_protocols_and_writes_json(trained):
+    ws, tmp, _ = trained
+    proc = cli("evaluate", "--workspace", ws, "--json", tmp / "metrics.json")
+    lines = proc.stdout.strip().splitlines()
+    assert {line.split()[:2][0] for line in lines} == {"warm", "cold"}
+    assert {line.split()[1] for line in lines} == {"tuned", "popularity", "itemknn", "ease", "untuned-encoder"}
+    assert set(json.loads((tmp / "metrics.json").read_text())) == {"warm", "cold"}
+
+
+def test_demo_writes_the_synthetic_data_set(tmp_path):
+    cli("demo", "--out", tmp_path)
+    log = pd.read_csv(tmp_path / "interactions.csv")
+    items = pd.read_csv(tmp_path / "items.csv")
+    assert (len(items), log["user_id"].nunique(), len(log)) == (1600, 700, 33195)
+    assert (tmp_path / "items.csv").read_bytes() == (ROOT / "assets" / "demo" / "items.csv").read_bytes()
+
+
+def test_a_cleared_thumb_is_accepted_by_the_cli(tmp_path):
+    proc = cli("feedback", "--workspace", tmp_path, "--user", "u", "--item", "i", "--label", "cleared")
+    assert "recorded #1: user u cleared i" in proc.stderr

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pandas as pd
-from conftest import ROOT
 
 from recsys.demo import make_demo
+from tests.conftest import ROOT
 
 
 def test_demo_data_is_seeded_and_large_enough():

@@ -1,65 +1,33 @@
 """End to end in headless Chromium: start the app, import a small upload, train, thumbs-down, train again."""
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import json
 
 import pandas as pd
 import pytest
-from conftest import ROOT
+
+from recsys.feedback import FeedbackLedger
+from tests.browser_support import app_server, chromium, need_browser, settle
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-quic", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+TITLES = "Array.from(document.querySelectorAll(\"[data-testid='stText']\")).map(e => e.innerText)" \
+         ".filter(x => x.includes('tool number') && !x.startsWith('because of'))"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    pytest.importorskip("playwright")
+    need_browser()
     home = tmp_path_factory.mktemp("home")
-    port = free_port()
-    env = {**os.environ, "RECTUNE_HOME": str(home)}
-    log = open(home / "server.log", "wb")  # a file, not a pipe: an unread pipe fills up and blocks the server
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    yield url, home
-    proc.terminate()
-    proc.wait(20)
-    log.close()
+    with app_server(home) as url:
+        yield url, home
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(240_000)
         yield page
-        browser.close()
 
 
 def small_upload(folder) -> tuple[str, str]:
@@ -74,15 +42,10 @@ def small_upload(folder) -> tuple[str, str]:
     return str(log_path), str(items_path)
 
 
-def settle(page) -> None:
-    """Wait until the app's script run is over: a click during a run (or a page switch) can be lost."""
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']")
-
-
 def go(page, url: str, label: str) -> None:
     page.goto(url)
     settle(page)
-    page.get_by_role("link", name=label).click()
+    page.locator("[data-testid='stSidebar']").get_by_role("link", name=label).click()
     page.get_by_role("heading", name=label if label != "Recommend" else "Recommendations").wait_for()
     settle(page)
 
@@ -118,30 +81,27 @@ def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
     inputs = page.locator("input[type=file]")
     inputs.nth(0).set_input_files(log_path)
     inputs.nth(1).set_input_files(items_path)
-    page.get_by_text("Item text preview:").wait_for()
+    page.get_by_text("Item text preview", exact=False).first.wait_for()
     settle(page)
     page.get_by_role("button", name="Import", exact=True).click()
     page.get_by_text("Imported.").wait_for()
 
     train_round(page, url, home, "v0003")  # v0001: demo (untuned), v0002: the upload (untuned)
+    go(page, url, "Train")
+    assert "v0003" in page.inner_text("body")  # the rounds table shows the new round (active or kept)
     go(page, url, "Recommend")
     thumbs = page.locator("[data-testid='stFeedback']")
     thumbs.first.wait_for()
     settle(page)
-    wait_js(page, home, "() => Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
-                        ".filter(e => e.innerText.includes('tool number')).length === 10")
-    first_title = page.locator("[data-testid='stText']").filter(has_text="tool number").first.inner_text()
+    wait_js(page, home, f"() => {TITLES}.length === 10")
+    first_title = page.evaluate(f"() => {TITLES}[0]")
     thumbs.first.locator("[data-testid='stFeedbackButton']").nth(1).click()  # thumbs down on pick 1
-    wait_js(page, home, "t => { const xs = Array.from(document.querySelectorAll(\"[data-testid='stText']\"))"
-                        ".map(e => e.innerText); return xs.filter(x => x.includes('tool number')).length === 10"
-                        " && !xs.includes(t); }", first_title)
-    from recsys.feedback import FeedbackLedger
+    wait_js(page, home, f"t => {{ const xs = {TITLES}; return xs.length === 10 && !xs.includes(t); }}", first_title)
     frame = FeedbackLedger(home / "demo" / "feedback.sqlite").frame()
     assert frame["label"].tolist() == ["down"] and frame["shown_rank"].tolist() == [1]
 
     train_round(page, url, home, "v0004")
     versions = sorted(p.name for p in (home / "demo" / "models").iterdir())
     assert versions == ["v0001", "v0002", "v0003", "v0004"]
-    import json
     metrics = json.loads((home / "demo" / "models" / "v0004" / "metrics.json").read_text())
     assert metrics["feedback_seen"] == 1 and metrics["feedback_report"]["downs"] == 1

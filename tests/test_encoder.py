@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fakes import FakeEncoder
 
-from recsys.encoder import DEFAULT_MODEL, EmbeddingCache, TextEncoder, packaged_model_path
+from recsys.encoder import DEFAULT_MODEL, EmbeddingCache, TextEncoder
+from recsys.encoder_names import packaged_model_path
+from tests.fakes import FakeEncoder
 
 TEXTS = ["Toy Story (1995). Genres: Adventure, Animation", "Heat (1995). Genres: Action, Crime, Thriller",
          "A picture book about a brave owl", "", "Recipes for bread and cake" * 20]

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.evaluate import cold_items, cold_split, score_lists, top_k, warm_split
+from recsys.protocols import cold_items, cold_split, score_lists, warm_split
+from recsys.ranking import top_k
 
 
 def log(rows):

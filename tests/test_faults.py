@@ -9,8 +9,9 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import ROOT
-from test_cli import cli, trained  # noqa: F401  (module fixture: a workspace trained once)
+
+from tests.conftest import ROOT
+from tests.test_cli import cli, trained  # noqa: F401  (module fixture: a workspace trained once)
 
 pytestmark = pytest.mark.slow
 

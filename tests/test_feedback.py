@@ -24,7 +24,7 @@ def test_ledger_keeps_every_field_and_the_latest_label_counts(tmp_path):
 
 
 def test_bad_labels_are_refused():
-    with pytest.raises(RecTuneError, match="label must be 'up' or 'down'"):
+    with pytest.raises(RecTuneError, match="label must be 'up', 'down' or 'cleared'"):
         Feedback("u", "i", "meh")
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from recsys.errors import JobError
+from recsys.events import Cancelled, TrainEvent
 from recsys.jobs import JobRunner, JobStatus
-from recsys.training import Cancelled, TrainEvent
 
 
 def steps(n: int, gate: threading.Event | None = None):

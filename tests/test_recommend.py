@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from recsys.feedback import Feedback, FeedbackLedger
-from recsys.model import ServingModel
 from recsys.recommend import Recommender, label_queue
+from recsys.serving import ServingModel
 
 IDS = np.array(["a", "b", "c", "d", "e"], dtype=object)
 # a, b: axis 0; c: axis 1; d: half axis 0 + half axis 1; e: axis 2
@@ -49,8 +49,20 @@ def test_thumbs_up_shifts_the_list_at_once_without_retraining(rec):
     rec.ledger.add(Feedback("u1", "e", "up"))
     after = rec.recommend("u1", k=3)
     assert before == ["b", "d", "c"]
-    # history is now [a, e] with equal weights: e's neighbours rise; e itself stays (liked, not consumed)
-    assert [(r.item_id, round(r.score, 3)) for r in after] == [("e", 0.5), ("b", 0.45), ("d", 0.25)]
+    # history is now [a, e] with equal weights: user = (a + e) / 2; e itself is never shown again (liked)
+    assert [(r.item_id, round(r.score, 3)) for r in after] == [("b", 0.45), ("d", 0.25), ("c", 0.0)]
+
+
+def test_a_cleared_thumb_counts_as_none(rec):
+    rec.ledger.add(Feedback("u1", "b", "down"))
+    rec.ledger.add(Feedback("u1", "b", "cleared"))
+    assert [r.item_id for r in rec.recommend("u1", k=3)] == ["b", "d", "c"]
+    assert rec.ledger.frame()["label"].tolist() == ["down", "cleared"]  # the history keeps both
+
+
+def test_an_explanation_never_cites_the_item_itself(rec):
+    rec.ledger.add(Feedback("u1", "d", "up"))
+    assert all(r.item_id not in r.because for r in rec.recommend("u1", k=3))
 
 
 def test_candidates_restrict_the_shelf_and_unknown_users_get_a_list(rec):

@@ -5,10 +5,12 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from fakes import FakeEncoder
 
+from recsys.config import TrainConfig
+from recsys.events import Cancelled
+from recsys.sequences import build_training_examples, history_rows, user_sequences
 from recsys.trainer import drop_history, fit_adapter
-from recsys.training import Cancelled, TrainConfig, build_training_examples, history_rows, user_sequences
+from tests.fakes import FakeEncoder
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
 FAST = TrainConfig(dim=16, max_history=4, epochs=30, batch_size=64, lr=0.05, val_users=0, seed=0, min_steps=1)

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import os
+import stat
 
 import pytest
 
+from recsys.data import import_dataset
 from recsys.errors import RecTuneError
-from recsys.pipeline import import_files
-from recsys.storage import atomic_write_json, read_json
+from recsys.storage import FILE_MODE, atomic_write_json, read_json
 from recsys.workspace import Workspace, list_workspaces, workspace_path
+
+
+def import_files(ws: Workspace, log, items) -> None:
+    ws.save_dataset(import_dataset(log, items))
 
 
 def test_versions_are_numbered_listed_and_activated(tmp_path):
@@ -34,20 +39,53 @@ def test_a_version_whose_write_failed_is_never_listed(tmp_path):
     assert [p.name for p in ws.models_dir.iterdir()] == []
 
 
-def test_leftovers_of_a_killed_write_are_cleaned_on_open(tmp_path):
+def test_opening_a_workspace_never_touches_another_writers_folders(tmp_path):
     ws = Workspace(tmp_path / "w")
-    (ws.models_dir / ".v0003.new").mkdir(parents=True)
-    (ws.models_dir / ".v0003.new" / "config.json").write_text("{}")
-    assert Workspace(tmp_path / "w").versions() == []
-    assert not (ws.models_dir / ".v0003.new").exists()
+    building = ws.models_dir / ".v0003.1234-abcd"  # a version another process is writing right now
+    building.mkdir(parents=True)
+    (building / "config.json").write_text("{}")
+    assert Workspace(tmp_path / "w").versions() == [] and building.exists()  # not listed, not removed
 
 
-def test_a_crash_between_the_data_swap_renames_is_recovered(tmp_path, tiny_files):
+def test_leftovers_of_a_killed_writer_go_at_the_next_write_under_the_lock(tmp_path, tiny_files):
+    ws = Workspace(tmp_path / "w")
+    (ws.models_dir / ".v0003.1234-abcd").mkdir(parents=True)
+    (tmp_path / "w" / ".data-1234-abcd").mkdir()
+    import_files(ws, *tiny_files)  # a writer: takes the lock, then cleans
+    assert sorted(p.name for p in (tmp_path / "w").iterdir() if p.name.startswith(".")) == []
+    assert list(ws.models_dir.iterdir()) == []
+
+
+def test_a_new_data_set_replaces_the_old_with_one_pointer_write(tmp_path, tiny_files):
     ws = Workspace(tmp_path / "w")
     import_files(ws, *tiny_files)
-    os.rename(ws.data_dir, tmp_path / "w" / ".data.old")  # as if killed after the first rename
-    reopened = Workspace(tmp_path / "w")
-    assert reopened.load_dataset().report.interactions == 11
+    first = ws.data_dir
+    import_files(ws, *tiny_files)
+    assert ws.data_dir != first and first.exists()  # the previous set stays for readers still on it
+    import_files(ws, *tiny_files)
+    assert not first.exists()  # two writes later it is gone
+    assert ws.load_dataset().report.interactions == 11
+
+
+def test_a_workspace_made_before_the_data_pointer_still_reads_its_data_folder(tmp_path, tiny_files):
+    ws = Workspace(tmp_path / "w")
+    import_files(ws, *tiny_files)
+    os.rename(ws.data_dir, tmp_path / "w" / "data")
+    (tmp_path / "w" / "data.json").unlink()
+    assert Workspace(tmp_path / "w").load_dataset().report.interactions == 11
+
+
+def test_state_files_follow_the_umask(tmp_path):
+    atomic_write_json(tmp_path / "job.json", {"a": 1})
+    assert stat.S_IMODE((tmp_path / "job.json").stat().st_mode) == FILE_MODE
+
+
+def test_unusable_workspace_paths_are_one_line_errors(tmp_path):
+    (tmp_path / "file.txt").write_text("x")
+    for bad, words in ((tmp_path / "file.txt", "is a file"), ("", "empty"), (tmp_path / ("x" * 300), "too long"),
+                       (tmp_path / "file.txt" / "sub", "cannot create")):
+        with pytest.raises(RecTuneError, match=words):
+            Workspace(bad)
 
 
 def test_a_refused_import_leaves_the_previous_data(tmp_path, tiny_files):
@@ -57,6 +95,7 @@ def test_a_refused_import_leaves_the_previous_data(tmp_path, tiny_files):
     bad.write_text("nobody,nothing\n1,2\n")
     with pytest.raises(RecTuneError):
         import_files(ws, bad, tiny_files[1])
+    assert [p.name for p in (tmp_path / "w").iterdir() if p.name.startswith("data-")] == [ws.data_dir.name]
     assert ws.load_dataset().report.interactions == 11
 
 
@@ -80,4 +119,5 @@ def test_workspace_names_cannot_escape_home(tmp_path):
         with pytest.raises(RecTuneError):
             workspace_path(tmp_path, bad)
     Workspace(workspace_path(tmp_path, "shop-2024"))
+    (tmp_path / "some-other-folder").mkdir()  # not a workspace: not listed
     assert list_workspaces(tmp_path) == ["shop-2024"]

@@ -95,7 +95,10 @@ def sidebar(service: Service) -> None:
         names = list_workspaces(HOME) or ["demo"]
         current = st.session_state["workspace"] if st.session_state["workspace"] in names else names[0]
         # The widget has its own key: its value is copied into "workspace", which survives page switches.
-        st.session_state["workspace"] = st.selectbox("Workspace", names, index=names.index(current))
+        choice = st.selectbox("Workspace", names, index=names.index(current))
+        if choice != st.session_state["workspace"]:  # this run already read the old one: start again
+            st.session_state["workspace"] = choice
+            st.rerun()
         _new_workspace()
         _data_summary(service)
 
