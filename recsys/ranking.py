@@ -11,9 +11,16 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     k = min(k, scores.shape[1])
     if scores.shape[1] <= TOP_K_SORT_LIMIT:
         return np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    order = np.argsort(-np.take_along_axis(scores, part, 1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, 1)
+    return np.stack([_top_k_row(row, k) for row in scores]) if len(scores) else np.zeros((0, k), dtype=np.int64)
+
+
+def _top_k_row(row: np.ndarray, k: int) -> np.ndarray:
+    """A partition finds the k-th best value; everything better, then the lowest-index ties, stable-sorted."""
+    kth = row[np.argpartition(-row, k - 1)[k - 1]]
+    better = np.flatnonzero(row > kth)
+    ties = np.flatnonzero(row == kth)[: k - len(better)]
+    picked = np.concatenate([better, ties])
+    return picked[np.argsort(-row[picked], kind="stable")]
 
 
 def mask_scores(scores: np.ndarray, exclude=None, allowed: np.ndarray | None = None) -> np.ndarray:

@@ -53,3 +53,23 @@ def test_cache_encodes_only_new_or_changed_texts(tmp_path):
     assert EmbeddingCache.lookup(tmp_path, "fake", ["space", "cake"]).shape == (2, 3)
     assert EmbeddingCache.lookup(tmp_path, "fake", ["never seen"]) is None
     assert EmbeddingCache.lookup(tmp_path, "other-key", ["space"]) is None
+
+
+def test_an_interrupted_encode_keeps_its_finished_chunks_and_resumes(tmp_path, fake_encoder, monkeypatch):
+    texts = [f"space {i}" for i in range(1100)]  # three chunks of 512
+    calls = {"n": 0}
+    real = fake_encoder.encode
+
+    def dies_on_the_third_chunk(batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # as if the process were killed
+        return real(batch)
+    monkeypatch.setattr(fake_encoder, "encode", dies_on_the_third_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        EmbeddingCache(tmp_path, fake_encoder).encode(texts)
+    monkeypatch.setattr(fake_encoder, "encode", real)
+    cache = EmbeddingCache(tmp_path, fake_encoder)
+    vectors = cache.encode(texts)
+    assert cache.misses == 1100 - 1024 and vectors.shape == (1100, fake_encoder.dim)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emb-fake.npz"]  # the chunks merged at the end

@@ -1,0 +1,64 @@
+"""The front door with the fake encoder: what the app's buttons and the CLI's commands call."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from recsys.config import TrainConfig
+from recsys.errors import JobError, RecTuneError
+from recsys.service import ImportRequest, Service, train_config
+
+
+@pytest.fixture
+def service(tmp_path, tiny_files, fake_encoder) -> Service:
+    service = Service(tmp_path / "w", lambda name: fake_encoder)
+    service.import_files(ImportRequest(*tiny_files))
+    return service
+
+
+def test_an_import_makes_the_data_and_an_untuned_model(service):
+    status = service.status().to_dict()
+    assert status["data"]["interactions"] == 11 and status["active"] == "v0001"
+    assert [(m["version"], m["kind"]) for m in status["models"]] == [("v0001", "untuned")]
+    assert status["job"]["state"] == "done" and status["job"]["settings"] == {"operation": "import"}
+
+
+def test_an_import_is_refused_while_a_round_runs_and_nothing_changes(service, tiny_files):
+    release, started = threading.Event(), threading.Event()
+    service.runner.start(lambda ev, cancel: started.set() or release.wait(30) and "v9", {})
+    started.wait(10)
+    before = service.ws.data_dir
+    try:
+        with pytest.raises(JobError, match="already running"):
+            service.import_files(ImportRequest(*tiny_files))
+    finally:
+        release.set()
+        service.runner.wait(30)
+    assert service.ws.data_dir == before and [v.name for v in service.versions()] == ["v0001"]
+
+
+def test_thumbs_act_on_the_list_at_once(service):
+    first = service.recommend("u1", 3)[0].item_id
+    service.record_thumb("u1", first, "down", "ann", rank=1, score=0.5)
+    assert first not in [r.item_id for r in service.recommend("u1", 3)]
+    row = service.ledger().frame().iloc[0]
+    assert (row.label, row.model_version, row.annotator, row.shown_rank) == ("down", "v0001", "ann", 1)
+    with pytest.raises(RecTuneError, match="label must be"):
+        service.record_thumb("u1", first, "meh")
+
+
+def test_a_background_round_reports_progress_while_it_runs(service):
+    seen_running = []
+    service.train(TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, min_steps=1), evaluate=False,
+                  callbacks=[lambda event: seen_running.append(service.job().state)])
+    assert service.runner.wait(60).state == "done"
+    assert seen_running and set(seen_running) == {"running"}  # read from inside the job, not after it
+
+
+def test_training_settings_from_users_name_what_is_wrong():
+    assert train_config({"dim": 16}).dim == 16
+    with pytest.raises(RecTuneError, match="unknown training setting.*: colour"):
+        train_config({"colour": "red"})
+    with pytest.raises(RecTuneError, match="invalid training setting: dim"):
+        train_config({"dim": 1})
