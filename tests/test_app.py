@@ -214,12 +214,27 @@ def test_catalog_text_is_shown_literally_not_as_markup(home, tmp_path):
     assert not any("<script>" in m.value or "javascript" in m.value for m in at.markdown)
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_a_password_in_secrets_guards_every_page(home, page):
-    at = app(page, secrets={"password": "s3cret"})
+TITLES = {"pages/recommend.py": "Recommendations", "pages/train.py": "Train",
+          "pages/explore.py": "Explore the embedding map", "pages/evaluate.py": "Evaluate",
+          "pages/feedback.py": "Feedback ledger", "pages/data.py": "Data"}
+
+
+def test_while_logged_out_the_router_offers_only_the_login(home):
+    at = app(secrets={"password": "s3cret"})
     assert [t.value for t in at.title] == ["RecTune"] and at.text_input(key="password_input")
-    assert not at.dataframe and not at.get("feedback") and not at.button
+    with pytest.raises(ValueError, match="Known pages: \\['Log in'\\]"):
+        at.switch_page("pages/train.py")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_each_page_run_on_its_own_asks_for_the_password_first(home, page):
+    """A fresh server serves a page URL straight from pages/ before the router has run: the page's own gate."""
+    at = AppTest.from_file(str(ROOT / page), default_timeout=120)
+    at.secrets["password"] = "s3cret"
+    at.run()
+    assert [t.value for t in at.title] == ["RecTune"] and at.text_input(key="password_input")
+    assert not at.dataframe and not at.get("feedback") and not at.button and not at.sidebar.selectbox
     at.text_input(key="password_input").set_value("wrong").run()
     assert at.error[0].value == "Wrong password." and [t.value for t in at.title] == ["RecTune"]
     at.text_input(key="password_input").set_value("s3cret").run()
-    assert at.title[0].value == "Recommendations"
+    assert not at.exception and at.title[0].value == TITLES[page]

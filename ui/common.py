@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from recsys.errors import RecTuneError
 from recsys.service import ROOT, Service, open_demo
@@ -89,8 +90,7 @@ def current_service() -> Service:
 
 def sidebar(service: Service) -> None:
     with st.sidebar:
-        for path, title, icon in PAGES:
-            st.page_link(path, label=title, icon=icon)
+        _page_links()
         st.divider()
         names = list_workspaces(HOME) or ["demo"]
         current = st.session_state["workspace"] if st.session_state["workspace"] in names else names[0]
@@ -101,6 +101,14 @@ def sidebar(service: Service) -> None:
             st.rerun()
         _new_workspace()
         _data_summary(service)
+
+
+def _page_links() -> None:
+    try:
+        for path, title, icon in PAGES:
+            st.page_link(path, label=title, icon=icon)
+    except StreamlitPageNotFoundError:  # a page script run on its own, outside any navigation: nothing to link
+        pass
 
 
 def _new_workspace() -> None:
