@@ -46,3 +46,12 @@ def need_movielens() -> Path:
     if not (MOVIELENS / "ratings.csv").exists():
         pytest.skip("../shared/data/ml-latest-small is not here")
     return MOVIELENS
+
+
+@pytest.fixture
+def tiny_service(tmp_path, tiny_files, fake_encoder):
+    """A workspace with the tiny files imported through the service (untuned v0001), on the fake encoder."""
+    from recsys.service import ImportRequest, Service
+    service = Service(tmp_path / "w", lambda name: fake_encoder)
+    service.import_files(ImportRequest(*tiny_files))
+    return service

@@ -7,52 +7,45 @@ import pytest
 
 from recsys.config import TrainConfig
 from recsys.errors import JobError, RecTuneError
-from recsys.service import ImportRequest, Service, train_config
+from recsys.service import ImportRequest, train_config
 
 
-@pytest.fixture
-def service(tmp_path, tiny_files, fake_encoder) -> Service:
-    service = Service(tmp_path / "w", lambda name: fake_encoder)
-    service.import_files(ImportRequest(*tiny_files))
-    return service
-
-
-def test_an_import_makes_the_data_and_an_untuned_model(service):
-    status = service.status().to_dict()
+def test_an_import_makes_the_data_and_an_untuned_model(tiny_service):
+    status = tiny_service.status().to_dict()
     assert status["data"]["interactions"] == 11 and status["active"] == "v0001"
     assert [(m["version"], m["kind"]) for m in status["models"]] == [("v0001", "untuned")]
     assert status["job"]["state"] == "done" and status["job"]["settings"] == {"operation": "import"}
 
 
-def test_an_import_is_refused_while_a_round_runs_and_nothing_changes(service, tiny_files):
+def test_an_import_is_refused_while_a_round_runs_and_nothing_changes(tiny_service, tiny_files):
     release, started = threading.Event(), threading.Event()
-    service.runner.start(lambda ev, cancel: started.set() or release.wait(30) and "v9", {})
+    tiny_service.runner.start(lambda ev, cancel: started.set() or release.wait(30) and "v9", {})
     started.wait(10)
-    before = service.ws.data_dir
+    before = tiny_service.ws.data_dir
     try:
         with pytest.raises(JobError, match="already running"):
-            service.import_files(ImportRequest(*tiny_files))
+            tiny_service.import_files(ImportRequest(*tiny_files))
     finally:
         release.set()
-        service.runner.wait(30)
-    assert service.ws.data_dir == before and [v.name for v in service.versions()] == ["v0001"]
+        tiny_service.runner.wait(30)
+    assert tiny_service.ws.data_dir == before and [v.name for v in tiny_service.versions()] == ["v0001"]
 
 
-def test_thumbs_act_on_the_list_at_once(service):
-    first = service.recommend("u1", 3)[0].item_id
-    service.record_thumb("u1", first, "down", "ann", rank=1, score=0.5)
-    assert first not in [r.item_id for r in service.recommend("u1", 3)]
-    row = service.ledger().frame().iloc[0]
+def test_thumbs_act_on_the_list_at_once(tiny_service):
+    first = tiny_service.recommend("u1", 3)[0].item_id
+    tiny_service.record_thumb("u1", first, "down", "ann", rank=1, score=0.5)
+    assert first not in [r.item_id for r in tiny_service.recommend("u1", 3)]
+    row = tiny_service.ledger().frame().iloc[0]
     assert (row.label, row.model_version, row.annotator, row.shown_rank) == ("down", "v0001", "ann", 1)
     with pytest.raises(RecTuneError, match="label must be"):
-        service.record_thumb("u1", first, "meh")
+        tiny_service.record_thumb("u1", first, "meh")
 
 
-def test_a_background_round_reports_progress_while_it_runs(service):
+def test_a_background_round_reports_progress_while_it_runs(tiny_service):
     seen_running = []
-    service.train(TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, min_steps=1), evaluate=False,
-                  callbacks=[lambda event: seen_running.append(service.job().state)])
-    assert service.runner.wait(60).state == "done"
+    tiny_service.train(TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, min_steps=1), evaluate=False,
+                  callbacks=[lambda event: seen_running.append(tiny_service.job().state)])
+    assert tiny_service.runner.wait(60).state == "done"
     assert seen_running and set(seen_running) == {"running"}  # read from inside the job, not after it
 
 
