@@ -12,45 +12,8 @@ from recsys.errors import RecTuneError
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m recsys", description="RecTune: tune a recommender from logs.")
     sub = ap.add_subparsers(dest="command", required=True)
-    i = sub.add_parser("import", help="import a log and a catalog (no training) and print the summary")
-    _workspace(i)
-    _import_flags(i)
-    t = sub.add_parser("train", help="import data (if given) and train the next round")
-    _workspace(t)
-    _import_flags(t)
-    t.add_argument("--config", help="JSON file of training settings (TrainConfig fields)")
-    t.add_argument("--encoder", help="sentence-transformers folder or hub id (default: packaged MiniLM)")
-    t.add_argument("--encoder-tuning", choices=["none", "lora", "full"], help="also tune the language model")
-    t.add_argument("--max-seconds", type=float, help="training-loop time budget")
-    t.add_argument("--evaluate", action="store_true", help="also score the round on the warm and cold protocols")
-    r = sub.add_parser("recommend", help="top-k lists as user_id,item_id,rank,score")
-    _workspace(r)
-    who = r.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user")
-    who.add_argument("--all-users", action="store_true")
-    r.add_argument("-k", type=int, default=10)
-    r.add_argument("--candidates", help="file with one item id a line: rank only these")
-    r.add_argument("--out", help="CSV file to write (default: stdout)")
-    r.add_argument("--version", help="model version (default: the active one)")
-    f = sub.add_parser("feedback", help="record a thumbs up or down")
-    _workspace(f)
-    f.add_argument("--user", required=True)
-    f.add_argument("--item", required=True)
-    f.add_argument("--label", required=True, choices=["up", "down", "cleared"])
-    f.add_argument("--annotator", default="cli")
-    s = sub.add_parser("status", help="data, model versions, feedback and job state")
-    _workspace(s)
-    s.add_argument("--json", action="store_true")
-    e = sub.add_parser("evaluate", help="metrics of the active model's settings and the baselines")
-    _workspace(e)
-    e.add_argument("--json", dest="json_out", help="also write the metrics to this JSON file")
-    e.add_argument("-k", type=int, default=10)
-    a = sub.add_parser("activate", help="make an older model version active (rollback)")
-    _workspace(a)
-    a.add_argument("version")
-    x = sub.add_parser("export", help="write the ledger (feedback.csv) and the active model's files to a folder")
-    _workspace(x)
-    x.add_argument("--out", required=True)
+    _data_commands(sub)
+    _model_commands(sub)
     d = sub.add_parser("demo", help="generate the bundled synthetic demo data set")
     d.add_argument("--out", default="assets/demo")
     b = sub.add_parser("bench", help="speed, memory and (with ../shared) quality table")
@@ -59,8 +22,47 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _workspace(p: argparse.ArgumentParser) -> None:
+def _data_commands(sub) -> None:
+    """import, train, feedback, status, export."""
+    i = _workspace(sub.add_parser("import", help="import a log and a catalog (no training) and print the summary"))
+    _import_flags(i)
+    t = _workspace(sub.add_parser("train", help="import data (if given) and train the next round"))
+    _import_flags(t)
+    t.add_argument("--config", help="JSON file of training settings (TrainConfig fields)")
+    t.add_argument("--encoder", help="sentence-transformers folder or hub id (default: packaged MiniLM)")
+    t.add_argument("--encoder-tuning", choices=["none", "lora", "full"], help="also tune the language model")
+    t.add_argument("--max-seconds", type=float, help="training-loop time budget")
+    t.add_argument("--evaluate", action="store_true", help="also score the round on the warm and cold protocols")
+    f = _workspace(sub.add_parser("feedback", help="record a thumb: up, down, or cleared (taken back)"))
+    f.add_argument("--user", required=True)
+    f.add_argument("--item", required=True)
+    f.add_argument("--label", required=True, choices=["up", "down", "cleared"])
+    f.add_argument("--annotator", default="cli")
+    _workspace(sub.add_parser("status", help="data, model versions, feedback and job state")).add_argument(
+        "--json", action="store_true")
+    x = _workspace(sub.add_parser("export", help="write feedback.csv, items.csv and the active model to a folder"))
+    x.add_argument("--out", required=True)
+
+
+def _model_commands(sub) -> None:
+    """recommend, evaluate, activate."""
+    r = _workspace(sub.add_parser("recommend", help="top-k lists as user_id,item_id,rank,score"))
+    who = r.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user")
+    who.add_argument("--all-users", action="store_true")
+    r.add_argument("-k", type=int, default=10)
+    r.add_argument("--candidates", help="file with one item id a line: rank only these")
+    r.add_argument("--out", help="CSV file to write (default: stdout)")
+    r.add_argument("--version", help="model version (default: the active one)")
+    e = _workspace(sub.add_parser("evaluate", help="metrics of the active model's settings and the baselines"))
+    e.add_argument("--json", dest="json_out", help="also write the metrics to this JSON file")
+    e.add_argument("-k", type=int, default=10)
+    _workspace(sub.add_parser("activate", help="make an older model version active (rollback)")).add_argument("version")
+
+
+def _workspace(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--workspace", required=True, help="workspace folder")
+    return p
 
 
 def _import_flags(p: argparse.ArgumentParser) -> None:

@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from recsys import reports
+from recsys.columns import catalog_coverage, detect_log_columns
 from recsys.config import TrainConfig
 from recsys.data import (
     ImportConfig,
     ImportReport,
     detect_catalog_template,
-    detect_log_columns,
     import_dataset,
     preview_texts,
 )
@@ -155,7 +155,6 @@ class Service:
 
     def catalog_coverage(self, log_item_ids: pd.Series, catalog_item_ids: pd.Series):
         """How many of a log's items a catalog has (data.Coverage), with ids normalised as import does."""
-        from recsys.data import catalog_coverage
         return catalog_coverage(log_item_ids, catalog_item_ids)
 
     def save_upload(self, role: str, filename: str, data: bytes) -> Path:

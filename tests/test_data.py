@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recsys.columns import Coverage
 from recsys.data import (
-    Coverage,
     ImportConfig,
     ImportReport,
     catalog_coverage,
