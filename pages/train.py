@@ -17,8 +17,9 @@ with st.expander("Training settings", expanded=not service.job().active):
     dim = c1.select_slider("Tuned space width", [32, 64, 128, 256], D.dim,
                            help="Width of the learned item/user space. 128 was best on MovieLens.")
     max_history = c2.slider("History length", 5, 200, D.max_history, help="How many recent items describe a user.")
-    max_seconds = c3.number_input("Time budget (s)", 10, 3600, int(D.max_seconds),
-                                  help="Training stops here, keeping its best epoch.")
+    max_seconds = c3.number_input("Time budget (s, 0 = none)", 0, 36_000, int(D.max_seconds or 0),
+                                  help="Off by default: with a budget the model depends on how busy the machine is. "
+                                       "Training otherwise ends when validation stops improving.")
     use_ids = c1.toggle("Learn per-item vectors", D.use_item_ids, help="Learns taste the text does not show (warm items).")
     text_w = c2.number_input("Cold-item text loss weight", 0.0, 5.0, D.text_loss_weight,
                              help="Keeps the text path strong so brand-new items rank well.")
@@ -32,7 +33,8 @@ with st.expander("Training settings", expanded=not service.job().active):
                         help="Share of history items hidden at each training step: less memorising, better on small "
                              "catalogs and new items.")
     try:
-        config = TrainConfig(dim=dim, max_history=max_history, max_seconds=float(max_seconds), use_item_ids=use_ids,
+        config = TrainConfig(dim=dim, max_history=max_history, max_seconds=float(max_seconds) or None,
+                             use_item_ids=use_ids,
                              text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,
                              encoder_pairs=int(pairs), history_dropout=float(dropout))
     except ValueError as exc:
@@ -85,6 +87,9 @@ def rounds() -> None:
     newest = versions[-1]
     if newest.metrics.extra.get("activation") and not newest.active:
         alert("warning", f"{newest.name}: {newest.metrics.extra['activation']}")
+    if newest.metrics.stopped_by == "time budget":
+        alert("warning", f"{newest.name}: the time budget cut training short at epoch {newest.metrics.epochs}; "
+                         "its quality depends on how busy the machine was.")
     names = [v.name for v in versions]
     active = service.ws.active_name()
     pick = st.selectbox("Active version (rollback)", names, index=names.index(active) if active in names else 0,

@@ -76,6 +76,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if status.state != "done":
         raise RecTuneError(f"training {status.state}: {status.message}")
     version = service.ws.version(status.version)
+    if version.metrics.stopped_by == "time budget":
+        _say(f"warning: the time budget of {config.max_seconds:g} s cut training short at epoch {version.metrics.epochs}; "
+             "the result depends on how busy the machine was. Train without --max-seconds for a reproducible round.")
     _say(f"trained {version.name}; {version.metrics.extra.get('activation', '')}")
     return 0
 

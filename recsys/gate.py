@@ -1,5 +1,7 @@
-"""Whether a new round should serve: it is activated only when, on the round's own validation users, it
-beats the version now active (same catalog) and the best cheap baseline (popularity, ItemKNN)."""
+"""Whether a new round should serve: it is activated unless, on the round's own validation users, it is
+worse than the version now active (same catalog) or the best cheap baseline (popularity, ItemKNN) by more than
+the noise: a paired per-user comparison, refused when the mean NDCG@10 difference is below minus one standard
+error (a round level with a rival within the noise is not held back)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.baselines import ItemKNN, Popularity, ServedModel
-from recsys.protocols import Split, evaluate
+from recsys.protocols import Split, per_user_ndcg
 from recsys.serving import ServingModel
 
 ITEMKNN_MAX_ITEMS = 30_000  # ItemKNN keeps a dense (items x items) similarity matrix
@@ -40,13 +42,18 @@ def decide(new: ServingModel, active: ServingModel | None, interactions: pd.Data
         scorers["itemknn"] = ItemKNN()
     if active is not None and np.array_equal(active.item_ids, item_ids):
         scorers["active"] = ServedModel("active", lambda train, ids: active)
-    scores = {name: evaluate(s, split, item_ids, k).ndcg for name, s in scorers.items()}
+    gains = {name: per_user_ndcg(s, split, item_ids, k) for name, s in scorers.items()}
+    scores = {name: float(g.mean()) for name, g in gains.items()}
     rivals = {name: v for name, v in scores.items() if name != "new"}
     best = max(rivals, key=rivals.get)
-    if scores["new"] < rivals[best]:
+    diff = gains["new"] - gains[best]  # paired: the same users, the same held-out items
+    noise = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    if diff.mean() < -noise:
         return GateDecision(False, f"kept but not activated: validation NDCG@{k} {scores['new']:.4f} is below "
-                                   f"{_name(best)} ({rivals[best]:.4f}); activate it by hand if you want it", scores)
-    return GateDecision(True, f"activated: validation NDCG@{k} {scores['new']:.4f} beats {_name(best)} "
+                                   f"{_name(best)} ({rivals[best]:.4f}) by more than the noise (±{noise:.4f}); "
+                                   "activate it by hand if you want it", scores)
+    verb = "beats" if diff.mean() > noise else f"is level, within the noise (±{noise:.4f}), with"
+    return GateDecision(True, f"activated: validation NDCG@{k} {scores['new']:.4f} {verb} {_name(best)} "
                               f"({rivals[best]:.4f})", scores)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.metrics import Metrics, ranking_metrics, target_positions
+from recsys.metrics import Metrics, ndcg_gains, ranking_metrics, target_positions
 from recsys.ranking import rank
 
 COLD_SHARE = 0.15
@@ -95,6 +95,14 @@ def score_lists(test: pd.DataFrame, lists: dict[str, list[str]], k: int, n_items
     positions = target_positions([lists.get(u, [])[:k] for u in users], targets)
     shown = {i for lst in lists.values() for i in lst[:k]}
     return ranking_metrics(positions, k, len(shown) / max(n_items, 1))
+
+
+def per_user_ndcg(scorer: Scorer, split: Split, item_ids: np.ndarray, k: int = 10) -> np.ndarray:
+    """(n_test_users,) each test user's NDCG@k gain, in split.test order (for paired comparisons)."""
+    scorer.fit(split.train, item_ids)
+    lists = rank_lists(scorer, split, item_ids, k)
+    users, targets = split.test["user_id"].astype(str).tolist(), split.test["item_id"].astype(str).tolist()
+    return ndcg_gains(target_positions([lists.get(u, []) for u in users], targets), k)
 
 
 def evaluate(scorer: Scorer, split: Split, item_ids: np.ndarray, k: int = 10) -> Metrics:

@@ -86,7 +86,9 @@ class TimeBudget:
     def after_check(self, state: LoopState) -> None:
         if state.out_of_time and not state.stop:
             emit(self.callbacks, TrainEvent("train", state.total, state.total, None,
-                                            "time budget reached; keeping the best check"))
+                                            f"time budget of {self.seconds:.0f} s reached at epoch "
+                                            f"{state.step / state.steps_per_epoch:.1f}: training was cut short, "
+                                            "keeping the best check"))
             state.stop = "time budget"
 
 
@@ -191,8 +193,10 @@ def _loop_setup(model: HistoryModel, n_examples: int, sequences, val_users, conf
     total = max(steps_per_epoch * config.epochs, min_steps)
     state = LoopState(model, total=total, steps_per_epoch=steps_per_epoch)
     stopper = EarlyStopping(sequences, val_users, config, min_steps, check_every, list(callbacks))
-    budget = TimeBudget(config.max_seconds, list(callbacks))
-    return state, stopper, [CancelCheck(cancel), Progress(list(callbacks)), budget, stopper]
+    hooks = [CancelCheck(cancel), Progress(list(callbacks)), stopper]
+    if config.max_seconds is not None:  # before the stopper: it validates once more when time is up
+        hooks.insert(2, TimeBudget(config.max_seconds, list(callbacks)))
+    return state, stopper, hooks
 
 
 def _run_loop(state: LoopState, hooks: list, examples: Examples, downs: Examples, config: TrainConfig, device,

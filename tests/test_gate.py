@@ -45,3 +45,9 @@ def test_a_round_worse_than_the_active_version_is_kept_but_not_activated():
     decision = decide(axis_model(np.eye(6, dtype=np.float32)), successor_model(), log(), users)
     assert not decision.activate and decision.scores["active"] == 1.0
     assert decision.reason.startswith("kept but not activated") and "the active version (1.0000)" in decision.reason
+
+
+def test_a_round_level_with_the_active_version_within_the_noise_is_activated():
+    users = [f"u{u}" for u in range(6)]
+    decision = decide(successor_model(), successor_model(), log(), users)
+    assert decision.activate and "is level, within the noise" in decision.reason
