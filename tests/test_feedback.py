@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import threading
+import types
 
 import pytest
 
@@ -34,9 +36,11 @@ def _write_thumbs(path: str, writer: int, n: int) -> None:
         ledger.add(Feedback(f"u{writer}", f"i{j}", "up" if j % 2 else "down", annotator=f"w{writer}"))
 
 
-def test_eight_processes_writing_25_thumbs_each_lose_none(tmp_path):
+def test_eight_processes_writing_25_thumbs_each_lose_none(tmp_path, monkeypatch):
     path = str(tmp_path / "f.sqlite")
     FeedbackLedger(path)
+    # spawn re-runs the parent's __main__ file in each child; after an AppTest that can be a page script
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_write_thumbs, args=(path, w, 25)) for w in range(8)]
     for p in procs:
