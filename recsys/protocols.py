@@ -37,12 +37,19 @@ class Scorer(Protocol):
     def score(self, user_ids: list[str]) -> np.ndarray: ...  # (n_users, n_items), -inf = cannot score
 
 
-def warm_split(interactions: pd.DataFrame) -> Split:
-    """Users with >= 3 interactions give their last one (by time, then file row) to the test set."""
-    df = interactions.sort_values(["user_id", "timestamp", "row"], kind="mergesort")
+def warm_split(interactions: pd.DataFrame, positive: np.ndarray | None = None) -> Split:
+    """Users with >= 3 interactions give their last one (by time, then file row) to the test set; with a
+    `positive` mask (the positives rule, per row of `interactions`), their last positive one."""
+    df = _ordered(interactions, positive)
     counts = df.groupby("user_id")["item_id"].transform("size")
-    last = df[counts >= 3].groupby("user_id").tail(1)
+    last = df[(counts >= 3) & df["_positive"]].groupby("user_id").tail(1)
+    df = df.drop(columns="_positive")
     return Split("warm", df.drop(last.index).reset_index(drop=True), last[["user_id", "item_id"]].reset_index(drop=True))
+
+
+def _ordered(interactions: pd.DataFrame, positive: np.ndarray | None) -> pd.DataFrame:
+    flags = np.ones(len(interactions), bool) if positive is None else np.asarray(positive, bool)
+    return interactions.assign(_positive=flags).sort_values(["user_id", "timestamp", "row"], kind="mergesort")
 
 
 def cold_items(interactions: pd.DataFrame, share: float = COLD_SHARE, seed: int = COLD_SEED) -> list[str]:
@@ -51,13 +58,15 @@ def cold_items(interactions: pd.DataFrame, share: float = COLD_SHARE, seed: int 
     return sorted(rng.choice(items, size=int(share * len(items)), replace=False).tolist())
 
 
-def cold_split(interactions: pd.DataFrame, share: float = COLD_SHARE, seed: int = COLD_SEED) -> Split:
-    """Hide every interaction with 15% of the items; target = each user's last cold item; shelf = cold items."""
-    df = interactions.sort_values(["user_id", "timestamp", "row"], kind="mergesort")
+def cold_split(interactions: pd.DataFrame, share: float = COLD_SHARE, seed: int = COLD_SEED,
+               positive: np.ndarray | None = None) -> Split:
+    """Hide every interaction with 15% of the items; target = each user's last cold item (last positive one with
+    a `positive` mask); shelf = cold items."""
+    df = _ordered(interactions, positive)
     cold = cold_items(df, share, seed)
     is_cold = df["item_id"].isin(set(cold))
-    warm = df[~is_cold]
-    last = df[is_cold].groupby("user_id").tail(1)
+    warm = df[~is_cold].drop(columns="_positive")
+    last = df[is_cold & df["_positive"]].groupby("user_id").tail(1)
     last = last[last["user_id"].isin(set(warm["user_id"]))]
     return Split("cold", warm.reset_index(drop=True), last[["user_id", "item_id"]].reset_index(drop=True), tuple(cold))
 
