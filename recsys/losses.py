@@ -2,6 +2,9 @@
 text-only scores) and the unlikelihood of thumbs-down items."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -19,6 +22,26 @@ def next_item_loss(full: torch.Tensor, text_only: torch.Tensor, target: torch.Te
     if text_loss_weight > 0:
         loss = loss + text_loss_weight * weighted_cross_entropy(text_only, target, weight)
     return loss
+
+
+def sampled_columns(target: torch.Tensor, counts: np.ndarray, size: int, rng) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                   torch.Tensor]:
+    """The columns of a sampled softmax (Jean et al. 2015; logQ correction as in Yi et al. 2019): the batch's
+    targets (draws from the training targets' distribution q) plus `size` more draws from q. An item is a column
+    with probability p = 1 - (1 - q)^draws; adding -log p to its logit makes the sampled partition function an
+    estimate of the full one, so frequent items (always drawn, p ~ 1) are contrasted exactly and a rare drawn item
+    stands for the many rare items not drawn. Returns (candidate item indices, each row's target column, the
+    correction to add to the logits; 0 in each row's own target column). counts: training targets per item."""
+    q = counts / counts.sum()
+    extra = torch.from_numpy(rng.choice(len(counts), size=size, p=q)).to(target.device)
+    candidates, inverse = torch.unique(torch.cat([target, extra]), return_inverse=True)
+    columns = inverse[:len(target)]
+    draws = len(target) + size
+    included = -np.expm1(draws * np.log1p(-np.minimum(q[candidates.cpu().numpy()], 1 - 1e-12)))
+    correction = (-torch.from_numpy(np.log(np.maximum(included, 1e-30))).float()).to(target.device)
+    correction = correction.expand(len(target), -1).clone()
+    correction[torch.arange(len(target), device=target.device), columns] = 0.0
+    return candidates, columns, correction
 
 
 def unlikelihood(logits: torch.Tensor, down: torch.Tensor) -> torch.Tensor:

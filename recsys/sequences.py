@@ -19,10 +19,19 @@ class Examples:
 def user_sequences(train: pd.DataFrame, item_ids: np.ndarray) -> dict[str, np.ndarray]:
     """Each user's item indices in time order."""
     ordered = train.sort_values(["user_id", "timestamp", "row"], kind="mergesort")
-    index = pd.Index(item_ids).get_indexer(ordered["item_id"])
+    return _per_user(ordered, pd.Index(item_ids).get_indexer(ordered["item_id"]))
+
+
+def user_values(train: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
+    """Each user's values of `column`, in the order of user_sequences."""
+    ordered = train.sort_values(["user_id", "timestamp", "row"], kind="mergesort")
+    return _per_user(ordered, ordered[column].to_numpy())
+
+
+def _per_user(ordered: pd.DataFrame, values: np.ndarray) -> dict[str, np.ndarray]:
     users = ordered["user_id"].to_numpy()
     bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
-    return {users[a]: index[a:b] for a, b in zip(bounds[:-1], bounds[1:])}
+    return {users[a]: values[a:b] for a, b in zip(bounds[:-1], bounds[1:])}
 
 
 def windows(flat: np.ndarray, starts: np.ndarray, positions: np.ndarray, length: int, pad: int) -> np.ndarray:
@@ -32,8 +41,9 @@ def windows(flat: np.ndarray, starts: np.ndarray, positions: np.ndarray, length:
 
 
 def build_training_examples(sequences: dict[str, np.ndarray], max_history: int, n_items: int,
-                            skip_last: set[str] = frozenset()) -> Examples:
-    """One example per interaction after a user's first: (the items before it -> it)."""
+                            skip_last: set[str] = frozenset(), weights: dict[str, np.ndarray] | None = None) -> Examples:
+    """One example per positive interaction after a user's first: (the items before it -> it); weights: per
+    interaction, as user_sequences orders them (0 = not a positive, no example)."""
     seqs = [s for s in sequences.values()]
     flat = np.concatenate(seqs) if seqs else np.zeros(0, dtype=np.int64)
     lengths = np.array([len(s) for s in seqs])
@@ -43,8 +53,25 @@ def build_training_examples(sequences: dict[str, np.ndarray], max_history: int, 
     ends = np.cumsum(lengths) - 1
     held = [e for user, e in zip(sequences, ends) if user in skip_last]
     keep[held] = False
+    flat_w = np.concatenate([weights[u] for u in sequences]) if weights is not None and seqs else \
+        np.ones(len(flat), dtype=np.float32)
+    keep &= flat_w > 0
     positions, starts = positions[keep], starts[keep]
     history = windows(flat, starts, positions, max_history, n_items)
+    return Examples(history, flat[positions], flat_w[positions].astype(np.float32))
+
+
+def dislike_examples(sequences: dict[str, np.ndarray], disliked: dict[str, np.ndarray], max_history: int,
+                     n_items: int) -> Examples:
+    """(the items before it -> it) for each disliked interaction (e.g. a 1-star rating): pushed down in training."""
+    users = [u for u in sequences if disliked[u].any()]
+    if not users:
+        return Examples(np.zeros((0, max_history), np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    flat = np.concatenate([sequences[u] for u in users])
+    lengths = np.array([len(sequences[u]) for u in users])
+    starts = np.repeat(np.cumsum(np.r_[0, lengths[:-1]]), lengths)
+    positions = np.flatnonzero(np.concatenate([disliked[u] for u in users]))
+    history = windows(flat, starts[positions], positions, max_history, n_items)
     return Examples(history, flat[positions], np.ones(len(positions), dtype=np.float32))
 
 
@@ -59,3 +86,32 @@ def history_rows(sequences: dict[str, np.ndarray], users: list[str], max_history
         if len(seq):
             out[row, -len(seq):] = seq
     return out
+
+
+def build_windows(sequences: dict[str, np.ndarray], max_history: int, n_items: int,
+                  skip_last: set[str] = frozenset(), weights: dict[str, np.ndarray] | None = None) -> Examples:
+    """The attention model's examples: each user's sequence cut into windows of `max_history` steps from its
+    end; at each step the input is an item and the target the item after it (padding = n_items, no target), so
+    every interaction after a user's first is a target exactly once. history, target, weight: (n, max_history)."""
+    seqs = [s[:-1] if u in skip_last else s for u, s in sequences.items()]
+    wts = [np.ones(len(s), np.float32) if weights is None else weights[u][:len(s)] for u, s in zip(sequences, seqs)]
+    ends = [np.arange(len(s) - 1, 0, -max_history) for s in seqs]  # last target index of each window
+    offsets = np.cumsum([0] + [len(s) for s in seqs[:-1]])
+    starts = np.repeat(offsets, [len(e) for e in ends])
+    flat = np.concatenate(seqs + [np.zeros(0, np.int64)]).astype(np.int64)
+    flat_w = np.concatenate(wts + [np.zeros(0, np.float32)]).astype(np.float32)
+    t = np.concatenate(ends + [np.zeros(0, np.int64)])[:, None] - max_history + 1 + np.arange(max_history)[None, :]
+    t = t + starts[:, None]  # flat index of each step's target
+    has_input, has_target = t - 1 >= starts[:, None], t >= starts[:, None] + 1
+    history = np.where(has_input, flat[np.clip(t - 1, 0, None)], n_items)
+    target = np.where(has_target, flat[np.clip(t, 0, None)], n_items)
+    weight = np.where(has_target, flat_w[np.clip(t, 0, None)], 0).astype(np.float32)
+    return Examples(history, target, weight)
+
+
+def as_windows(examples: Examples, n_items: int) -> Examples:
+    """(history -> one next item) examples in window form: the target sits at the last step."""
+    target = np.full(examples.history.shape, n_items, dtype=np.int64)
+    weight = np.zeros(examples.history.shape, dtype=np.float32)
+    target[:, -1], weight[:, -1] = examples.target, examples.weight
+    return Examples(examples.history, target, weight)
