@@ -1,5 +1,8 @@
-"""The default tuned model in torch: a learned adapter over frozen text embeddings, per-item ID vectors and
-learned recency weights. Trained by trainer.py; exported to a numpy `ServingModel` for serving."""
+"""The tuned models in torch. Both share one item tower (adapter(text) + a per-item ID residual + a bias, so a
+new item still works from its text); they differ in how a history becomes a user vector:
+- `HistoryModel` ("history"): a learned recency-weighted mean of the history's item vectors;
+- `attention.SequenceModel` ("attention"): causal self-attention over the history (SASRec-style).
+Trained by trainer.py; exported to a numpy `ServingModel` for serving."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,12 +12,11 @@ from torch import nn
 from recsys.serving import ServingModel
 
 
-class HistoryModel(nn.Module):
-    """user = recency-weighted mean of its history's item vectors; score = user . item + bias.
-    An item vector is adapter(text) + an ID vector (zero at start, so an item is its text until data says
+class ItemTower(nn.Module):
+    """An item vector is adapter(text) + an ID vector (zero at start, so an item is its text until data says
     otherwise). Items never seen in training score -inf, so their ID vectors and bias stay zero."""
 
-    def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, max_history: int, use_item_ids: bool) -> None:
+    def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, use_item_ids: bool, id_init: float = 0.0) -> None:
         super().__init__()
         n_items, text_dim = text.shape
         self.register_buffer("text", torch.from_numpy(text))  # (n_items, text_dim), frozen
@@ -23,13 +25,17 @@ class HistoryModel(nn.Module):
         self.in_adapter = nn.Linear(text_dim, dim, bias=False)
         self.out_adapter = nn.Linear(text_dim, dim, bias=False)
         self.use_item_ids, self.dim = use_item_ids, dim
+        self.target_counts: np.ndarray | None = None  # set by the trainer: the sampled softmax's proposal
         # Slot n_items is the padding item of a short history.
         self.in_id = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
         self.out_id = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
         self.bias = nn.Embedding(n_items + 1, 1, padding_idx=n_items)
         for emb in (self.in_id, self.out_id, self.bias):
             nn.init.zeros_(emb.weight)
-        self.position_logits = nn.Parameter(torch.zeros(max_history))
+        if id_init > 0:
+            for emb in (self.in_id, self.out_id):
+                with torch.no_grad():
+                    emb.weight[:-1].normal_(0.0, id_init)
 
     @property
     def n_items(self) -> int:
@@ -39,16 +45,18 @@ class HistoryModel(nn.Module):
         vec = torch.cat([self.in_adapter(self.text), self.text.new_zeros(1, self.dim)])
         return vec + self.in_id.weight if self.use_item_ids else vec
 
+    def history_vectors(self, history: torch.Tensor) -> torch.Tensor:
+        """item_in()[history] (padding -> 0), computing the adapter only for the items the batch holds."""
+        unique, inverse = torch.unique(history, return_inverse=True)
+        real = unique[unique < self.n_items]
+        vec = torch.cat([self.in_adapter(self.text[real]), self.text.new_zeros(len(unique) - len(real), self.dim)])
+        if self.use_item_ids:
+            vec = vec + self.in_id(unique)
+        return vec[inverse]
+
     def item_out(self, text_only: bool = False) -> torch.Tensor:  # (n_items, dim)
         vec = self.out_adapter(self.text)
         return vec if text_only or not self.use_item_ids else vec + self.out_id.weight[:-1]
-
-    def users(self, history: torch.Tensor) -> torch.Tensor:
-        """history: (batch, max_history) item indices, padding = n_items, most recent last -> (batch, dim)."""
-        pad = history == self.n_items
-        logits = self.position_logits.expand_as(history).masked_fill(pad, float("-inf"))
-        weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # (batch, L)
-        return torch.einsum("bl,bld->bd", weights, self.item_in()[history])
 
     def logits(self, users: torch.Tensor, text_only: bool = False) -> torch.Tensor:
         return self.both_logits(users)[1 if text_only else 0]
@@ -60,15 +68,50 @@ class HistoryModel(nn.Module):
             return text_scores, text_scores
         return text_scores + users @ self.out_id.weight[:-1].T + self.bias.weight[:-1, 0], text_scores
 
+    def candidate_logits(self, users: torch.Tensor, candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(full, text-only) scores of `candidates` (item indices) only: the sampled softmax's columns."""
+        text_scores = users @ self.out_adapter(self.text[candidates]).T + self.unseen[candidates]
+        if not self.use_item_ids:
+            return text_scores, text_scores
+        return text_scores + users @ self.out_id(candidates).T + self.bias(candidates)[:, 0], text_scores
+
+    def users(self, history: torch.Tensor) -> torch.Tensor:
+        """history: (batch, max_history) item indices, padding = n_items, most recent last -> (batch, dim)."""
+        raise NotImplementedError
+
+    def train_rows(self, history: torch.Tensor, target: torch.Tensor, weight: torch.Tensor):
+        """(user vectors, targets, weights) of a training batch: one row per target. The history model's
+        targets are (batch,) next items; the attention model's are (batch, max_history), padding = no target."""
+        return self.users(history), target, weight
+
     @torch.no_grad()
-    def to_serving(self, item_ids: np.ndarray) -> ServingModel:
-        bias = self.bias.weight[:-1, 0].clone() if self.use_item_ids else torch.zeros(len(item_ids))
+    def item_arrays(self, n: int) -> dict:
+        bias = self.bias.weight[:-1, 0].clone() if self.use_item_ids else torch.zeros(n)
         seen = self.trainable
         if seen.any() and (~seen).any():  # a never-seen item starts as an unpopular one
             bias[~seen] = torch.quantile(bias[seen].float(), 0.1)
-        return ServingModel(item_ids=item_ids, item_in=_np(self.item_in()[:-1]), item_out=_np(self.item_out()),
-                            item_bias=_np(bias), position_logits=_np(self.position_logits),
-                            in_adapter=_np(self.in_adapter.weight), out_adapter=_np(self.out_adapter.weight))
+        return dict(item_in=_np(self.item_in()[:-1]), item_out=_np(self.item_out()), item_bias=_np(bias),
+                    in_adapter=_np(self.in_adapter.weight), out_adapter=_np(self.out_adapter.weight))
+
+
+class HistoryModel(ItemTower):
+    """user = recency-weighted mean of its history's item vectors; score = user . item + bias."""
+
+    def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, max_history: int, use_item_ids: bool,
+                 id_init: float = 0.0) -> None:
+        super().__init__(text, seen, dim, use_item_ids, id_init)
+        self.position_logits = nn.Parameter(torch.zeros(max_history))
+
+    def users(self, history: torch.Tensor) -> torch.Tensor:
+        pad = history == self.n_items
+        logits = self.position_logits.expand_as(history).masked_fill(pad, float("-inf"))
+        weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # (batch, L)
+        return torch.einsum("bl,bld->bd", weights, self.history_vectors(history))
+
+    @torch.no_grad()
+    def to_serving(self, item_ids: np.ndarray) -> ServingModel:
+        return ServingModel(item_ids=item_ids, position_logits=_np(self.position_logits),
+                            **self.item_arrays(len(item_ids)))
 
 
 def _np(tensor: torch.Tensor) -> np.ndarray:

@@ -82,11 +82,11 @@ class Recommender:
         return allowed
 
     def explain(self, history: np.ndarray, item: int, n: int = 3) -> tuple[str, ...]:
-        """The n history items whose weighted pull (weight * in . out) on `item` is largest."""
+        """The n history items that pull `item`'s score up most (ServingModel.pulls)."""
         recent = history[history >= 0][-self.model.max_history:]
         if n == 0 or len(recent) == 0:
             return ()
-        pull = self.model.history_weights(len(recent)) * (self.model.item_in[recent] @ self.model.item_out[item])
+        pull = self.model.pulls(recent, item)
         order = np.argsort(-pull, kind="stable")
         ids = dict.fromkeys(str(self.item_ids[recent[i]]) for i in order if pull[i] > 0 and recent[i] != item)
         return tuple(ids)[:n]

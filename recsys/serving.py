@@ -2,13 +2,16 @@
 definition of how a history becomes a user vector and a user vector becomes scores."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from recsys.attention_serving import last_states
+
 WEIGHTS = "weights.safetensors"
 ITEM_IDS = "item_ids.txt"
+ATTENTION = "attention."  # weight-name prefix of the attention model
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,11 @@ class ServingModel:
     position_logits: np.ndarray  # (max_history,), last entry = most recent history slot
     in_adapter: np.ndarray  # (dim, text_dim): embeds items that arrive after training
     out_adapter: np.ndarray  # (dim, text_dim)
+    attention: dict = field(default_factory=dict)  # the attention model's weights (empty: recency-weighted mean)
+
+    @property
+    def kind(self) -> str:
+        return "attention" if self.attention else "history"
 
     @property
     def max_history(self) -> int:
@@ -38,7 +46,21 @@ class ServingModel:
         recent = history[history >= 0][-self.max_history:]
         if len(recent) == 0:
             return np.zeros(self.item_in.shape[1], dtype=np.float32)
+        if self.attention:
+            return last_states(self.attention, self.item_in[recent][None])[0]
         return self.history_weights(len(recent)) @ self.item_in[recent]
+
+    def pulls(self, recent: np.ndarray, item: int) -> np.ndarray:
+        """How much each history item (recent: indices, oldest first) raises `item`'s score: its weighted
+        match for the recency-weighted mean; for attention, the score lost when that item is left out."""
+        if not self.attention:
+            return self.history_weights(len(recent)) * (self.item_in[recent] @ self.item_out[item])
+        if len(recent) == 1:
+            return np.array([float(self.user_vector(recent) @ self.item_out[item])])
+        without = np.stack([np.delete(recent, i) for i in range(len(recent))])
+        lost = self.user_vector(recent) @ self.item_out[item] - last_states(self.attention, self.item_in[without]) \
+            @ self.item_out[item]
+        return lost
 
     def scores(self, users: np.ndarray) -> np.ndarray:
         """(n_users, n_items) scores of user vectors (n_users, dim) against every item."""
@@ -61,6 +83,7 @@ class ServingModel:
         from safetensors.numpy import save_file
         arrays = {k: np.ascontiguousarray(getattr(self, k)) for k in
                   ("item_in", "item_out", "item_bias", "position_logits", "in_adapter", "out_adapter")}
+        arrays.update({f"{ATTENTION}{k}": np.ascontiguousarray(v) for k, v in self.attention.items()})
         save_file(arrays, str(folder / WEIGHTS))
         (folder / ITEM_IDS).write_text("\n".join(self.item_ids.tolist()) + "\n")
 
@@ -69,4 +92,5 @@ class ServingModel:
         from safetensors.numpy import load_file
         arrays = load_file(str(folder / WEIGHTS))
         ids = np.array((folder / ITEM_IDS).read_text().splitlines(), dtype=object)
-        return cls(item_ids=ids, **arrays)
+        attention = {k[len(ATTENTION):]: arrays.pop(k) for k in list(arrays) if k.startswith(ATTENTION)}
+        return cls(item_ids=ids, attention=attention, **arrays)
