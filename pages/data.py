@@ -22,6 +22,8 @@ report = service.ws.report()
 if report is not None:
     with st.expander("Current data", expanded=False):
         st.text("\n".join(report.lines()))
+        st.text(f"What counts as a positive (read from the data; change it on the Train page): "
+                f"{service.positives_rule().describe()}")
 
 source = st.radio("Source", ["Upload files", "Bundled demo (synthetic bookshop)"], horizontal=True, key="data_source")
 limits = ImportConfig()

@@ -32,9 +32,22 @@ with st.expander("Training settings", expanded=not service.job().active):
     dropout = c1.slider("History dropout", 0.0, 0.9, D.history_dropout, 0.1,
                         help="Share of history items hidden at each training step: less memorising, better on small "
                              "catalogs and new items.")
+    kind = c2.selectbox("Model kind", ["auto", "history", "attention"],
+                        help="history: a learned recency-weighted mean of the user's items; attention: self-attention "
+                             "over the sequence (SASRec-style). auto trains both and keeps the attention model only "
+                             "when it wins on validation users by more than the noise.")
+    rule = service.positives_rule() if service.ws.has_data() else None
+    min_rating = c3.number_input("Lowest positive rating (0 = every rating)", 0.0, 100.0,
+                                 float(rule.min_rating or 0.0) if rule else 0.0, 0.5,
+                                 help="Ratings below it are not positives but count as a thumbs-down. Read from "
+                                      "the data by default (the lowest 30% of an explicit 1-5 or 1-10 scale).")
+    if rule is not None:
+        st.text(f"Positives read from this data: {rule.describe()}")
     try:
+        positives = {} if rule is None or min_rating == (rule.min_rating or 0.0) else \
+            {"min_rating": float(min_rating) or None, "event_weights": rule.event_weights}
         config = TrainConfig(dim=dim, max_history=max_history, max_seconds=float(max_seconds) or None,
-                             use_item_ids=use_ids,
+                             use_item_ids=use_ids, kind=kind, positives=positives,
                              text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,
                              encoder_pairs=int(pairs), history_dropout=float(dropout))
     except ValueError as exc:

@@ -103,6 +103,23 @@ class ServedModel:
         return self.model.scores(self.model.user_vectors([self.sequences.get(u, empty) for u in user_ids]))
 
 
+def SASRec(seed: int = 0) -> ServedModel:  # noqa: N802
+    """The field's standard: SASRec (Kang & McAuley 2018) trained with full-softmax cross-entropy (as in
+    Klenitskiy & Vasilev 2023), ID-only: the attention model with no text (random ID vectors), no sampling,
+    early-stopped on validation users, served through the same numpy path."""
+    from recsys.config import TrainConfig
+    config = TrainConfig(kind="attention", dim=64, max_history=50, use_item_ids=True, text_loss_weight=0.0,
+                         history_dropout=0.0, softmax_items=10**9, id_init=0.02, positives={"min_rating": None},
+                         lr=1e-3, epochs=200, patience=3, seed=seed)
+
+    def build(train: pd.DataFrame, item_ids: np.ndarray) -> ServingModel:
+        from recsys.trainer import fit_adapter
+        no_text = np.zeros((len(item_ids), 1), dtype=np.float32)
+        no_feedback = pd.DataFrame(columns=["user_id", "item_id", "label"])
+        return fit_adapter(no_text, item_ids, train, no_feedback, config).model
+    return ServedModel("sasrec", build)
+
+
 def UntunedEncoder(item_vectors: np.ndarray, window: int = 20, decay: float = 0.9) -> ServedModel:  # noqa: N802
     """The encoder as is (ServingModel.untuned): user = recency-weighted mean of the last `window` item texts.
     (A scorer factory, named as the scorer it makes.)"""

@@ -32,6 +32,11 @@ def _data_commands(sub) -> None:
     t.add_argument("--encoder", help="sentence-transformers folder or hub id (default: packaged MiniLM)")
     t.add_argument("--encoder-tuning", choices=["none", "lora", "full"], help="also tune the language model")
     t.add_argument("--max-seconds", type=float, help="training-loop time budget")
+    t.add_argument("--kind", choices=["auto", "history", "attention"],
+                   help="model kind (default auto: both are trained, the better on validation users serves)")
+    t.add_argument("--min-rating", type=float, help="ratings below this are not positives but count as thumbs-down "
+                                                    "(default: read from the data)")
+    t.add_argument("--event-weights", help="what each event type weighs, e.g. purchase=3,cart=2,view=1 (0 = ignore)")
     t.add_argument("--evaluate", action="store_true", help="also score the round on the warm and cold protocols")
     f = _workspace(sub.add_parser("feedback", help="record a thumb: up, down, or cleared (taken back)"))
     f.add_argument("--user", required=True)

@@ -50,8 +50,22 @@ def _train_values(args: argparse.Namespace) -> dict:
         values = json.loads(Path(args.config).read_text()) if args.config else {}
     except (OSError, json.JSONDecodeError) as exc:
         raise RecTuneError(f"{args.config}: not a readable JSON file of training settings ({exc}).") from None
-    flags = {"encoder_model": args.encoder, "encoder_tuning": args.encoder_tuning, "max_seconds": args.max_seconds}
+    flags = {"encoder_model": args.encoder, "encoder_tuning": args.encoder_tuning, "max_seconds": args.max_seconds,
+             "kind": args.kind, "positives": _positives(args)}
     return {**values, **{k: v for k, v in flags.items() if v is not None}}
+
+
+def _positives(args: argparse.Namespace) -> dict | None:
+    if args.min_rating is None and args.event_weights is None:
+        return None
+    weights = {}
+    for part in filter(None, (p.strip() for p in (args.event_weights or "").split(","))):
+        name, _, value = part.partition("=")
+        try:
+            weights[name.strip().lower()] = float(value)
+        except ValueError:
+            raise RecTuneError(f"--event-weights: '{part}' is not name=number (e.g. purchase=3,view=1).") from None
+    return {"min_rating": args.min_rating, "event_weights": weights}
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -79,7 +93,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if version.metrics.stopped_by == "time budget":
         _say(f"warning: the time budget of {config.max_seconds:g} s cut training short at epoch {version.metrics.epochs}; "
              "the result depends on how busy the machine was. Train without --max-seconds for a reproducible round.")
-    _say(f"trained {version.name}; {version.metrics.extra.get('activation', '')}")
+    extra = version.metrics.extra
+    _say(f"trained {version.name}: {extra.get('kind_reason', '')}; positives: {extra.get('positives', '')}; "
+         f"{extra.get('activation', '')}")
     return 0
 
 

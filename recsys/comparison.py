@@ -1,17 +1,20 @@
 """Honest comparison: a training config and the baselines, refitted on the warm and cold protocols."""
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from recsys.baselines import EASE, ItemKNN, Popularity, ServedModel, UntunedEncoder
+from recsys.baselines import EASE, ItemKNN, Popularity, SASRec, ServedModel, UntunedEncoder
 from recsys.config import TrainConfig
 from recsys.data import Dataset, dataset_fingerprint
 from recsys.events import Callback, TrainEvent, as_stage, emit
 from recsys.metrics import Metrics
+from recsys.positives import rule_from_config
 from recsys.protocols import Split, cold_split, evaluate, warm_split
 from recsys.storage import atomic_write_json, read_json
 
@@ -23,25 +26,33 @@ def TunedScorer(text: np.ndarray, config: TrainConfig, cancel: threading.Event |
                 callbacks: list[Callback] = ()) -> ServedModel:
     """The default model as a scorer: fit = a training run on the split's training part, then served."""
     def build(train: pd.DataFrame, item_ids: np.ndarray):
-        from recsys.trainer import fit_adapter
-        return fit_adapter(text, item_ids, train, NO_FEEDBACK, config, list(callbacks), cancel=cancel).model
+        from recsys.kinds import fit_model
+        return fit_model(text, item_ids, train, NO_FEEDBACK, config, list(callbacks), cancel=cancel).model
     return ServedModel("tuned", build)
 
 
-def splits(dataset: Dataset) -> list[Split]:
-    return [warm_split(dataset.interactions), cold_split(dataset.interactions)]
+def splits(dataset: Dataset, config: TrainConfig = TrainConfig()) -> list[Split]:
+    """Both protocols, each user's held-out item a positive under the round's positives rule (with every
+    interaction a positive, as the referee counts them, these are exactly the referee's splits)."""
+    positive = rule_from_config(config.positives, dataset.interactions).weights(dataset.interactions)[0] > 0
+    return [warm_split(dataset.interactions, positive), cold_split(dataset.interactions, positive=positive)]
 
 
-def baseline_metrics(cache_dir: Path, dataset: Dataset, text: np.ndarray, k: int = 10) -> dict:
-    """Popularity, ItemKNN, EASE and the untuned encoder on both protocols; cached per data fingerprint."""
-    path = cache_dir / f"baselines-{dataset_fingerprint(dataset)}-k{k}.json"
+def baseline_metrics(cache_dir: Path, dataset: Dataset, text: np.ndarray, k: int = 10,
+                     config: TrainConfig = TrainConfig()) -> dict:
+    """Popularity, ItemKNN, EASE, SASRec and the untuned encoder on both protocols; cached per data fingerprint
+    and positives rule."""
+    rule = rule_from_config(config.positives, dataset.interactions)
+    key = hashlib.sha1(json.dumps(rule.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    path = cache_dir / f"baselines-{dataset_fingerprint(dataset)}-{key}-k{k}.json"
     cached = read_json(path)
     if cached:
         return cached
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
     out: dict[str, dict] = {}
-    for split in splits(dataset):
-        scorers = [Popularity(), ItemKNN(), EASE() if len(item_ids) <= EASE_MAX_ITEMS else None, UntunedEncoder(text)]
+    for split in splits(dataset, config):
+        scorers = [Popularity(), ItemKNN(), EASE() if len(item_ids) <= EASE_MAX_ITEMS else None, UntunedEncoder(text),
+                   SASRec() if split.name == "warm" else None]  # ID-only: it cannot score new items
         out[split.name] = {s.name: evaluate(s, split, item_ids, k).to_dict() for s in scorers if s is not None}
     atomic_write_json(path, out)
     return out
@@ -54,8 +65,8 @@ def evaluate_config(cache_dir: Path, dataset: Dataset, text: np.ndarray, config:
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
     callbacks = list(callbacks)
     emit(callbacks, TrainEvent("evaluate: baselines", 0, 1, None, "scoring the baselines (cached per data set)"))
-    result = baseline_metrics(cache_dir, dataset, text, k)
-    for split in splits(dataset):
+    result = baseline_metrics(cache_dir, dataset, text, k, config)
+    for split in splits(dataset, config):
         stage = f"evaluate: {split.name}"
         emit(callbacks, TrainEvent(stage, 0, 1, None, f"refitting on the {split.name} protocol"))
         tuned: Metrics = evaluate(TunedScorer(text, config, cancel, [as_stage(stage, callbacks)]), split, item_ids, k)

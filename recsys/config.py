@@ -6,11 +6,15 @@ from dataclasses import asdict, dataclass, field
 from recsys.encoder_names import DEFAULT_MODEL
 
 
+KINDS = ("auto", "history", "attention")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     dim: int = 128  # width of the tuned space; 64-256 gave the same ranking on ml-latest-small
     max_history: int = 50  # recent items that form a user; recency weights are learned per slot
-    use_item_ids: bool = True  # ID vectors learn taste that the text does not show (warm items only)
+    use_item_ids: bool = True
+    id_init: float = 0.0  # std of the initial ID vectors; 0: an item starts as its text (ID-only models need > 0)  # ID vectors learn taste that the text does not show (warm items only)
     text_loss_weight: float = 1.0  # a text-only loss keeps the adapter good for cold (new) items
     epochs: int = 20
     batch_size: int = 1024
@@ -19,6 +23,9 @@ class TrainConfig:
     # Share of history slots hidden at each training step. ml-latest-small (referee NDCG@10): 0 -> warm 0.0760,
     # cold 0.0631; 0.5 -> warm 0.0689, cold 0.0674. Demo data: warm 0.0664 -> 0.0836 (EASE 0.0820).
     history_dropout: float = 0.5
+    # Full softmax over the catalog up to this many seen items; above it, each step scores the batch's targets and
+    # this many random seen items (a logQ-corrected sampled softmax), so a step's cost stops growing with the catalog.
+    softmax_items: int = 2048
     patience: int = 2  # validation checks without gain before stopping
     check_every_steps: int = 50  # validate after each epoch, but no more often than this
     min_steps: int = 600  # no early stop before this many steps: on small data sets an epoch is a few steps
@@ -27,6 +34,9 @@ class TrainConfig:
     # how busy the machine is (the demo stopped at epoch 14 instead of its best on a loaded machine). When a
     # budget ends training, the round report, the CLI and the Train page say so.
     max_seconds: float | None = None
+    # What counts as a positive (positives.PositiveRule fields: min_rating, event_weights); empty = read from the
+    # data. A round saves the rule it used here.
+    positives: dict = field(default_factory=dict)
     feedback_weight: float = 3.0  # how much one thumb weighs against one logged interaction
     seed: int = 0
     precision: str = "auto"  # "auto": bf16 autocast where the hardware is fast at it; "fp32"
@@ -36,7 +46,12 @@ class TrainConfig:
     encoder_lr: float = 5e-5
     encoder_epochs: int = 1
     lora_rank: int = 8
-    kind: str = "adapter"
+    # "history": a learned recency-weighted mean of the history; "attention": causal self-attention over it
+    # (SASRec-style); "auto": both are trained and the better on validation users serves.
+    kind: str = "auto"
+    attention_blocks: int = 2
+    attention_heads: int = 1
+    attention_dropout: float = 0.2
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -48,7 +63,10 @@ class TrainConfig:
                   "feedback_weight": self.feedback_weight >= 0, "encoder_pairs": self.encoder_pairs >= 8,
                   "text_loss_weight": self.text_loss_weight >= 0, "weight_decay": self.weight_decay >= 0,
                   "history_dropout": 0 <= self.history_dropout < 1,
-                  "precision": self.precision in ("auto", "fp32"), "lora_rank": self.lora_rank >= 1}
+                  "precision": self.precision in ("auto", "fp32"), "lora_rank": self.lora_rank >= 1,
+                  "kind": self.kind in KINDS, "softmax_items": self.softmax_items >= 16, "id_init": self.id_init >= 0, "attention_blocks": self.attention_blocks >= 0,
+                  "attention_heads": self.attention_heads >= 1 and self.dim % self.attention_heads == 0,
+                  "attention_dropout": 0 <= self.attention_dropout < 1}
         bad = [name for name, ok in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid training setting: {', '.join(bad)}")
@@ -61,4 +79,6 @@ class TrainConfig:
         """The config of a saved version (its config.json also holds keys that are not settings). Versions
         saved before history dropout existed were trained without it."""
         known = {"history_dropout": 0.0, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
+        if known.get("kind") == "adapter":  # the history model's name before the attention model existed
+            known["kind"] = "history"
         return cls(**known)

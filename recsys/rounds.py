@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from recsys.encoder import item_text_vectors
 from recsys.events import Callback, TrainEvent, emit
 from recsys.feedback import FeedbackLedger
 from recsys.gate import decide
+from recsys.positives import PositiveRule
 from recsys.serving import ServingModel
 from recsys.versions import ENCODER_DIR, FEEDBACK_SEEN, write_version_files
 from recsys.workspace import Workspace
@@ -34,8 +35,8 @@ class RoundResult:
 def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactory, callbacks: list[Callback] = (),
               cancel: threading.Event | None = None, evaluate: bool = False) -> RoundResult:
     """Train a new model version on the workspace's data plus all feedback so far, and activate it."""
-    from recsys.trainer import fit_adapter
-    started, callbacks = time.perf_counter(), list(callbacks)
+    from recsys.kinds import fit_model
+    started, callbacks, requested = time.perf_counter(), list(callbacks), config.kind
     dataset = ws.load_dataset()
     feedback = FeedbackLedger(ws.ledger_path).current_labels()
     previous = ws.active_name()
@@ -43,8 +44,11 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     encoder, extra = _round_encoder(encoder_factory(config.encoder_model), dataset, feedback, config, callbacks, cancel)
     text = item_text_vectors(ws.cache_dir, dataset.items["text"].tolist(), encoder, callbacks)
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
-    fit = fit_adapter(text, item_ids, dataset.interactions, feedback, config, callbacks, cancel)
+    fit = fit_model(text, item_ids, dataset.interactions, feedback, config, callbacks, cancel)
+    config = replace(config, positives=fit.positives)  # the rule as used, saved with the version
     metrics = {"validation_ndcg@10": fit.best_val_ndcg, "epochs": fit.epochs, "stopped_by": fit.stopped_by,
+               "kind": fit.kind, "kind_reason": fit.kind_reason,
+               "positives": PositiveRule(**fit.positives).describe(),
                "train_examples": fit.examples, "train_examples_per_s": fit.examples_per_s,
                "final_loss": fit.losses[-1] if fit.losses else None, "feedback_seen": len(feedback), **extra}
     if evaluate:
@@ -58,7 +62,8 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
 
     def fill(folder: Path) -> None:
         fit.model.save(folder)
-        write_version_files(folder, {**config.to_dict(), "encoder_key": getattr(encoder, "key", ""),
+        write_version_files(folder, {**config.to_dict(), "kind": fit.kind, "kind_requested": requested,
+                                     "encoder_key": getattr(encoder, "key", ""),
                                      "previous_version": previous},
                             {**metrics, "seconds": time.perf_counter() - started}, _data_record(dataset, feedback))
         feedback.to_csv(folder / FEEDBACK_SEEN, index=False)

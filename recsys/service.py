@@ -26,6 +26,7 @@ from recsys.demo import demo_paths
 from recsys.encoder_names import DEFAULT_MODEL
 from recsys.errors import RecTuneError
 from recsys.events import Callback, TrainEvent, emit
+from recsys.positives import PositiveRule, rule_from_config
 from recsys.exports import export_workspace, ledger_with_titles, to_safe_csv
 from recsys.feedback import Feedback, FeedbackLedger
 from recsys.jobs import JobRunner, JobStatus, runner_for
@@ -136,6 +137,10 @@ class Service:
         """Items and users of a version on a 2-D map (maps.MapData); space 'tuned' or 'text' (untuned)."""
         from recsys.maps import build_map
         return build_map(self.ws, version, space, method, align_to=align_to, extra_users=extra_users)
+
+    def positives_rule(self, saved: dict | None = None) -> PositiveRule:
+        """The positives rule a round would use on this workspace's data (saved: explicit rule fields)."""
+        return rule_from_config(saved, self.ws.load_dataset().interactions)
 
     def rounds_table(self) -> pd.DataFrame:
         return reports.rounds_table(self.versions())

@@ -13,11 +13,13 @@ import torch
 from recsys.config import TrainConfig
 from recsys.devices import autocast, keep_freed_memory, pick_device
 from recsys.events import Callback, Cancelled, TrainEvent, emit
-from recsys.losses import next_item_loss, unlikelihood
+from recsys.losses import next_item_loss, sampled_columns, unlikelihood
 from recsys.metrics import ndcg_gains, target_positions
-from recsys.model import HistoryModel
+from recsys.model import HistoryModel, ItemTower
 from recsys.ranking import rank, seen_cells
-from recsys.sequences import Examples, build_training_examples, history_rows, user_sequences
+from recsys.positives import rule_from_config
+from recsys.sequences import (Examples, as_windows, build_training_examples, build_windows, dislike_examples,
+                              history_rows, user_sequences, user_values)
 from recsys.serving import ServingModel
 
 MIN_STEPS_EPOCHS = 100  # cap on the no-early-stop floor, in epochs
@@ -34,13 +36,16 @@ class FitResult:
     losses: tuple[float, ...]
     stopped_by: str = "epochs"  # "epochs" | "early stopping" | "time budget"
     val_users: tuple[str, ...] = ()  # whose last training item was held out for validation
+    kind: str = ""  # the model kind trained ("history" | "attention")
+    kind_reason: str = ""  # why that kind (kinds.fit_model)
+    positives: dict = field(default_factory=dict)  # the positives rule used (PositiveRule fields)
 
 
 @dataclass
 class LoopState:
     """What the callbacks see and steer: the step just taken, and whether to stop."""
 
-    model: HistoryModel
+    model: ItemTower
     step: int = 0
     total: int = 0
     steps_per_epoch: int = 1
@@ -106,13 +111,15 @@ class EarlyStopping:
         due = state.step % self.check_every == 0 or state.step == state.total or state.out_of_time
         if not due or not self.val_users:  # without validation users the last step wins
             return
+        state.model.eval()
         val = validation_ndcg(state.model, self.sequences, self.val_users, self.config.max_history)
+        state.model.train()
         emit(self.callbacks, TrainEvent("validate", state.step, state.total, None,
                                         f"epoch {state.step / state.steps_per_epoch:.1f}: validation NDCG@10 {val:.4f}"))
         if not self._improved(val, state.model) and state.step >= self.min_steps:
             state.stop = "early stopping"
 
-    def _improved(self, val: float, model: HistoryModel) -> bool:
+    def _improved(self, val: float, model: ItemTower) -> bool:
         """Keep the best weights; False once validation has not improved for `patience` checks."""
         if val > self.best:
             self.best, self.bad = val, 0
@@ -121,12 +128,12 @@ class EarlyStopping:
         self.bad += 1
         return self.bad < self.config.patience
 
-    def restore_best(self, model: HistoryModel) -> None:
+    def restore_best(self, model: ItemTower) -> None:
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
 
 
-def validation_ndcg(model: HistoryModel, sequences: dict[str, np.ndarray], users: list[str], max_history: int,
+def validation_ndcg(model: ItemTower, sequences: dict[str, np.ndarray], users: list[str], max_history: int,
                     k: int = 10) -> float:
     """NDCG@k of each validation user's last training item, the rest of their history excluded."""
     history = history_rows(sequences, users, max_history, model.n_items, drop_last=True)
@@ -161,21 +168,54 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     device = pick_device()
+    rule = rule_from_config(config.positives, train)
+    weight, disliked = rule.weights(train)
+    train = train.assign(weight=weight, disliked=disliked)
     sequences = user_sequences(train, item_ids)
     val_users = _validation_users(sequences, config, rng)
-    examples = build_training_examples(sequences, config.max_history, len(item_ids), set(val_users))
-    ups, downs = feedback_examples(feedback, sequences, item_ids, config)
-    examples = _concat(examples, ups)
-    seen = np.zeros(len(item_ids), dtype=bool)
+    weights = user_values(train, "weight")
+    examples, downs = training_examples(sequences, weights, feedback, item_ids, val_users, config)
+    dislikes = dislike_examples(sequences, user_values(train, "disliked"), config.max_history, len(item_ids))
+    seen = np.zeros(len(item_ids) + 1, dtype=bool)
     seen[examples.target] = True
-    model = HistoryModel(text.astype(np.float32), seen, config.dim, config.max_history, config.use_item_ids).to(device)
+    model = build_model(text.astype(np.float32), seen[:-1], config).to(device)
+    model.target_counts = target_counts(examples, len(item_ids))
+    model.train()
     state, stopper, hooks = _loop_setup(model, len(examples.target), sequences, val_users, config, callbacks, cancel)
-    _run_loop(state, hooks, examples, downs, config, device, rng)
+    _run_loop(state, hooks, examples, (downs, dislikes), config, device, rng)
     stopper.restore_best(model)
+    model.eval()
     elapsed = time.perf_counter() - state.started
-    return FitResult(model.to_serving(item_ids), round(len(state.losses) / state.steps_per_epoch, 2), stopper.best,
-                     len(examples.target), len(state.losses) * config.batch_size / elapsed, tuple(state.losses),
-                     state.stop or "epochs", tuple(val_users))
+    targets = int((examples.target != len(item_ids)).sum())
+    epochs = len(state.losses) / state.steps_per_epoch
+    return FitResult(model.to_serving(item_ids), round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
+                     tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict())
+
+
+def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig) -> ItemTower:
+    if config.kind == "attention":
+        from recsys.attention import SequenceModel
+        return SequenceModel(text, seen, config.dim, config.max_history, config.use_item_ids,
+                             config.attention_blocks, config.attention_heads, config.attention_dropout, config.id_init)
+    return HistoryModel(text, seen, config.dim, config.max_history, config.use_item_ids, config.id_init)
+
+
+def target_counts(examples: Examples, n_items: int) -> np.ndarray:
+    """How often each item is a training target (its weight summed): the sampled softmax's proposal."""
+    real = examples.target != n_items
+    return np.bincount(examples.target[real], weights=examples.weight[real], minlength=n_items)[:n_items]
+
+
+def training_examples(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarray], feedback: pd.DataFrame,
+                      item_ids: np.ndarray, val_users: list[str], config: TrainConfig) -> tuple[Examples, Examples]:
+    """(positives incl. thumbs-ups, thumbs-downs) in the form the model kind trains on; weights: per interaction
+    (the positives rule), in sequence order."""
+    n_items, held = len(item_ids), set(val_users)
+    ups, downs = feedback_examples(feedback, sequences, item_ids, config)
+    if config.kind == "attention":
+        return _concat(build_windows(sequences, config.max_history, n_items, held, weights),
+                       as_windows(ups, n_items)), downs
+    return _concat(build_training_examples(sequences, config.max_history, n_items, held, weights), ups), downs
 
 
 def _validation_users(sequences: dict[str, np.ndarray], config: TrainConfig, rng) -> list[str]:
@@ -183,11 +223,11 @@ def _validation_users(sequences: dict[str, np.ndarray], config: TrainConfig, rng
     return sorted(rng.choice(candidates, size=min(config.val_users, len(candidates)), replace=False).tolist())
 
 
-def _loop_setup(model: HistoryModel, n_examples: int, sequences, val_users, config: TrainConfig,
+def _loop_setup(model: ItemTower, n_examples: int, sequences, val_users, config: TrainConfig,
                 callbacks: list[Callback], cancel) -> tuple[LoopState, EarlyStopping, list]:
     """On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
     stop early before `min_steps` (at most MIN_STEPS_EPOCHS epochs), so item vectors get to learn first."""
-    steps_per_epoch = max(1, -(-n_examples // config.batch_size))
+    steps_per_epoch = max(1, -(-n_examples // _batch_rows(config)))
     min_steps = min(config.min_steps, MIN_STEPS_EPOCHS * steps_per_epoch)
     check_every = max(steps_per_epoch, config.check_every_steps)
     total = max(steps_per_epoch * config.epochs, min_steps)
@@ -199,10 +239,10 @@ def _loop_setup(model: HistoryModel, n_examples: int, sequences, val_users, conf
     return state, stopper, hooks
 
 
-def _run_loop(state: LoopState, hooks: list, examples: Examples, downs: Examples, config: TrainConfig, device,
-              rng) -> None:
+def _run_loop(state: LoopState, hooks: list, examples: Examples, downs: tuple[Examples, Examples],
+              config: TrainConfig, device, rng) -> None:
     optim = torch.optim.AdamW(state.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    batches = _batches(len(examples.target), config.batch_size, rng)
+    batches = _batches(len(examples.target), _batch_rows(config), rng)
     for step in range(1, state.total + 1):
         state.step = step
         for hook in hooks:
@@ -214,6 +254,11 @@ def _run_loop(state: LoopState, hooks: list, examples: Examples, downs: Examples
             getattr(hook, "after_check", _nothing)(state)
         if state.stop:
             break
+
+
+def _batch_rows(config: TrainConfig) -> int:
+    """Examples per step: `batch_size` targets; an attention example (a window) holds up to max_history."""
+    return max(2, config.batch_size // config.max_history) if config.kind == "attention" else config.batch_size
 
 
 def _nothing(state: LoopState) -> None:
@@ -228,23 +273,38 @@ def _batches(n: int, batch_size: int, rng):
             yield order[start:start + batch_size]
 
 
-def _step(model: HistoryModel, optim, ex: Examples, batch: np.ndarray, downs: Examples, config: TrainConfig, device,
-          rng) -> float:
+def _step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: tuple[Examples, Examples],
+          config: TrainConfig, device, rng) -> float:
+    """One optimiser step: the next-item loss on the batch, plus the unlikelihood of thumbs-down items
+    (x feedback_weight) and of disliked interactions (a low rating; x 1), each on a sample per step."""
     history = torch.from_numpy(drop_history(ex.history[batch], config.history_dropout, model.n_items, rng)).to(device)
     target = torch.from_numpy(ex.target[batch]).to(device)
     weight = torch.from_numpy(ex.weight[batch]).to(device)
     with autocast(device, config.precision):
-        full, text_only = model.both_logits(model.users(history))
+        users, target, weight = model.train_rows(history, target, weight)
+        full, text_only, target = _logits(model, users, target, config, rng)
         loss = next_item_loss(full, text_only, target, weight, config.text_loss_weight)
-        if len(downs.target):
-            loss = loss + config.feedback_weight * _down_loss(model, downs, device, rng)
+        for examples, weight in zip(downs, (config.feedback_weight, 1.0)):
+            if len(examples.target) and weight > 0:
+                loss = loss + weight * _down_loss(model, examples, device, rng)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
     return float(loss.detach())
 
 
-def _down_loss(model: HistoryModel, downs: Examples, device, rng) -> torch.Tensor:
+def _logits(model: ItemTower, users: torch.Tensor, target: torch.Tensor, config: TrainConfig, rng):
+    """(full, text-only, target columns): every item's score, or above `softmax_items` seen items a corrected
+    sampled softmax over the batch's targets and `softmax_items` random seen items."""
+    if model.target_counts is None or (model.target_counts > 0).sum() <= config.softmax_items:
+        full, text_only = model.both_logits(users)
+        return full, text_only, target
+    candidates, columns, correction = sampled_columns(target, model.target_counts, config.softmax_items, rng)
+    full, text_only = model.candidate_logits(users, candidates)
+    return full + correction, text_only + correction, columns
+
+
+def _down_loss(model: ItemTower, downs: Examples, device, rng) -> torch.Tensor:
     pick = rng.choice(len(downs.target), size=min(DOWN_BATCH, len(downs.target)), replace=False)
     history = torch.from_numpy(downs.history[pick]).to(device)
     return unlikelihood(model.logits(model.users(history)), torch.from_numpy(downs.target[pick]).to(device))

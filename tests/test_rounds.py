@@ -106,5 +106,5 @@ def test_evaluate_round_scores_tuned_and_baselines_on_both_protocols(ws, fake_en
     assert all(e.loss is None for e in events if e.stage.startswith("evaluate"))  # not in the loss curve
     evaluation = result.metrics["evaluation"]
     assert set(evaluation) == {"warm", "cold"}
-    assert set(evaluation["warm"]) == {"tuned", "popularity", "itemknn", "ease", "untuned-encoder"}
+    assert set(evaluation["warm"]) == {"tuned", "popularity", "itemknn", "ease", "untuned-encoder", "sasrec"}
     assert evaluation["warm"]["popularity"]["users"] == 3  # u4 has only 2 interactions

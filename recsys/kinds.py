@@ -1,0 +1,57 @@
+"""Which model kind a round trains: "history", "attention", or "auto", which trains both on the same data and
+validation users and keeps the attention model only when it beats the history model on those users by more
+than the noise (a paired per-user comparison through the serving code path)."""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from recsys.config import TrainConfig
+from recsys.events import Callback, TrainEvent, emit
+from recsys.trainer import FitResult, fit_adapter
+
+
+def fit_model(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
+              config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> FitResult:
+    """fit_adapter for one kind; for "auto", both kinds and the choice, said in FitResult.kind_reason."""
+    callbacks = list(callbacks)
+    if config.kind != "auto":
+        fit = fit_adapter(text, item_ids, train, feedback, config, callbacks, cancel)
+        return replace(fit, kind=config.kind, kind_reason=f"{config.kind} model, as configured")
+    fits = {}
+    for kind in ("history", "attention"):
+        fits[kind] = fit_adapter(text, item_ids, train, feedback, replace(config, kind=kind),
+                                 [_labelled(kind, callbacks)], cancel)
+    kind, reason = choose(fits, train)
+    emit(callbacks, TrainEvent("train", 1, 1, None, reason))
+    return replace(fits[kind], kind=kind, kind_reason=reason)
+
+
+def _labelled(kind: str, callbacks: list[Callback]) -> Callback:
+    """Relay a kind's events (losses included: they are the round's curve), its messages prefixed by the kind."""
+    def relay(event: TrainEvent) -> None:
+        emit(callbacks, replace(event, message=f"{kind} model: {event.message}" if event.message else ""))
+    return relay
+
+
+def choose(fits: dict[str, FitResult], train: pd.DataFrame, k: int = 10) -> tuple[str, str]:
+    from recsys.baselines import ServedModel
+    from recsys.gate import validation_split
+    from recsys.protocols import per_user_ndcg
+    users = list(fits["history"].val_users)
+    if not users:
+        return "history", "history model: too few users to compare the kinds on"
+    split = validation_split(train, users)
+    ids = fits["history"].model.item_ids
+    gains = {kind: per_user_ndcg(ServedModel(kind, lambda t, i, m=fit.model: m), split, ids, k)
+             for kind, fit in fits.items()}
+    diff = gains["attention"] - gains["history"]
+    noise = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    scores = f"validation NDCG@{k} attention {gains['attention'].mean():.4f} vs history {gains['history'].mean():.4f}"
+    if diff.mean() > noise:
+        return "attention", f"attention model chosen: {scores}, a gain beyond the noise (±{noise:.4f})"
+    return "history", f"history model chosen: {scores}; attention does not beat it by more than the noise " \
+                      f"(±{noise:.4f}), and the history model is the simpler one"
