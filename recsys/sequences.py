@@ -92,7 +92,9 @@ def build_windows(sequences: dict[str, np.ndarray], max_history: int, n_items: i
                   skip_last: set[str] = frozenset(), weights: dict[str, np.ndarray] | None = None) -> Examples:
     """The attention model's examples: each user's sequence cut into windows of `max_history` steps from its
     end; at each step the input is an item and the target the item after it (padding = n_items, no target), so
-    every interaction after a user's first is a target exactly once. history, target, weight: (n, max_history)."""
+    every interaction after a user's first is a target exactly once, unless its weight is 0 (not a positive: then
+    it is only an input). A negative weight marks a disliked target (pushed down in training).
+    history, target, weight: (n, max_history)."""
     seqs = [s[:-1] if u in skip_last else s for u, s in sequences.items()]
     wts = [np.ones(len(s), np.float32) if weights is None else weights[u][:len(s)] for u, s in zip(sequences, seqs)]
     ends = [np.arange(len(s) - 1, 0, -max_history) for s in seqs]  # last target index of each window
@@ -103,10 +105,12 @@ def build_windows(sequences: dict[str, np.ndarray], max_history: int, n_items: i
     t = np.concatenate(ends + [np.zeros(0, np.int64)])[:, None] - max_history + 1 + np.arange(max_history)[None, :]
     t = t + starts[:, None]  # flat index of each step's target
     has_input, has_target = t - 1 >= starts[:, None], t >= starts[:, None] + 1
+    has_target &= flat_w[np.clip(t, 0, None)] != 0
     history = np.where(has_input, flat[np.clip(t - 1, 0, None)], n_items)
     target = np.where(has_target, flat[np.clip(t, 0, None)], n_items)
     weight = np.where(has_target, flat_w[np.clip(t, 0, None)], 0).astype(np.float32)
-    return Examples(history, target, weight)
+    keep = has_target.any(axis=1)  # a window whose every step weighs 0 teaches nothing
+    return Examples(history[keep], target[keep], weight[keep])
 
 
 def as_windows(examples: Examples, n_items: int) -> Examples:

@@ -172,21 +172,27 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     weight, disliked = rule.weights(train)
     train = train.assign(weight=weight, disliked=disliked)
     sequences = user_sequences(train, item_ids)
-    val_users = _validation_users(sequences, config, rng)
-    weights = user_values(train, "weight")
+    weights, disliked = user_values(train, "weight"), user_values(train, "disliked")
+    val_users = _validation_users(sequences, weights, config, rng)
+    if config.kind == "attention":  # a disliked step is a target to push down inside its window (weight < 0)
+        weights = {u: np.where(disliked[u], -1.0, w).astype(np.float32) for u, w in weights.items()}
+        dislikes = dislike_examples(sequences, {u: np.zeros(len(d), bool) for u, d in disliked.items()},
+                                    config.max_history, len(item_ids))
+    else:
+        dislikes = dislike_examples(sequences, disliked, config.max_history, len(item_ids))
     examples, downs = training_examples(sequences, weights, feedback, item_ids, val_users, config)
-    dislikes = dislike_examples(sequences, user_values(train, "disliked"), config.max_history, len(item_ids))
     seen = np.zeros(len(item_ids) + 1, dtype=bool)
-    seen[examples.target] = True
+    seen[examples.target[examples.weight > 0]] = True
     model = build_model(text.astype(np.float32), seen[:-1], config).to(device)
     model.target_counts = target_counts(examples, len(item_ids))
     model.train()
-    state, stopper, hooks = _loop_setup(model, len(examples.target), sequences, val_users, config, callbacks, cancel)
+    state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
+                                        config, callbacks, cancel)
     _run_loop(state, hooks, examples, (downs, dislikes), config, device, rng)
     stopper.restore_best(model)
     model.eval()
     elapsed = time.perf_counter() - state.started
-    targets = int((examples.target != len(item_ids)).sum())
+    targets = int(((examples.target != len(item_ids)) & (examples.weight > 0)).sum())
     epochs = len(state.losses) / state.steps_per_epoch
     return FitResult(model.to_serving(item_ids), round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict())
@@ -202,7 +208,7 @@ def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig) -> Item
 
 def target_counts(examples: Examples, n_items: int) -> np.ndarray:
     """How often each item is a training target (its weight summed): the sampled softmax's proposal."""
-    real = examples.target != n_items
+    real = (examples.target != n_items) & (examples.weight > 0)
     return np.bincount(examples.target[real], weights=examples.weight[real], minlength=n_items)[:n_items]
 
 
@@ -218,16 +224,18 @@ def training_examples(sequences: dict[str, np.ndarray], weights: dict[str, np.nd
     return _concat(build_training_examples(sequences, config.max_history, n_items, held, weights), ups), downs
 
 
-def _validation_users(sequences: dict[str, np.ndarray], config: TrainConfig, rng) -> list[str]:
-    candidates = [u for u, s in sequences.items() if len(s) >= 4]
+def _validation_users(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarray], config: TrainConfig,
+                      rng) -> list[str]:
+    """Users whose last interaction is held out to stop training: those with >= 4 whose last one is a positive."""
+    candidates = [u for u, s in sequences.items() if len(s) >= 4 and weights[u][-1] > 0]
     return sorted(rng.choice(candidates, size=min(config.val_users, len(candidates)), replace=False).tolist())
 
 
-def _loop_setup(model: ItemTower, n_examples: int, sequences, val_users, config: TrainConfig,
+def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, val_users, config: TrainConfig,
                 callbacks: list[Callback], cancel) -> tuple[LoopState, EarlyStopping, list]:
     """On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
     stop early before `min_steps` (at most MIN_STEPS_EPOCHS epochs), so item vectors get to learn first."""
-    steps_per_epoch = max(1, -(-n_examples // _batch_rows(config)))
+    steps_per_epoch = max(1, -(-n_examples // batch_rows))
     min_steps = min(config.min_steps, MIN_STEPS_EPOCHS * steps_per_epoch)
     check_every = max(steps_per_epoch, config.check_every_steps)
     total = max(steps_per_epoch * config.epochs, min_steps)
@@ -242,7 +250,7 @@ def _loop_setup(model: ItemTower, n_examples: int, sequences, val_users, config:
 def _run_loop(state: LoopState, hooks: list, examples: Examples, downs: tuple[Examples, Examples],
               config: TrainConfig, device, rng) -> None:
     optim = torch.optim.AdamW(state.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    batches = _batches(len(examples.target), _batch_rows(config), rng)
+    batches = _batches(len(examples.target), _batch_rows(config, examples), rng)
     for step in range(1, state.total + 1):
         state.step = step
         for hook in hooks:
@@ -256,9 +264,13 @@ def _run_loop(state: LoopState, hooks: list, examples: Examples, downs: tuple[Ex
             break
 
 
-def _batch_rows(config: TrainConfig) -> int:
-    """Examples per step: `batch_size` targets; an attention example (a window) holds up to max_history."""
-    return max(2, config.batch_size // config.max_history) if config.kind == "attention" else config.batch_size
+def _batch_rows(config: TrainConfig, examples: Examples) -> int:
+    """Examples per step, so that a step holds about `batch_size` targets: an attention example (a window) holds
+    as many as it has steps with a target, which on short histories is far fewer than max_history."""
+    if examples.target.ndim == 1:
+        return config.batch_size
+    per_window = max(1.0, float((examples.weight != 0).sum(axis=1).mean()))
+    return max(2, round(config.batch_size / per_window))
 
 
 def _nothing(state: LoopState) -> None:
@@ -283,10 +295,15 @@ def _step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: tuple
     with autocast(device, config.precision):
         users, target, weight = model.train_rows(history, target, weight)
         full, text_only, target = _logits(model, users, target, config, rng)
-        loss = next_item_loss(full, text_only, target, weight, config.text_loss_weight)
-        for examples, weight in zip(downs, (config.feedback_weight, 1.0)):
-            if len(examples.target) and weight > 0:
-                loss = loss + weight * _down_loss(model, examples, device, rng)
+        liked = weight > 0
+        loss = full.new_zeros(())
+        if bool(liked.any()):
+            loss = next_item_loss(full[liked], text_only[liked], target[liked], weight[liked], config.text_loss_weight)
+        if not bool(liked.all()):  # disliked steps inside attention windows (weight < 0)
+            loss = loss + unlikelihood(full[~liked], target[~liked])
+        for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
+            if len(examples.target) and scale > 0:
+                loss = loss + scale * _down_loss(model, examples, device, rng)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()

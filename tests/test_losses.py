@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.losses import sampled_columns
+
+
+class FixedDraws:
+    """A stand-in rng whose `choice` returns the given draws and records how it was called."""
+
+    def __init__(self, draws: list[int]) -> None:
+        self.draws, self.calls = np.array(draws), []
+
+    def choice(self, n: int, size: int, p: np.ndarray) -> np.ndarray:
+        self.calls.append((n, size, p))
+        return self.draws
+
+
+def test_the_correction_is_minus_log_of_each_columns_inclusion_probability():
+    counts = np.array([2.0, 1.0, 1.0, 4.0])  # q = 0.25, 0.125, 0.125, 0.5
+    rng = FixedDraws([2])
+    candidates, columns, correction = sampled_columns(torch.tensor([0, 1]), counts, 1, rng)
+    n, size, p = rng.calls[0]
+    assert (n, size) == (4, 1)
+    np.testing.assert_allclose(p, [0.25, 0.125, 0.125, 0.5])
+    assert candidates.tolist() == [0, 1, 2]  # item 3 was never drawn, however frequent
+    assert columns.tolist() == [0, 1]
+    # 3 draws (2 targets + 1 extra): p = 1 - (1 - q)^3
+    p0, p1 = 1 - 0.75 ** 3, 1 - 0.875 ** 3  # 0.578125, 0.330078125
+    expected = [[0.0, -math.log(p1), -math.log(p1)],
+                [-math.log(p0), 0.0, -math.log(p1)]]
+    np.testing.assert_allclose(correction.numpy(), expected, rtol=1e-6)
+    assert correction.dtype == torch.float32
+
+
+def test_repeated_targets_share_a_column_and_each_row_leaves_its_own_uncorrected():
+    counts = np.array([1.0, 1.0])
+    candidates, columns, correction = sampled_columns(torch.tensor([1, 1, 0]), counts, 2, FixedDraws([0, 1]))
+    assert candidates.tolist() == [0, 1]
+    assert columns.tolist() == [1, 1, 0]
+    c = -math.log(1 - 0.5 ** 5)
+    np.testing.assert_allclose(correction.numpy(), [[c, 0.0], [c, 0.0], [0.0, c]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_targets_are_always_candidates_and_their_columns_point_at_them(seed):
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 50, size=200).astype(float)
+    counts[:3] = 0  # never a target, never drawn
+    target = torch.from_numpy(rng.choice(200, size=32, p=counts / counts.sum()))
+    candidates, columns, correction = sampled_columns(target, counts, 16, rng)
+    assert torch.equal(candidates[columns], target)
+    assert torch.equal(candidates, torch.unique(candidates))  # sorted, no duplicates
+    assert not set(candidates.tolist()) & {0, 1, 2}
+    assert len(candidates) <= 32 + 16
+    assert correction.shape == (32, len(candidates))
+    assert (correction[torch.arange(32), columns] == 0).all()
+    assert (correction >= 0).all()  # p <= 1: -log p never lowers a logit
+
+
+def test_a_fixed_seed_draws_the_same_columns():
+    counts = np.arange(1.0, 101.0)
+    target = torch.tensor([5, 50, 99])
+    first = sampled_columns(target, counts, 20, np.random.default_rng(7))
+    again = sampled_columns(target, counts, 20, np.random.default_rng(7))
+    other = sampled_columns(target, counts, 20, np.random.default_rng(8))
+    for a, b in zip(first, again):
+        assert torch.equal(a, b)
+    assert not torch.equal(first[0], other[0])
+
+
+def test_a_frequent_item_is_contrasted_almost_uncorrected_and_a_rare_one_is_pushed_up():
+    counts = np.array([1000.0, 1.0, 1.0])
+    candidates, _, correction = sampled_columns(torch.tensor([0, 1]), counts, 1, FixedDraws([2]))
+    assert candidates.tolist() == [0, 1, 2]
+    assert correction[1, 0].item() == pytest.approx(0.0, abs=1e-6)  # p = 1 - (2/1002)^3: always a column
+    rare = -math.log(1 - (1 - 1 / 1002) ** 3)  # about log(1002 / 3): it stands for the rare items not drawn
+    np.testing.assert_allclose(correction[0, 1:].numpy(), [rare, rare], rtol=1e-6)
+    assert rare == pytest.approx(5.8121, abs=1e-4)

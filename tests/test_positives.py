@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys.positives import PositiveRule, default_rule, rule_from_config
+
+
+def ratings(*values: float) -> pd.DataFrame:
+    return pd.DataFrame({"user_id": ["u"] * len(values), "item_id": [f"i{k}" for k in range(len(values))],
+                         "rating": list(values)})
+
+
+def events(*names: str) -> pd.DataFrame:
+    return pd.DataFrame({"user_id": ["u"] * len(names), "item_id": [f"i{k}" for k in range(len(names))],
+                         "event": list(names)})
+
+
+@pytest.mark.parametrize(("values", "threshold", "dislikes"), [
+    ((1, 2, 3, 4, 5), 2.2, [1, 2]),  # 1 + 0.3 * 4
+    ((0.5, 1.0, 1.5, 2.0, 3.5, 5.0), 1.85, [0.5, 1.0, 1.5]),  # 0.5 + 0.3 * 4.5
+    ((1, 2, 3, 4, 7, 10), 3.7, [1, 2, 3]),  # 1 + 0.3 * 9
+])
+def test_an_explicit_rating_scale_makes_its_lowest_30_percent_dislikes(values, threshold, dislikes):
+    df = ratings(*values)
+    rule = default_rule(df)
+    assert rule.min_rating == pytest.approx(threshold)
+    assert rule.event_weights == {}
+    weight, disliked = rule.weights(df)
+    assert df["rating"][disliked].tolist() == dislikes
+    np.testing.assert_array_equal(weight, np.where(disliked, 0.0, 1.0).astype(np.float32))
+
+
+@pytest.mark.parametrize("values", [
+    (4, 5, 4, 5, 5),  # fewer than 3 distinct values: not a scale
+    (1, 20, 35, 100),  # above 10: counts or scores, not stars
+    (1.3, 2.7, 4.1),  # not in half steps
+    (-1, 0, 1),  # below 0
+])
+def test_a_rating_column_that_is_not_an_explicit_scale_keeps_every_row_positive(values):
+    df = ratings(*values)
+    rule = default_rule(df)
+    assert rule == PositiveRule(None, {})
+    weight, disliked = rule.weights(df)
+    assert weight.tolist() == [1.0] * len(values)
+    assert not disliked.any()
+
+
+def test_missing_and_non_numeric_ratings_are_ignored_when_reading_the_scale():
+    df = pd.DataFrame({"rating": ["1", "2", "x", None, "5", "3"]})
+    assert default_rule(df).min_rating == pytest.approx(2.2)
+
+
+def test_known_event_names_get_their_strengths_and_unknown_ones_weigh_one():
+    df = events("purchase", "Cart ", "VIEW", "share", "view")
+    rule = default_rule(df)
+    assert rule == PositiveRule(None, {"cart": 2.0, "purchase": 3.0, "share": 1.0, "view": 1.0})
+    weight, disliked = rule.weights(df)
+    assert weight.tolist() == [3.0, 2.0, 1.0, 1.0, 1.0]
+    assert not disliked.any()
+
+
+def test_a_single_event_name_or_none_at_all_gives_no_event_weights():
+    assert default_rule(events("purchase", "purchase", "")).event_weights == {}
+    assert default_rule(events("", "", "")).event_weights == {}
+
+
+def test_data_without_rating_or_event_values_makes_every_interaction_a_positive():
+    bare = pd.DataFrame({"user_id": ["u", "v"], "item_id": ["i1", "i2"]})
+    loaded = bare.assign(rating=np.nan, event="")  # how data.py fills absent columns
+    for df in (bare, loaded):
+        rule = default_rule(df)
+        assert rule == PositiveRule(None, {})
+        weight, disliked = rule.weights(df)
+        assert weight.tolist() == [1.0, 1.0]
+        assert disliked.tolist() == [False, False]
+
+
+def test_weights_combine_the_rating_threshold_and_the_event_weights():
+    df = pd.DataFrame({"rating": [1.0, 2.0, 3.0, np.nan, 5.0, 4.0],
+                       "event": ["Purchase ", "view", "VIEW", "other", "purchase", "cart"]})
+    rule = PositiveRule(2.2, {"purchase": 3.0, "view": 0.0, "cart": 2.0})
+    weight, disliked = rule.weights(df)
+    assert weight.dtype == np.float32
+    # low ratings: disliked, weight 0; a view weighs 0 but is no dislike; no rating: not disliked
+    np.testing.assert_array_equal(weight, np.array([0.0, 0.0, 0.0, 1.0, 3.0, 2.0], dtype=np.float32))
+    np.testing.assert_array_equal(disliked, [True, True, False, False, False, False])
+
+
+def test_a_rule_ignores_columns_the_data_does_not_have():
+    df = pd.DataFrame({"user_id": ["u", "v"]})
+    weight, disliked = PositiveRule(3.0, {"view": 0.0}).weights(df)
+    assert weight.tolist() == [1.0, 1.0]
+    assert disliked.tolist() == [False, False]
+
+
+def test_an_empty_saved_rule_is_read_from_the_data_and_an_explicit_one_is_kept():
+    df = ratings(1, 2, 3, 4, 5).assign(event=["view", "cart", "view", "view", "purchase"])
+    read = default_rule(df)
+    assert rule_from_config(None, df) == read
+    assert rule_from_config({}, df) == read
+    assert rule_from_config({"min_rating": 4.0}, df) == PositiveRule(4.0, {})
+    assert rule_from_config({"min_rating": None, "event_weights": {}}, df) == PositiveRule(None, {})
+    saved = {"min_rating": None, "event_weights": {"view": 0.0}}
+    rule = rule_from_config(saved, df)
+    assert rule == PositiveRule(None, {"view": 0.0})
+    assert rule.event_weights is not saved["event_weights"]
+
+
+def test_a_rule_survives_a_round_trip_through_the_saved_config():
+    rule = PositiveRule(1.85, {"cart": 2.0, "view": 0.5})
+    assert rule.to_dict() == {"min_rating": 1.85, "event_weights": {"cart": 2.0, "view": 0.5}}
+    saved = json.loads(json.dumps(rule.to_dict()))
+    assert PositiveRule(**saved) == rule
+    assert rule_from_config(saved, ratings(1, 2, 3)) == rule
+
+
+def test_describe_says_the_threshold_and_the_event_weights():
+    assert PositiveRule(2.2, {"view": 1.0, "cart": 2.0, "purchase": 3.0}).describe() == \
+        "ratings >= 2.2 are positives, lower ones count as thumbs-down; event weights cart 2, purchase 3, view 1"
+    assert default_rule(ratings(0.5, 1.0, 5.0)).describe() == \
+        "ratings >= 1.85 are positives, lower ones count as thumbs-down"
+    assert PositiveRule().describe() == "every interaction is a positive"
