@@ -4,7 +4,6 @@ shared item tower (adapter(text) + ID residual), so new items still work from th
 forward in attention_serving.py, which reads the weights this module exports."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -5,7 +5,6 @@ from dataclasses import asdict, dataclass, field
 
 from recsys.encoder_names import DEFAULT_MODEL
 
-
 KINDS = ("auto", "history", "attention")
 
 
@@ -13,8 +12,8 @@ KINDS = ("auto", "history", "attention")
 class TrainConfig:
     dim: int = 128  # width of the tuned space; 64-256 gave the same ranking on ml-latest-small
     max_history: int = 50  # recent items that form a user; recency weights are learned per slot
-    use_item_ids: bool = True
-    id_init: float = 0.0  # std of the initial ID vectors; 0: an item starts as its text (ID-only models need > 0)  # ID vectors learn taste that the text does not show (warm items only)
+    use_item_ids: bool = True  # ID vectors learn taste that the text does not show (warm items only)
+    id_init: float = 0.0  # std of the initial ID vectors; 0: an item starts as its text (ID-only models need > 0)
     text_loss_weight: float = 1.0  # a text-only loss keeps the adapter good for cold (new) items
     epochs: int = 20
     batch_size: int = 1024
@@ -64,7 +63,8 @@ class TrainConfig:
                   "text_loss_weight": self.text_loss_weight >= 0, "weight_decay": self.weight_decay >= 0,
                   "history_dropout": 0 <= self.history_dropout < 1,
                   "precision": self.precision in ("auto", "fp32"), "lora_rank": self.lora_rank >= 1,
-                  "kind": self.kind in KINDS, "softmax_items": self.softmax_items >= 16, "id_init": self.id_init >= 0, "attention_blocks": self.attention_blocks >= 0,
+                  "kind": self.kind in KINDS, "softmax_items": self.softmax_items >= 16, "id_init": self.id_init >= 0,
+                  "attention_blocks": self.attention_blocks >= 0,
                   "attention_heads": self.attention_heads >= 1 and self.dim % self.attention_heads == 0,
                   "attention_dropout": 0 <= self.attention_dropout < 1}
         bad = [name for name, ok in checks.items() if not ok]

@@ -2,8 +2,6 @@
 text-only scores) and the unlikelihood of thumbs-down items."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F

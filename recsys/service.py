@@ -26,10 +26,10 @@ from recsys.demo import demo_paths
 from recsys.encoder_names import DEFAULT_MODEL
 from recsys.errors import RecTuneError
 from recsys.events import Callback, TrainEvent, emit
-from recsys.positives import PositiveRule, rule_from_config
 from recsys.exports import export_workspace, ledger_with_titles, to_safe_csv
 from recsys.feedback import Feedback, FeedbackLedger
 from recsys.jobs import JobRunner, JobStatus, runner_for
+from recsys.positives import PositiveRule, rule_from_config
 from recsys.tables import read_table
 from recsys.uploads import save_upload
 from recsys.versions import ModelVersion, is_version_name

@@ -16,10 +16,18 @@ from recsys.events import Callback, Cancelled, TrainEvent, emit
 from recsys.losses import next_item_loss, sampled_columns, unlikelihood
 from recsys.metrics import ndcg_gains, target_positions
 from recsys.model import HistoryModel, ItemTower
-from recsys.ranking import rank, seen_cells
 from recsys.positives import rule_from_config
-from recsys.sequences import (Examples, as_windows, build_training_examples, build_windows, dislike_examples,
-                              history_rows, user_sequences, user_values)
+from recsys.ranking import rank, seen_cells
+from recsys.sequences import (
+    Examples,
+    as_windows,
+    build_training_examples,
+    build_windows,
+    dislike_examples,
+    history_rows,
+    user_sequences,
+    user_values,
+)
 from recsys.serving import ServingModel
 
 MIN_STEPS_EPOCHS = 100  # cap on the no-early-stop floor, in epochs
