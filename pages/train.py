@@ -17,7 +17,7 @@ with st.expander("Training settings", expanded=not service.job().active):
     dim = c1.select_slider("Tuned space width", [32, 64, 128, 256], D.dim,
                            help="Width of the learned item/user space. 128 was best on MovieLens.")
     max_history = c2.slider("History length", 5, 200, D.max_history, help="How many recent items describe a user.")
-    max_seconds = c3.number_input("Time budget (s, 0 = none)", 0, 36_000, int(D.max_seconds or 0),
+    max_seconds = c3.number_input("Time budget (s, 0 = none)", 0, 36_000, int(D.max_seconds or 0), key="max_seconds",
                                   help="Off by default: with a budget the model depends on how busy the machine is. "
                                        "Training otherwise ends when validation stops improving.")
     use_ids = c1.toggle("Learn per-item vectors", D.use_item_ids, help="Learns taste the text does not show (warm items).")
@@ -28,11 +28,11 @@ with st.expander("Training settings", expanded=not service.job().active):
                           help="LoRA/full encoder tuning: slow on CPU (~25 pairs/s) and measured to help little; "
                                "uses a GPU when one is present.")
     pairs = c2.number_input("Encoder tuning pairs", 8, 100_000, D.encoder_pairs, disabled=tuning == "none")
-    evaluate = c3.toggle("Evaluate the round", True, help="Refits on the warm and cold protocols (takes longer).")
+    evaluate = c3.toggle("Evaluate the round", True, key="evaluate_round", help="Refits on the warm and cold protocols (takes longer).")
     dropout = c1.slider("History dropout", 0.0, 0.9, D.history_dropout, 0.1,
                         help="Share of history items hidden at each training step: less memorising, better on small "
                              "catalogs and new items.")
-    kind = c2.selectbox("Model kind", ["auto", "history", "attention"],
+    kind = c2.selectbox("Model kind", ["auto", "history", "attention"], key="model_kind",
                         help="history: a learned recency-weighted mean of the user's items; attention: self-attention "
                              "over the sequence (SASRec-style). auto trains both and keeps the attention model only "
                              "when it wins on validation users by more than the noise.")
@@ -98,6 +98,9 @@ def rounds() -> None:
         return
     st.dataframe(service.rounds_table(), hide_index=True, width="stretch")
     newest = versions[-1]
+    for label, key in (("model kind", "kind_reason"), ("positives", "positives")):
+        if newest.metrics.extra.get(key):
+            st.text(f"{newest.name} {label}: {newest.metrics.extra[key]}")
     if newest.metrics.extra.get("activation") and not newest.active:
         alert("warning", f"{newest.name}: {newest.metrics.extra['activation']}")
     if newest.metrics.stopped_by == "time budget":

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.service import ROOT
+from recsys.service import ROOT, Service
 
 SHARED = ROOT.parent / "shared"
 MOVIELENS = SHARED / "data" / "ml-latest-small"
@@ -49,10 +49,41 @@ def bench_encode(rows: list) -> None:
              ("encode", "precision used", str(enc.autocast_dtype()).replace("torch.", "") or "fp32")]
 
 
+def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's fp32 matrix-multiply rate (best of `repeats`), the yardstick for training speed."""
+    import torch
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def bench_matmul(rows: list) -> None:
+    rows.append(("train", "machine fp32 matmul peak, 2048x2048 (GFLOP/s)", f"{matmul_peak_gflops():.0f}"))
+
+
+def training_rows(label: str, version, n_items: int, rows: list) -> None:
+    """Examples/s of a round and the share of the matmul peak that its softmax matmuls alone account for:
+    per target, (columns x dim) multiply-adds forward, twice that backward, once more for the text-only scores."""
+    from recsys.config import TrainConfig
+    config, m = TrainConfig.from_saved(version.config), version.metrics
+    rate = m.train_examples_per_s or 0.0
+    columns = n_items if n_items <= config.softmax_items else config.softmax_items + config.batch_size
+    flops = 6 * config.dim * columns * (2 if config.text_loss_weight > 0 else 1)
+    peak = next((float(v) for a, w, v in rows if w.startswith("machine fp32 matmul peak")), None)
+    share = f", ~{rate * flops / 1e9 / peak:.0%} of the matmul peak in the softmax" if peak else ""
+    rows.append(("train", f"{label}: training examples/s ({m.extra.get('kind', config.kind)} model, "
+                          f"{m.epochs} epochs, {m.stopped_by})", f"{rate:.0f}{share}"))
+
+
 def bench_training_and_first_model(rows: list) -> None:
     from recsys.config import TrainConfig
     from recsys.demo import demo_paths
-    from recsys.service import ImportRequest, Service
+    from recsys.service import ImportRequest
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         service = Service(Path(tmp) / "demo")
@@ -66,9 +97,12 @@ def bench_training_and_first_model(rows: list) -> None:
         rows.append(("cli", "`python -m recsys status` wall time, no torch import (s)", f"{time.perf_counter() - t:.2f}"))
     rows += [("demo data", "import -> first usable (untuned) model (s)", f"{first:.1f}"),
              ("demo data", "import -> first tuned and evaluated model (s)", f"{tuned:.1f}"),
-             ("train", "adapter training (examples/s)", f"{metrics.train_examples_per_s:.0f}")]
+             ("demo data", "model kind chosen", str(metrics.extra.get("kind_reason", "")))]
+    training_rows("demo data", service.ws.version(status.version), len(service.items()), rows)
     for protocol, models in metrics.evaluation.items():  # the same defaults on a second data set
-        for name in ("tuned", "untuned-encoder", "ease", "itemknn", "popularity"):
+        for name in ("tuned", "untuned-encoder", "sasrec", "ease", "itemknn", "popularity"):
+            if name not in models:
+                continue
             m = models[name]
             rows.append(("quality", f"demo data {protocol}: {name}", f"HR@10={m['hr']:.4f} NDCG@10={m['ndcg']:.4f}"))
     for mode in ("lora", "full"):
@@ -150,8 +184,35 @@ def bench_quality(rows: list) -> None:
             score = _run([sys.executable, str(REFEREE), "score", "--split", split, "--recs", recs, *flag])
             rows += [("quality", f"ml-latest-small {name}: referee", score.strip()),
                      ("quality", f"ml-latest-small {name}: `recsys train` wall time (s)", f"{seconds:.0f}")]
+            service = Service(f"{tmp}/ws-{name}")
+            training_rows(f"ml-latest-small {name}", service.active_version(), len(service.items()), rows)
+        t = time.perf_counter()
+        _sasrec_recs(f"{tmp}/ws-warm", f"{tmp}/recs-sasrec.csv")
+        score = _run([sys.executable, str(REFEREE), "score", "--split", split, "--recs", f"{tmp}/recs-sasrec.csv"])
+        rows += [("quality", "ml-latest-small warm: SASRec (library baseline, full-softmax CE): referee", score.strip()),
+                 ("quality", "ml-latest-small warm: SASRec training wall time (s)", f"{time.perf_counter() - t:.0f}")]
         for line in _run([sys.executable, str(REFEREE), "baselines", "--split", split]).strip().splitlines():
             rows.append(("quality", f"ml-latest-small warm baseline {line.split()[0]}", " ".join(line.split()[1:3])))
+
+
+def _sasrec_recs(workspace: str, out: str, k: int = 10) -> None:
+    """The library's SASRec baseline fitted on a workspace's log; its top-k per user as the referee reads them."""
+    from recsys.baselines import SASRec
+    service = Service(workspace)
+    dataset = service.ws.load_dataset()
+    item_ids = dataset.items["item_id"].astype(str).to_numpy()
+    model = SASRec()
+    model.fit(dataset.interactions, item_ids)
+    users = sorted(model.sequences)
+    rows = []
+    for start in range(0, len(users), 256):
+        batch = users[start:start + 256]
+        scores = model.score(batch)
+        for row, user in enumerate(batch):
+            scores[row, model.sequences[user]] = -np.inf
+            top = np.argsort(-scores[row], kind="stable")[:k]
+            rows += [(user, item_ids[i], rank + 1, float(scores[row, i])) for rank, i in enumerate(top)]
+    pd.DataFrame(rows, columns=["user_id", "item_id", "rank", "score"]).to_csv(out, index=False)
 
 
 def _run(cmd: list[str]) -> str:
@@ -160,7 +221,7 @@ def _run(cmd: list[str]) -> str:
 
 def run_bench(json_path: str, quick: bool = False) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
-    steps = [bench_encode, bench_training_and_first_model, bench_recommend, bench_big_import]
+    steps = [bench_matmul, bench_encode, bench_training_and_first_model, bench_recommend, bench_big_import]
     if not quick and REFEREE.exists() and MOVIELENS.exists():
         steps.append(bench_quality)
     for step in steps:

@@ -53,5 +53,7 @@ def choose(fits: dict[str, FitResult], train: pd.DataFrame, k: int = 10) -> tupl
     scores = f"validation NDCG@{k} attention {gains['attention'].mean():.4f} vs history {gains['history'].mean():.4f}"
     if diff.mean() > noise:
         return "attention", f"attention model chosen: {scores}, a gain beyond the noise (±{noise:.4f})"
+    if -diff.mean() > noise:
+        return "history", f"history model chosen: {scores}; attention is worse by more than the noise (±{noise:.4f})"
     return "history", f"history model chosen: {scores}; attention does not beat it by more than the noise " \
                       f"(±{noise:.4f}), and the history model is the simpler one"

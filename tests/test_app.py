@@ -146,14 +146,17 @@ def test_creating_a_workspace_selects_it(home):
 
 def test_train_page_starts_a_job_and_shows_the_round(home):
     at = app("pages/train.py")
-    at.number_input[0].set_value(10)  # time budget
-    at.toggle[1].set_value(False)  # no evaluation: quicker
+    at.number_input(key="max_seconds").set_value(10)
+    at.selectbox(key="model_kind").set_value("history")
+    at.toggle(key="evaluate_round").set_value(False)  # no evaluation: quicker
     at.button(key="start_training").click().run()
     service = Service(home / "demo")
     assert service.runner.wait(300).state == "done"
     at.run()
     assert any("Job" in s.value and "done" in s.value for s in at.subheader)
     assert "v0003" in at.dataframe[-1].value["version"].tolist()
+    assert "v0003 model kind: history model, as configured" in texts(at)
+    assert service.ws.version("v0003").train_config().max_seconds == 10
 
 
 def test_explore_page_draws_before_and_after_maps(home):

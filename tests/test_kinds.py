@@ -117,6 +117,14 @@ def test_history_is_kept_when_the_attention_gain_is_within_the_noise():
                      "not beat it by more than the noise (±0.1808), and the history model is the simpler one"
 
 
+def test_a_worse_attention_model_is_called_worse():
+    train = log_with_last_items(["t1"] * 4)
+    kind, reason = choose(fits_of(T1_FIRST, T2_FIRST, 4), train)
+    assert kind == "history"
+    assert reason == "history model chosen: validation NDCG@10 attention 0.6309 vs history 1.0000; attention is " \
+                     "worse by more than the noise (±0.0000)"
+
+
 def test_equal_models_keep_the_simpler_history_model():
     kind, reason = choose(fits_of(T1_FIRST, T1_FIRST, 4), log_with_last_items(["t1", "t2", "t1", "t2"]))
     assert kind == "history"
