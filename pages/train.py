@@ -28,7 +28,8 @@ with st.expander("Training settings", expanded=not service.job().active):
                           help="LoRA/full encoder tuning: slow on CPU (~25 pairs/s) and measured to help little; "
                                "uses a GPU when one is present.")
     pairs = c2.number_input("Encoder tuning pairs", 8, 100_000, D.encoder_pairs, disabled=tuning == "none")
-    evaluate = c3.toggle("Evaluate the round", True, key="evaluate_round", help="Refits on the warm and cold protocols (takes longer).")
+    evaluate = c3.toggle("Evaluate the round", True, key="evaluate_round",
+                         help="Refits on the warm and cold protocols (takes longer).")
     dropout = c1.slider("History dropout", 0.0, 0.9, D.history_dropout, 0.1,
                         help="Share of history items hidden at each training step: less memorising, better on small "
                              "catalogs and new items.")

@@ -63,8 +63,11 @@ def _positives(args: argparse.Namespace) -> dict | None:
         name, _, value = part.partition("=")
         try:
             weights[name.strip().lower()] = float(value)
+            if weights[name.strip().lower()] < 0:
+                raise ValueError
         except ValueError:
-            raise RecTuneError(f"--event-weights: '{part}' is not name=number (e.g. purchase=3,view=1).") from None
+            raise RecTuneError(f"--event-weights: '{part}' is not name=number with a number >= 0 "
+                               "(e.g. purchase=3,view=1).") from None
     return {"min_rating": args.min_rating, "event_weights": weights}
 
 

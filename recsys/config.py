@@ -77,8 +77,10 @@ class TrainConfig:
     @classmethod
     def from_saved(cls, saved: dict) -> TrainConfig:
         """The config of a saved version (its config.json also holds keys that are not settings). Versions
-        saved before history dropout existed were trained without it."""
-        known = {"history_dropout": 0.0, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
+        saved before history dropout existed were trained without it, and those saved before the positives rule
+        and the sampled softmax with every interaction a positive and the full softmax."""
+        old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9}
+        known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
         if known.get("kind") == "adapter":  # the history model's name before the attention model existed
             known["kind"] = "history"
         return cls(**known)

@@ -2,6 +2,7 @@
 hardware is fast at it, and an allocator setting that keeps big training buffers from being refaulted."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import sys
 from pathlib import Path
@@ -38,3 +39,17 @@ def keep_freed_memory() -> None:
             libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
         except (OSError, AttributeError):
             pass
+
+
+@contextlib.contextmanager
+def deterministic():
+    """Deterministic kernels while training, so the same data and seed give the same model whatever the machine's
+    load: on CPU some backward kernels of the attention model otherwise sum in a thread-timing-dependent order
+    (measured: same loss, different weights, two runs in one process). Restores the caller's setting after."""
+    import torch
+    enabled, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)  # warn, not fail, where no deterministic kernel exists
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)

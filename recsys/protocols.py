@@ -43,8 +43,12 @@ def warm_split(interactions: pd.DataFrame, positive: np.ndarray | None = None) -
     df = _ordered(interactions, positive)
     counts = df.groupby("user_id")["item_id"].transform("size")
     last = df[(counts >= 3) & df["_positive"]].groupby("user_id").tail(1)
-    df = df.drop(columns="_positive")
-    return Split("warm", df.drop(last.index).reset_index(drop=True), last[["user_id", "item_id"]].reset_index(drop=True))
+    # what a test user did after their held-out positive (disliked items) is the future: out of training too
+    step = df.groupby("user_id").cumcount()
+    held_at = pd.Series(step[last.index].to_numpy(), index=last["user_id"].to_numpy())
+    after = df["user_id"].map(held_at).to_numpy() < step.to_numpy()  # users without a test row: NaN, False
+    train = df[~after].drop(index=last.index, columns="_positive")
+    return Split("warm", train.reset_index(drop=True), last[["user_id", "item_id"]].reset_index(drop=True))
 
 
 def _ordered(interactions: pd.DataFrame, positive: np.ndarray | None) -> pd.DataFrame:

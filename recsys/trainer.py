@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from recsys.config import TrainConfig
-from recsys.devices import autocast, keep_freed_memory, pick_device
+from recsys.devices import autocast, deterministic, keep_freed_memory, pick_device
 from recsys.events import Callback, Cancelled, TrainEvent, emit
 from recsys.losses import next_item_loss, sampled_columns, unlikelihood
 from recsys.metrics import ndcg_gains, target_positions
@@ -160,8 +160,8 @@ def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], 
     n_items = len(item_ids)
     index = pd.Index(item_ids)
     out = []
-    for label in ("up", "down"):
-        rows = feedback[feedback["label"] == label]
+    for label in ("up", "down"):  # feedback_weight 0: thumbs teach nothing (they still act at serving time)
+        rows = feedback[(feedback["label"] == label) & (config.feedback_weight > 0)]
         items = index.get_indexer(rows["item_id"].astype(str))
         rows, items = rows[items >= 0], items[items >= 0]
         history = history_rows(sequences, rows["user_id"].astype(str).tolist(), config.max_history, n_items)
@@ -196,7 +196,8 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     model.train()
     state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
                                         config, callbacks, cancel)
-    _run_loop(state, hooks, examples, (downs, dislikes), config, device, rng)
+    with deterministic():
+        _run_loop(state, hooks, examples, (downs, dislikes), config, device, rng)
     stopper.restore_best(model)
     model.eval()
     elapsed = time.perf_counter() - state.started
@@ -303,12 +304,12 @@ def _step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: tuple
     with autocast(device, config.precision):
         users, target, weight = model.train_rows(history, target, weight)
         full, text_only, target = _logits(model, users, target, config, rng)
-        liked = weight > 0
+        liked, disliked = weight > 0, weight < 0  # weight 0 (e.g. thumbs at feedback_weight 0): no signal
         loss = full.new_zeros(())
         if bool(liked.any()):
             loss = next_item_loss(full[liked], text_only[liked], target[liked], weight[liked], config.text_loss_weight)
-        if not bool(liked.all()):  # disliked steps inside attention windows (weight < 0)
-            loss = loss + unlikelihood(full[~liked], target[~liked])
+        if bool(disliked.any()):  # disliked steps inside attention windows
+            loss = loss + unlikelihood(full[disliked], target[disliked])
         for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
             if len(examples.target) and scale > 0:
                 loss = loss + scale * _down_loss(model, examples, device, rng)

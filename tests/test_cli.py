@@ -168,7 +168,8 @@ def test_evaluate_prints_every_model_on_both_protocols_and_writes_json(trained):
     proc = cli("evaluate", "--workspace", ws, "--json", tmp / "metrics.json")
     lines = proc.stdout.strip().splitlines()
     assert {line.split()[:2][0] for line in lines} == {"warm", "cold"}
-    assert {line.split()[1] for line in lines} == {"tuned", "popularity", "itemknn", "ease", "untuned-encoder"}
+    assert {line.split()[1] for line in lines} == {"tuned", "popularity", "itemknn", "ease", "untuned-encoder", "sasrec"}
+    assert not [line for line in lines if line.startswith("cold sasrec")]  # an ID-only model: warm items only
     assert set(json.loads((tmp / "metrics.json").read_text())) == {"warm", "cold"}
 
 

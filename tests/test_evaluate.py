@@ -20,6 +20,13 @@ def test_warm_split_holds_out_the_last_item_by_time_then_file_row():
     assert split.train["item_id"].tolist() == ["1", "2", "1", "2"]
 
 
+def test_warm_split_with_a_positives_mask_holds_out_the_last_positive_and_drops_what_came_after():
+    df = log([("a", "w", 1), ("a", "x", 2), ("a", "y", 3), ("a", "z", 4), ("b", "p", 1), ("b", "q", 2), ("b", "r", 3)])
+    split = warm_split(df, positive=np.array([1, 1, 1, 0, 1, 1, 1], bool))  # a's last one (z) is disliked
+    assert split.test.values.tolist() == [["a", "y"], ["b", "r"]]
+    assert split.train[["user_id", "item_id"]].values.tolist() == [["a", "w"], ["a", "x"], ["b", "p"], ["b", "q"]]
+
+
 def test_cold_split_hides_every_interaction_with_cold_items():
     df = log([(u, str(i), i) for u in "abc" for i in range(20)])
     split = cold_split(df)

@@ -87,6 +87,26 @@ def test_thumbs_down_lowers_the_items_probability_for_those_users_in_the_next_ro
     assert mean_p_q0(pushed) < 0.5 * mean_p_q0(plain)
 
 
+@pytest.mark.parametrize("kind", ["history", "attention"])
+def test_thumbs_at_feedback_weight_0_leave_the_model_as_without_them(kind):
+    df, ids, text = pair_world()
+    fb = pd.DataFrame({"user_id": ["u0", "u1"], "item_id": ["q0", "q1"], "label": ["up", "down"]})
+    config = TrainConfig(**{**FAST.to_dict(), "kind": kind, "epochs": 3, "feedback_weight": 0.0})
+    plain = fit_adapter(text, ids, df, NO_FEEDBACK, config).model
+    thumbed = fit_adapter(text, ids, df, fb, config).model
+    np.testing.assert_array_equal(thumbed.item_out, plain.item_out)
+
+
+@pytest.mark.parametrize("kind", ["history", "attention"])
+def test_the_same_data_and_seed_give_the_same_weights(kind):
+    df, ids, text = pair_world()
+    config = TrainConfig(**{**FAST.to_dict(), "kind": kind, "epochs": 3})
+    first, second = (fit_adapter(text, ids, df, NO_FEEDBACK, config).model for _ in range(2))
+    np.testing.assert_array_equal(first.item_out, second.item_out)
+    for name, value in first.attention.items():
+        np.testing.assert_array_equal(value, second.attention[name])
+
+
 def test_cancel_stops_training():
     df, ids, text = pair_world()
     cancel = threading.Event()
@@ -127,6 +147,13 @@ def test_drop_history_hides_slots_as_padding_with_the_given_share():
 def test_saved_configs_from_before_history_dropout_load_without_it():
     assert TrainConfig.from_saved({"dim": 64, "kind": "adapter", "encoder_key": "x"}).history_dropout == 0.0
     assert TrainConfig.from_saved(TrainConfig().to_dict()).history_dropout == 0.5
+
+
+def test_saved_configs_from_before_the_positives_rule_keep_every_interaction_and_the_full_softmax():
+    old = TrainConfig.from_saved({"dim": 64, "kind": "adapter"})
+    assert (old.positives, old.softmax_items, old.kind) == ({"min_rating": None}, 10**9, "history")
+    new = TrainConfig.from_saved(TrainConfig(positives={"min_rating": 2.2}).to_dict())
+    assert (new.positives, new.softmax_items) == ({"min_rating": 2.2}, TrainConfig().softmax_items)
 
 
 def test_items_never_seen_in_training_keep_text_only_vectors():
