@@ -13,12 +13,14 @@ def weighted_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: t
 
 
 def next_item_loss(full: torch.Tensor, text_only: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
-                   text_loss_weight: float) -> torch.Tensor:
+                   text_loss_weight: float, text_target: torch.Tensor | None = None) -> torch.Tensor:
     """The next-item loss on the full scores, plus the same loss on the text path alone, which keeps the
-    adapter good for items that arrive after training (cold items have no ID vector)."""
+    adapter good for items that arrive after training (cold items have no ID vector). text_target: the
+    targets' columns in `text_only` where those differ from `full`'s (a sampled full softmax)."""
     loss = weighted_cross_entropy(full, target, weight)
     if text_loss_weight > 0:
-        loss = loss + text_loss_weight * weighted_cross_entropy(text_only, target, weight)
+        text_target = target if text_target is None else text_target
+        loss = loss + text_loss_weight * weighted_cross_entropy(text_only, text_target, weight)
     return loss
 
 

@@ -68,6 +68,10 @@ class ItemTower(nn.Module):
             return text_scores, text_scores
         return text_scores + users @ self.out_id.weight[:-1].T + self.bias.weight[:-1, 0], text_scores
 
+    def text_logits(self, users: torch.Tensor) -> torch.Tensor:
+        """Text-only scores over every item, (batch, n_items)."""
+        return users @ self.out_adapter(self.text).T + self.unseen
+
     def candidate_logits(self, users: torch.Tensor, candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(full, text-only) scores of `candidates` (item indices) only: the sampled softmax's columns."""
         text_scores = users @ self.out_adapter(self.text[candidates]).T + self.unseen[candidates]
