@@ -79,8 +79,11 @@ class TrainConfig:
         """The config of a saved version (its config.json also holds keys that are not settings). Versions
         saved before history dropout existed were trained without it, and those saved before the positives rule
         and the sampled softmax with every interaction a positive and the full softmax."""
-        old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9}
+        trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
+        old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9} if trained else {}
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
         if known.get("kind") == "adapter":  # the history model's name before the attention model existed
             known["kind"] = "history"
+        if known.get("kind") not in KINDS:  # "untuned": no model was trained; its settings are today's defaults
+            known.pop("kind", None)
         return cls(**known)
