@@ -176,7 +176,7 @@ def test_the_evaluate_button_runs_an_evaluation_job_of_the_active_model(home):
     service.activate("v0001")  # the untuned version has no evaluation yet
     at = app("pages/evaluate.py")
     at.button(key="evaluate_now").click().run()
-    assert service.runner.wait(300).state == "done"
+    assert service.runner.wait(900).state == "done"  # auto: both kinds, on both protocols
     evaluation = service.ws.version("v0001").metrics.evaluation
     assert set(evaluation) == {"warm", "cold"} and evaluation["warm"]["popularity"]["users"] == 700
 
