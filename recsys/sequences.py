@@ -119,3 +119,8 @@ def as_windows(examples: Examples, n_items: int) -> Examples:
     weight = np.zeros(examples.history.shape, dtype=np.float32)
     target[:, -1], weight[:, -1] = examples.target, examples.weight
     return Examples(examples.history, target, weight)
+
+
+def concat_examples(a: Examples, b: Examples) -> Examples:
+    return Examples(np.concatenate([a.history, b.history]), np.concatenate([a.target, b.target]),
+                    np.concatenate([a.weight, b.weight]))

@@ -23,6 +23,7 @@ from recsys.sequences import (
     as_windows,
     build_training_examples,
     build_windows,
+    concat_examples,
     dislike_examples,
     history_rows,
     user_sequences,
@@ -228,9 +229,10 @@ def training_examples(sequences: dict[str, np.ndarray], weights: dict[str, np.nd
     n_items, held = len(item_ids), set(val_users)
     ups, downs = feedback_examples(feedback, sequences, item_ids, config)
     if config.kind == "attention":
-        return _concat(build_windows(sequences, config.max_history, n_items, held, weights),
+        return concat_examples(build_windows(sequences, config.max_history, n_items, held, weights),
                        as_windows(ups, n_items)), downs
-    return _concat(build_training_examples(sequences, config.max_history, n_items, held, weights), ups), downs
+    examples = build_training_examples(sequences, config.max_history, n_items, held, weights)
+    return concat_examples(examples, ups), downs
 
 
 def _validation_users(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarray], config: TrainConfig,
@@ -346,8 +348,3 @@ def drop_history(history: np.ndarray, p: float, pad: int, rng) -> np.ndarray:
     if p <= 0:
         return history
     return np.where(rng.random(history.shape) < p, pad, history)
-
-
-def _concat(a: Examples, b: Examples) -> Examples:
-    return Examples(np.concatenate([a.history, b.history]), np.concatenate([a.target, b.target]),
-                    np.concatenate([a.weight, b.weight]))
