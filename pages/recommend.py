@@ -6,6 +6,7 @@ import hashlib
 import streamlit as st
 
 from ui.common import catalog, item_label, page_setup, require_model
+from ui.quick_round import apply_feedback_button
 
 service = page_setup("Recommendations")
 version = require_model(service)
@@ -83,6 +84,7 @@ for r in picks:
         st.feedback("thumbs", key=key)
     st.session_state["shown_rows"][key] = (r.rank, r.score)
 st.session_state["previous_lists"][user] = {r.item_id: r.rank for r in picks}
+apply_feedback_button(service, "apply_feedback")
 if not current.empty:
     st.text(f"Thumbs for this user: {int((current.label == 'up').sum())} up, {int((current.label == 'down').sum())} "
             "down (downs are hidden; ups count as history at once and are not recommended again).")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from recsys.service import RecTuneError, TrainConfig
 from ui.common import alert, page_setup
+from ui.quick_round import apply_feedback_button
 
 service = page_setup("Train")
 
@@ -65,6 +66,8 @@ if st.button("Start training", type="primary", disabled=config is None or not se
         st.toast("Training started: other pages stay usable.")
     except RecTuneError as exc:
         alert("error", exc)
+
+apply_feedback_button(service, "apply_feedback_train")
 
 
 @st.fragment(run_every=1.0)

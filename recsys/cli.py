@@ -38,6 +38,8 @@ def _data_commands(sub) -> None:
                                                     "(default: read from the data)")
     t.add_argument("--event-weights", help="what each event type weighs, e.g. purchase=3,cart=2,view=1 (0 = ignore)")
     t.add_argument("--evaluate", action="store_true", help="also score the round on the warm and cold protocols")
+    t.add_argument("--quick", action="store_true",
+                   help="apply the thumbs now: adjust the active version to them in seconds (no full retraining)")
     f = _workspace(sub.add_parser("feedback", help="record a thumb: up, down, or cleared (taken back)"))
     f.add_argument("--user", required=True)
     f.add_argument("--item", required=True)

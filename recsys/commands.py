@@ -82,6 +82,8 @@ def _missing_files():
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    if args.quick:
+        return _quick_round(args)
     config = train_config(_train_values(args))
     service = Service(args.workspace)
     request = _import_request(args)
@@ -99,6 +101,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     extra = version.metrics.extra
     _say(f"trained {version.name}: {extra.get('kind_reason', '')}; positives: {extra.get('positives', '')}; "
          f"{extra.get('activation', '')}")
+    return 0
+
+
+def _quick_round(args: argparse.Namespace) -> int:
+    if args.interactions or args.items or args.config or args.evaluate:
+        raise RecTuneError("--quick adjusts the active version to the thumbs so far; it takes no data, "
+                           "--config or --evaluate (run a full round for those).")
+    service = Service(args.workspace, create=False)
+    status = service.quick_round(background=False, callbacks=[_progress])
+    if status.state != "done":
+        raise RecTuneError(status.message)
+    version = service.ws.version(status.version)
+    quick = version.metrics.extra["quick"]
+    for m in quick["moves"]:
+        print(f"{m['label']:>4} user {m['user_id']} item {m['item_id']}: rank {m['rank_before']} -> {m['rank_after']}")
+    _say(f"made {version.name} in {version.metrics.seconds:.1f} s: {version.metrics.extra['activation']}")
     return 0
 
 

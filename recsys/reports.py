@@ -50,7 +50,7 @@ def feedback_counts(ledger_frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
 def rounds_table(versions: list[ModelVersion]) -> pd.DataFrame:
     """One row per version: version, active, kind, validation / warm / cold NDCG@10, thumbs seen, seconds,
     stopped by, created (the Train page's rounds table)."""
-    rows = [{"version": v.name, "active": v.active, "kind": v.kind, "validation NDCG@10": v.metrics.validation_ndcg,
+    rows = [{"version": v.name, "active": v.active, "kind": v.label, "validation NDCG@10": v.metrics.validation_ndcg,
              "warm NDCG@10": v.metrics.evaluated("warm"), "cold NDCG@10": v.metrics.evaluated("cold"),
              "thumbs seen": v.metrics.feedback_seen, "seconds": v.metrics.seconds, "stopped by": v.metrics.stopped_by,
              "created": pd.Timestamp(v.created, unit="s").strftime("%Y-%m-%d %H:%M")} for v in versions]

@@ -2,10 +2,11 @@
 Also the untuned version a fresh workspace serves from, and how a new model treats earlier thumbs."""
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +15,12 @@ import pandas as pd
 from recsys.config import TrainConfig
 from recsys.data import Dataset, dataset_fingerprint
 from recsys.encoder import item_text_vectors
+from recsys.errors import RecTuneError
 from recsys.events import Callback, TrainEvent, emit
 from recsys.feedback import FeedbackLedger
 from recsys.gate import decide
 from recsys.positives import PositiveRule
+from recsys.quick import QuickConfig, QuickResult, new_thumbs, quick_update
 from recsys.serving import ServingModel
 from recsys.versions import ENCODER_DIR, FEEDBACK_SEEN, write_version_files
 from recsys.workspace import Workspace
@@ -89,6 +92,54 @@ def _round_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: Tr
 def _data_record(dataset: Dataset, feedback: pd.DataFrame) -> dict:
     return {"interactions": len(dataset.interactions), "items": len(dataset.items),
             "fingerprint": dataset_fingerprint(dataset), "feedback": len(feedback)}
+
+
+def run_quick_round(ws: Workspace, quick: QuickConfig = QuickConfig(), callbacks: list[Callback] = ()) -> RoundResult:
+    """A new version in seconds: the active one with its item table adjusted to every thumb so far (quick.py),
+    activated at once; a full round stays the way to learn from the log again."""
+    started, callbacks = time.perf_counter(), list(callbacks)
+    base = ws.active_version()
+    if base is None:
+        raise RecTuneError("no model yet: import data first.")
+    dataset = ws.load_dataset()
+    model = ServingModel.load(base.path)
+    if not np.array_equal(model.item_ids, dataset.items["item_id"].astype(str).to_numpy()):
+        raise RecTuneError(f"the catalog changed since {base.name} was trained: run a full round instead.")
+    labels = FeedbackLedger(ws.ledger_path).current_labels()
+    fresh = new_thumbs(labels, _seen_thumbs(base.path))
+    if fresh.empty:
+        raise RecTuneError(f"no new thumbs since {base.name} was trained: nothing to apply.")
+    emit(callbacks, TrainEvent("quick", 0, 1, None, f"{len(fresh)} new thumb(s): adjusting {base.name}"))
+    result = quick_update(model, dataset.interactions, labels, fresh, quick)
+    metrics = _quick_metrics(base.name, result, quick, dataset, labels)
+    emit(callbacks, TrainEvent("quick", 1, 1, None, metrics["quick"]["summary"]))
+
+    def fill(folder: Path) -> None:
+        result.model.save(folder)
+        write_version_files(folder, {**base.config, "previous_version": base.name, "round": "quick",
+                                     "quick": quick.to_dict()},
+                            {**metrics, "seconds": time.perf_counter() - started}, _data_record(dataset, labels))
+        labels.to_csv(folder / FEEDBACK_SEEN, index=False)
+        if (base.path / ENCODER_DIR).is_dir():
+            shutil.copytree(base.path / ENCODER_DIR, folder / ENCODER_DIR)
+
+    version = ws.write_version(fill, activate=True)
+    return RoundResult(version, metrics, time.perf_counter() - started)
+
+
+def _seen_thumbs(folder: Path) -> pd.DataFrame | None:
+    path = folder / FEEDBACK_SEEN
+    return pd.read_csv(path, dtype=str, keep_default_na=False) if path.exists() else None
+
+
+def _quick_metrics(base: str, result: QuickResult, quick: QuickConfig, dataset: Dataset, labels: pd.DataFrame) -> dict:
+    summary = result.summary(quick.k)
+    return {"validation_ndcg@10": None, "stopped_by": "quick update", "feedback_seen": len(labels),
+            "kind_reason": f"quick update of {base}", "activated": True,
+            "activation": f"activated: quick update of {base} ({summary})",
+            "quick": {"base": base, "summary": summary, "thumbs": result.thumbs, "replay_users": result.replay_users,
+                      "kept_top_k": result.kept_top_k, "moves": [asdict(m) for m in result.moves]},
+            "feedback_report": feedback_report(result.model, dataset, labels)}
 
 
 def create_untuned_version(ws: Workspace, encoder_factory: EncoderFactory, encoder_model: str | None = None,

@@ -192,6 +192,16 @@ class Service:
             return run_round(self.ws, config, self.encoder_factory, events, cancel, evaluate).version
         return self.runner.start(work, {**config.to_dict(), "evaluate": evaluate}, background=background)
 
+    def quick_round(self, background: bool = True, callbacks: list[Callback] = (), config=None) -> JobStatus:
+        """Apply the thumbs now: a new version in seconds from the active one (rounds.run_quick_round)."""
+        from recsys.quick import QuickConfig
+        from recsys.rounds import run_quick_round
+        quick = config or QuickConfig()
+
+        def work(on_event: Callback, cancel: threading.Event) -> str:
+            return run_quick_round(self.ws, quick, [on_event, *callbacks]).version
+        return self.runner.start(work, {"operation": "quick", **quick.to_dict()}, background=background)
+
     def evaluate(self, k: int = 10, background: bool = True, callbacks: list[Callback] = ()) -> JobStatus:
         """Refit the active version's settings and the baselines on both protocols; results join its metrics."""
         from recsys.comparison import evaluate_config

@@ -75,6 +75,13 @@ class ModelVersion:
         return str(self.config.get("kind", "?"))
 
     @property
+    def label(self) -> str:
+        """What the version is, for tables: its kind, or what a quick update was made from."""
+        if self.config.get("round") == "quick":
+            return f"quick update of {self.config.get('previous_version', '?')}"
+        return self.kind
+
+    @property
     def encoder_model(self) -> str:
         return str(self.config.get("encoder_model", TrainConfig().encoder_model))
 

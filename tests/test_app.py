@@ -114,6 +114,21 @@ def test_a_cleared_thumb_is_recorded_and_earlier_thumbs_show_as_selected(home):
     assert Service(home / "demo").ledger().current_labels()["label"].tolist().count("up") == 1
 
 
+def test_apply_feedback_now_makes_a_quick_version_and_shows_how_the_thumb_moved(home):
+    at = app()
+    key, user, item = thumb(at, 0)
+    at.session_state[key] = 0  # thumbs down on the first pick
+    at.run()
+    at.button(key="apply_feedback").click().run()
+    assert not at.exception
+    service = Service(home / "demo")
+    assert service.ws.active_name() == "v0003" and service.active_version().config["round"] == "quick"
+    assert at.success[0].value.startswith("v0003 is active, made in ")
+    moves = at.dataframe[0].value
+    assert moves[["user", "thumb", "rank before"]].values.tolist() == [[user, "👎", 1]]
+    assert moves["rank after"].iloc[0] > 10
+
+
 def test_the_label_queue_stays_on_a_user_until_next_user(home):
     at = app()
     at.segmented_control(key="rec_mode").set_value("Label queue").run()
