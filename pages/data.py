@@ -78,7 +78,7 @@ def run_import(log_path, items_path, tags_path, config: ImportConfig) -> None:
 
 if source.startswith("Bundled"):
     st.write("A synthetic bookshop made by RecTune's own seeded generator (recsys/demo.py): 1,600 books, "
-             "700 readers, ~33,000 events. No real people or products.")
+             "700 readers, ~31,600 events. No real people or products.")
     if st.button("Import the demo data", key="import_demo"):
         run_import(*demo_paths(ROOT), None, ImportConfig())
     st.stop()

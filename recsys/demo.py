@@ -11,36 +11,56 @@ import numpy as np
 import pandas as pd
 
 SEED = 7
-CATEGORIES = {
-    "Mystery": (["Silent", "Hidden", "Crimson", "Last", "Broken", "Midnight", "Quiet"],
-                ["Witness", "Alibi", "Harbour", "Verdict", "Key", "Lantern", "Cellar"],
+CATEGORIES = {  # each noun belongs to one category, so two categories never make the same title
+    "Mystery": (["Silent", "Hidden", "Crimson", "Last", "Broken", "Midnight", "Quiet", "Locked", "Pale", "Drowned",
+                 "Stolen", "Shadowed"],
+                ["Witness", "Alibi", "Harbour", "Verdict", "Key", "Lantern", "Cellar", "Suspect", "Motive", "Confession",
+                 "Attic", "Clue"],
                 "a detective story about {x} in a small coastal town"),
-    "Science Fiction": (["Distant", "Iron", "Hollow", "Electric", "Final", "Orbital", "Fractured"],
-                        ["Star", "Colony", "Signal", "Machine", "Frontier", "Engine", "Moon"],
+    "Science Fiction": (["Distant", "Iron", "Hollow", "Electric", "Final", "Orbital", "Fractured", "Silver", "Burning",
+                         "Outer", "Endless", "Binary"],
+                        ["Star", "Colony", "Signal", "Machine", "Frontier", "Engine", "Moon", "Nebula", "Outpost",
+                         "Android", "Horizon", "Vessel"],
                         "a space adventure about {x} on a far colony"),
-    "Cooking": (["Simple", "Rustic", "Everyday", "Smoky", "Green", "Slow", "Bright"],
-                ["Kitchen", "Table", "Bread", "Feast", "Garden", "Pantry", "Oven"],
+    "Cooking": (["Simple", "Rustic", "Everyday", "Smoky", "Green", "Slow", "Bright", "Hearty", "Sunday", "Fresh",
+                 "Spiced", "Honest"],
+                ["Kitchen", "Table", "Bread", "Feast", "Garden", "Pantry", "Oven", "Skillet", "Harvest", "Supper",
+                 "Spice", "Orchard"],
                 "recipes and kitchen stories about {x}"),
-    "Travel": (["Northern", "Wild", "Lost", "Golden", "Winding", "Coastal", "High"],
-               ["Roads", "Islands", "Valleys", "Cities", "Trails", "Rivers", "Passes"],
+    "Travel": (["Northern", "Wild", "Lost", "Golden", "Winding", "Coastal", "High", "Southern", "Sunlit", "Misty",
+                "Rugged", "Eastern"],
+               ["Roads", "Islands", "Valleys", "Cities", "Trails", "Rivers", "Passes", "Coasts", "Lakes", "Deserts",
+                "Villages", "Peaks"],
                "a travel guide to {x} with maps and walks"),
-    "History": (["Forgotten", "Great", "Early", "Fallen", "Rising", "Old", "Hundred"],
-                ["Empire", "Republic", "Dynasty", "Revolution", "Crown", "Frontier", "Treaty"],
+    "History": (["Forgotten", "Great", "Early", "Fallen", "Rising", "Old", "Hundred", "Ancient", "Divided", "Imperial",
+                 "Bitter", "Long"],
+                ["Empire", "Republic", "Dynasty", "Revolution", "Crown", "Border", "Treaty", "Kingdom", "Siege",
+                 "Parliament", "Century", "Armada"],
                 "a history of {x} told through letters and records"),
-    "Poetry": (["Small", "Blue", "Tender", "Late", "Open", "Bare", "Winter"],
-               ["Hours", "Songs", "Leaves", "Hymns", "Tides", "Lines", "Birds"],
+    "Poetry": (["Small", "Blue", "Tender", "Late", "Open", "Bare", "Winter", "Amber", "Soft", "Evening", "Scattered",
+                "Paper"],
+               ["Hours", "Songs", "Leaves", "Hymns", "Tides", "Lines", "Birds", "Psalms", "Verses", "Echoes", "Seasons",
+                "Rain"],
                "a collection of poems about {x}"),
-    "Business": (["Lean", "Bold", "Smart", "Agile", "Steady", "Focused", "Open"],
-                 ["Strategy", "Leader", "Startup", "Market", "Team", "Growth", "Ledger"],
+    "Business": (["Lean", "Bold", "Smart", "Agile", "Steady", "Focused", "Open", "Modern", "Lasting", "Scalable",
+                  "Digital", "Practical"],
+                 ["Strategy", "Leader", "Startup", "Market", "Team", "Growth", "Ledger", "Pitch", "Venture", "Brand",
+                  "Margin", "Deal"],
                  "a business book on {x} for managers"),
-    "Children": (["Little", "Happy", "Brave", "Sleepy", "Curious", "Funny", "Tiny"],
-                 ["Bear", "Dragon", "Rabbit", "Train", "Robot", "Owl", "Pirate"],
+    "Children": (["Little", "Happy", "Brave", "Sleepy", "Curious", "Funny", "Tiny", "Silly", "Busy", "Grumpy", "Jolly",
+                  "Clumsy"],
+                 ["Bear", "Dragon", "Rabbit", "Train", "Robot", "Owl", "Pirate", "Kitten", "Penguin", "Monster",
+                  "Tractor", "Elephant"],
                  "a picture book about {x} for young readers"),
-    "Science": (["Hidden", "Living", "Invisible", "Deep", "Quantum", "Wild", "Clever"],
-                ["Universe", "Cell", "Brain", "Ocean", "Climate", "Atom", "Forest"],
+    "Science": (["Hidden", "Living", "Invisible", "Deep", "Quantum", "Wild", "Clever", "Restless", "Secret", "Elegant",
+                 "Strange", "Fragile"],
+                ["Universe", "Cell", "Brain", "Ocean", "Climate", "Atom", "Forest", "Gene", "Planet", "Volcano",
+                 "Microbe", "Light"],
                 "a popular science book explaining {x}"),
-    "Self-Help": (["Calm", "Better", "Mindful", "Kind", "Clear", "Strong", "Gentle"],
-                  ["Habits", "Mind", "Morning", "Life", "Balance", "Focus", "Path"],
+    "Self-Help": (["Calm", "Better", "Mindful", "Kind", "Clear", "Strong", "Gentle", "Patient", "Joyful", "Grateful",
+                   "Resilient", "Unhurried"],
+                  ["Habits", "Mind", "Morning", "Life", "Balance", "Focus", "Path", "Purpose", "Energy", "Sleep",
+                   "Confidence", "Routine"],
                   "practical advice on {x} and daily routines"),
 }
 TOPICS = ["memory", "loss", "friendship", "ambition", "family", "the sea", "a long winter", "a stolen letter",
@@ -52,23 +72,42 @@ LAST = ["Hart", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Silva", "Novak", "Re
 N_TONES = 6  # hidden: never written in the text
 
 
+def title_pools(rng: np.random.Generator) -> dict[str, tuple[list, list]]:
+    """Every title each category can have, in a seeded random order, as (title, topic or None): short ones
+    ("The Adj Noun") and long ones ("Adj Noun: Topic"). Books take titles from these without replacement."""
+    pools = {}
+    for cat, (adjs, nouns, _) in CATEGORIES.items():
+        pairs = [(a, n) for a in adjs for n in nouns]
+        short = [(f"The {a} {n}", None) for a, n in pairs]
+        long = [(f"{a} {n}: {t.capitalize()}", t) for a, n in pairs for t in TOPICS]
+        pools[cat] = [short[i] for i in rng.permutation(len(short))], [long[i] for i in rng.permutation(len(long))]
+    return pools
+
+
+def draw_title(pools: dict[str, tuple[list, list]], cat: str, rng: np.random.Generator) -> tuple[str, str]:
+    """An unused title of the category (short or long, even odds; the other kind once one runs out) and the topic
+    its description tells of: the title's own for a long one, a random one for a short one."""
+    short, long = pools[cat]
+    pool = short if (rng.random() < 0.5 and short) or not long else long
+    if not pool:
+        raise ValueError(f"no {cat} title left: the catalog is larger than the titles the word lists can make")
+    title, topic = pool.pop()
+    return title, topic if topic is not None else TOPICS[int(rng.integers(len(TOPICS)))]
+
+
 def make_catalog(n_items: int, rng: np.random.Generator) -> pd.DataFrame:
     cats = list(CATEGORIES)
     authors = [f"{a} {b}" for a in FIRST for b in LAST]
     rng.shuffle(authors)
     author_pool = {c: authors[i * 40:(i + 1) * 40] for i, c in enumerate(cats)}
-    rows, seen = [], set()
-    while len(rows) < n_items:
+    pools = title_pools(rng)
+    rows = []
+    for i in range(n_items):
         cat = cats[int(rng.integers(len(cats)))]
-        adjs, nouns, blurb = CATEGORIES[cat]
-        adj, noun, topic = adjs[int(rng.integers(7))], nouns[int(rng.integers(7))], TOPICS[int(rng.integers(16))]
-        title = f"The {adj} {noun}" if rng.random() < 0.5 else f"{adj} {noun}: {topic.capitalize()}"
+        title, topic = draw_title(pools, cat, rng)
         author = author_pool[cat][int(rng.integers(40))]
-        if (title, author) in seen:
-            continue
-        seen.add((title, author))
         tone = int(rng.integers(N_TONES))
-        rows.append((f"B{len(rows) + 1:05d}", title, author, cat, blurb.format(x=topic).capitalize() + ".", tone))
+        rows.append((f"B{i + 1:05d}", title, author, cat, CATEGORIES[cat][2].format(x=topic).capitalize() + ".", tone))
     df = pd.DataFrame(rows, columns=["item_id", "title", "author", "category", "description", "tone"])
     df["appeal"] = rng.normal(0, 1, len(df))  # hidden popularity
     return df

@@ -177,7 +177,7 @@ def test_demo_writes_the_synthetic_data_set(tmp_path):
     cli("demo", "--out", tmp_path)
     log = pd.read_csv(tmp_path / "interactions.csv")
     items = pd.read_csv(tmp_path / "items.csv")
-    assert (len(items), log["user_id"].nunique(), len(log)) == (1600, 700, 33195)
+    assert (len(items), log["user_id"].nunique(), len(log)) == (1600, 700, 31574)
     assert (tmp_path / "items.csv").read_bytes() == (ROOT / "assets" / "demo" / "items.csv").read_bytes()
 
 

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from recsys.demo import make_demo
+from recsys.demo import SEED, make_catalog, make_demo
 from tests.conftest import ROOT
 
 
@@ -25,3 +26,11 @@ def test_bundled_files_are_what_the_generator_makes():
 def test_hidden_tone_is_not_in_the_text():
     _, items = make_demo()
     assert list(items.columns) == ["item_id", "title", "author", "category", "description"]
+
+
+def test_demo_titles_are_unique():
+    """Titles are drawn without replacement, so none repeats (in any case), also in a catalog three times larger."""
+    for seed, n_items in [(SEED, 1600), (1, 5000)]:
+        titles = make_catalog(n_items, np.random.default_rng(seed))["title"]
+        assert titles.is_unique and titles.str.casefold().is_unique
+    assert pd.read_csv(ROOT / "assets" / "demo" / "items.csv")["title"].is_unique
