@@ -56,22 +56,40 @@ class Recommender:
         return [i for i, lab in zip(idx, df["label"]) if i >= 0 and lab == "up"], \
                [i for i, lab in zip(idx, df["label"]) if i >= 0 and lab == "down"]
 
-    def scores(self, user_id: str, ups: list[int] = ()) -> tuple[np.ndarray, np.ndarray]:
-        """(scores over all items, the history used). Thumbs-ups count as the most recent history."""
-        history = np.concatenate([self.history(user_id), np.array(ups, dtype=np.int64)])
+    def scores(self, user_id: str, ups: list[int] = (), hide_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(scores over all items, the history used). Thumbs-ups count as the most recent history; hide_last:
+        as if the user's last logged interaction had not happened yet."""
+        logged = self.history(user_id)
+        history = np.concatenate([logged[:-1] if hide_last else logged, np.array(ups, dtype=np.int64)])
         return self.model.scores(self.model.user_vector(history)[None, :])[0], history
 
     def recommend(self, user_id: str, k: int = 10, candidates: list[str] | None = None,
-                  use_feedback: bool = True, explain: int = 3) -> list[Recommendation]:
+                  use_feedback: bool = True, explain: int = 3, hide_last: bool = False) -> list[Recommendation]:
         """Top k, never an item the user already has (history or thumbs-up) nor a thumbs-down."""
-        ups, downs = self._labels(user_id) if use_feedback else ([], [])
-        scores, history = self.scores(user_id, ups)
-        hidden = np.concatenate([history, np.array(downs, dtype=np.int64)])
-        hidden = hidden[hidden >= 0]
+        scores, hidden, history = self._scored(user_id, use_feedback, hide_last)
         picks = rank(scores[None, :], k, exclude=(np.zeros(len(hidden), dtype=np.int64), hidden),
                      allowed=self._allowed(candidates))[0]
-        return [Recommendation(str(self.item_ids[j]), pos + 1, float(scores[j]), self.explain(history, j, explain))
+        reasons = self.explain_list(history, picks, explain)
+        return [Recommendation(str(self.item_ids[j]), pos + 1, float(scores[j]), reasons[pos])
                 for pos, j in enumerate(picks)]
+
+    def rank_of(self, user_id: str, item_id: str, hide_last: bool = False) -> int | None:
+        """Where `item_id` would rank in the user's full list (1 = first), the same items hidden as in
+        recommend() except the item itself; None for an unknown item."""
+        item = int(self.index.get_indexer([str(item_id)])[0])
+        if item < 0:
+            return None
+        scores, hidden, _ = self._scored(user_id, True, hide_last)
+        competing = np.ones(len(scores), dtype=bool)
+        competing[hidden] = False
+        return int((scores[competing & (np.arange(len(scores)) != item)] > scores[item]).sum()) + 1
+
+    def _scored(self, user_id: str, use_feedback: bool, hide_last: bool):
+        """(scores, item indices hidden from the list, the history used)."""
+        ups, downs = self._labels(user_id) if use_feedback else ([], [])
+        scores, history = self.scores(user_id, ups, hide_last)
+        hidden = np.concatenate([history, np.array(downs, dtype=np.int64)])
+        return scores, hidden[hidden >= 0], history
 
     def _allowed(self, candidates: list[str] | None) -> np.ndarray | None:
         if candidates is None:
@@ -83,13 +101,24 @@ class Recommender:
 
     def explain(self, history: np.ndarray, item: int, n: int = 3) -> tuple[str, ...]:
         """The n history items that pull `item`'s score up most (ServingModel.pulls)."""
+        return self.explain_list(history, np.array([item]), n)[0]
+
+    def explain_list(self, history: np.ndarray, items: np.ndarray, n: int = 3) -> list[tuple[str, ...]]:
+        """For each item of a list, the n history items behind it, specific to it: a history item that pulls
+        every pick up alike (a recent one, say) explains none of them in particular, so each pull is ranked
+        by how far it exceeds that history item's mean pull over the list. Only positive pulls count."""
         recent = history[history >= 0][-self.model.max_history:]
-        if n == 0 or len(recent) == 0:
-            return ()
-        pull = self.model.pulls(recent, item)
-        order = np.argsort(-pull, kind="stable")
-        ids = dict.fromkeys(str(self.item_ids[recent[i]]) for i in order if pull[i] > 0 and recent[i] != item)
-        return tuple(ids)[:n]
+        if n == 0 or len(recent) == 0 or len(items) == 0:
+            return [()] * len(items)
+        pulls = np.stack([self.model.pulls(recent, int(j)) for j in items])  # (len(items), len(recent))
+        specific = pulls - pulls.mean(axis=0) if len(items) > 1 else pulls
+        out = []
+        for row, j in enumerate(items):
+            order = np.argsort(-specific[row], kind="stable")
+            ids = dict.fromkeys(str(self.item_ids[recent[i]]) for i in order
+                                if pulls[row, i] > 0 and recent[i] != j)
+            out.append(tuple(ids)[:n])
+        return out
 
     def recommend_frame(self, users: list[str], k: int = 10, candidates: list[str] | None = None) -> pd.DataFrame:
         """user_id, item_id, rank, score for every user (the CLI's and the referee's format)."""

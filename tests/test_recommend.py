@@ -91,3 +91,23 @@ def test_model_round_trips_through_safetensors(tmp_path):
     assert loaded.item_ids.tolist() == IDS.tolist()
     assert np.array_equal(loaded.item_bias, m.item_bias) and np.array_equal(loaded.item_out, VECTORS)
     assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))
+
+
+def test_each_pick_is_explained_by_the_history_items_specific_to_it_not_one_that_pulls_all_alike():
+    # history: g (pulls x and y alike, strongly), hx (pulls x only), hy (pulls y only); equal recency weights
+    ids = np.array(["g", "hx", "hy", "x", "y"], dtype=object)
+    vin = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0]], dtype=np.float32)
+    vout = np.array([[0, 0, 0], [0, 0, 0], [0, 0, 0], [0.9, 0.5, 0], [0.9, 0, 0.4]], dtype=np.float32)
+    served = ServingModel(ids, vin, vout, np.zeros(5, np.float32), np.zeros(3, np.float32),
+                          np.eye(3, dtype=np.float32), np.eye(3, dtype=np.float32))
+    log = pd.DataFrame({"user_id": ["u"] * 3, "item_id": ["g", "hx", "hy"], "timestamp": [1, 2, 3], "row": [0, 1, 2]})
+    picks = Recommender(served, log).recommend("u", k=2, explain=1)
+    assert [(r.item_id, r.because) for r in picks] == [("x", ("hx",)), ("y", ("hy",))]
+    assert Recommender(served, log).explain(np.array([0, 1, 2]), 3, 1) == ("g",)  # alone, the strongest pull
+
+
+def test_rank_of_says_where_a_hidden_last_interaction_would_rank(rec):
+    # u2's history is c then e: with e hidden the user vector is c's axis: d scores 0.5, a, b and e 0
+    assert [r.item_id for r in rec.recommend("u2", k=2, hide_last=True)] == ["d", "a"]
+    assert rec.rank_of("u2", "e", hide_last=True) == 2  # only d scores above it (ties do not count against it)
+    assert rec.rank_of("u2", "zz") is None
