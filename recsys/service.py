@@ -129,6 +129,16 @@ class Service:
         rec = self.recommender(version)
         return rec.recommend_frame(rec.users() if users is None else [str(u) for u in users], k, candidates)
 
+    def compare(self, user: str, left: str, right: str, k: int = 10, hide_last: bool = False):
+        """Two versions' lists for one user side by side (list_compare.ListComparison)."""
+        from recsys.list_compare import compare_lists
+        return compare_lists(self.recommender(left), self.recommender(right), str(user), k, hide_last)
+
+    def untuned_name(self) -> str | None:
+        """The newest version that serves the encoder as is (the 'before' of every comparison)."""
+        names = [v.name for v in self.versions() if v.kind == "untuned" and v.config.get("round") != "quick"]
+        return names[-1] if names else None
+
     def label_queue(self, n: int = 50) -> list[str]:
         from recsys.recommend import label_queue
         return label_queue(self.recommender(), n)

@@ -14,8 +14,8 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 APP = str(ROOT / "app.py")
-PAGES = ["pages/recommend.py", "pages/train.py", "pages/explore.py", "pages/evaluate.py", "pages/feedback.py",
-         "pages/data.py"]
+PAGES = ["pages/recommend.py", "pages/compare.py", "pages/train.py", "pages/explore.py", "pages/evaluate.py",
+         "pages/feedback.py", "pages/data.py"]
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +174,19 @@ def test_train_page_starts_a_job_and_shows_the_round(home):
     assert service.ws.version("v0003").train_config().max_seconds == 10
 
 
+def test_compare_page_puts_untuned_beside_the_active_round_and_ranks_the_next_choice(home):
+    at = app("pages/compare.py")
+    assert at.selectbox(key="compare_left").value == "v0001" and at.selectbox(key="compare_right").value == "v0002"
+    left, right = (d.value for d in at.dataframe)
+    assert len(left) == len(right) == 10 and set(left["change"]) <= {"kept", "dropped"}
+    assert all(c == "new" or c == "same" or c.split()[0] in ("up", "down") for c in right["change"])
+    at.toggle(key="compare_hide_last").set_value(True).run()
+    sentence = at.subheader[0].value
+    assert sentence.startswith("Their next choice, ") and ": v0002 ranks it " in sentence and ", v0001 " in sentence
+    at.selectbox(key="compare_left").set_value("v0002").run()  # the same model on both sides: nothing moves
+    assert set(at.dataframe[1].value["change"]) == {"same"}
+
+
 def test_explore_page_draws_before_and_after_maps(home):
     at = app("pages/explore.py")
     assert len(at.get("plotly_chart")) == 2 and not at.error
@@ -232,7 +245,7 @@ def test_catalog_text_is_shown_literally_not_as_markup(home, tmp_path):
     assert not any("<script>" in m.value or "javascript" in m.value for m in at.markdown)
 
 
-TITLES = {"pages/recommend.py": "Recommendations", "pages/train.py": "Train",
+TITLES = {"pages/recommend.py": "Recommendations", "pages/compare.py": "Compare two models", "pages/train.py": "Train",
           "pages/explore.py": "Explore the embedding map", "pages/evaluate.py": "Evaluate",
           "pages/feedback.py": "Feedback ledger", "pages/data.py": "Data"}
 

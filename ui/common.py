@@ -20,6 +20,7 @@ from recsys.workspace import list_workspaces, workspace_path
 HOME = Path(os.environ.get("RECTUNE_HOME", ROOT / "workspaces"))
 DEMO = os.environ.get("RECTUNE_DEMO", "1") != "0"  # 0: serve only the workspaces already in HOME
 PAGES = [("pages/recommend.py", "Recommend", ":material/thumb_up:"),
+         ("pages/compare.py", "Compare", ":material/compare_arrows:"),
          ("pages/train.py", "Train", ":material/model_training:"),
          ("pages/explore.py", "Explore", ":material/scatter_plot:"),
          ("pages/evaluate.py", "Evaluate", ":material/leaderboard:"),
@@ -164,6 +165,29 @@ def items_frame(root: str, data_folder: str) -> pd.DataFrame:
 
 def catalog(service: Service) -> pd.DataFrame:
     return items_frame(str(service.ws.root), service.ws.data_dir.name)
+
+
+def version_label(version) -> str:
+    """'v0004 · attention · active' for pickers (version names and kinds are ours, not uploaded text)."""
+    return " · ".join([version.name, version.label] + (["active"] if version.active else []))
+
+
+def pick_user(users: list[str], key: str = "user") -> str:
+    """The user picker every page shares (type to search); the choice survives page switches."""
+    if st.session_state.get(key) not in users:
+        st.session_state[key] = users[0]
+    choice = st.selectbox("User (type to search)", users, index=users.index(st.session_state[key]),
+                          key=f"{key}_picker")
+    st.session_state[key] = choice
+    return choice
+
+
+def how_many(where, widget_key: str) -> int:
+    """The list length every page shares. Streamlit drops a widget's state when another page runs, so the
+    value lives under "k" and each page's widget has its own key."""
+    value = where.number_input("How many", 1, 50, value=int(st.session_state["k"]), key=widget_key)
+    st.session_state["k"] = int(value)
+    return int(value)
 
 
 def item_label(items: pd.DataFrame, item_id: str) -> str:
