@@ -22,7 +22,7 @@ from recsys.gate import decide
 from recsys.positives import PositiveRule
 from recsys.quick import QuickConfig, QuickResult, new_thumbs, quick_update
 from recsys.serving import ServingModel
-from recsys.versions import ENCODER_DIR, FEEDBACK_SEEN, write_version_files
+from recsys.versions import ENCODER_DIR, FEEDBACK_SEEN, seen_thumbs, write_version_files
 from recsys.workspace import Workspace
 
 EncoderFactory = Callable[[str], object]
@@ -106,7 +106,7 @@ def run_quick_round(ws: Workspace, quick: QuickConfig = QuickConfig(), callbacks
     if not np.array_equal(model.item_ids, dataset.items["item_id"].astype(str).to_numpy()):
         raise RecTuneError(f"the catalog changed since {base.name} was trained: run a full round instead.")
     labels = FeedbackLedger(ws.ledger_path).current_labels()
-    fresh = new_thumbs(labels, _seen_thumbs(base.path))
+    fresh = new_thumbs(labels, seen_thumbs(base.path))
     if fresh.empty:
         raise RecTuneError(f"no new thumbs since {base.name} was trained: nothing to apply.")
     emit(callbacks, TrainEvent("quick", 0, 1, None, f"{len(fresh)} new thumb(s): adjusting {base.name}"))
@@ -125,11 +125,6 @@ def run_quick_round(ws: Workspace, quick: QuickConfig = QuickConfig(), callbacks
 
     version = ws.write_version(fill, activate=True)
     return RoundResult(version, metrics, time.perf_counter() - started)
-
-
-def _seen_thumbs(folder: Path) -> pd.DataFrame | None:
-    path = folder / FEEDBACK_SEEN
-    return pd.read_csv(path, dtype=str, keep_default_na=False) if path.exists() else None
 
 
 def _quick_metrics(base: str, result: QuickResult, quick: QuickConfig, dataset: Dataset, labels: pd.DataFrame) -> dict:

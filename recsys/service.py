@@ -99,6 +99,11 @@ class Service:
     def active_version(self) -> ModelVersion | None:
         return self.ws.active_version()
 
+    def overview(self):
+        """The workspace in plain sentences (overview.Overview): the app's first page."""
+        from recsys.overview import describe
+        return describe(self.versions(), self.ledger().current_labels(), self.ws.has_data(), self.job().active)
+
     def ledger(self) -> FeedbackLedger:
         return FeedbackLedger(self.ws.ledger_path)
 

@@ -170,6 +170,13 @@ class VersionStore:
                     shutil.rmtree(path, ignore_errors=True)
 
 
+def seen_thumbs(folder: Path):
+    """The thumbs (current labels) a version was trained on, as a DataFrame of strings; None if it saw none."""
+    import pandas as pd
+    path = folder / FEEDBACK_SEEN
+    return pd.read_csv(path, dtype=str, keep_default_na=False) if path.exists() else None
+
+
 def write_version_files(folder: Path, config: dict, metrics: dict, data: dict) -> None:
     atomic_write_json(folder / CONFIG, config)
     atomic_write_json(folder / METRICS, metrics)

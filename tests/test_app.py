@@ -14,8 +14,9 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 APP = str(ROOT / "app.py")
-PAGES = ["pages/recommend.py", "pages/compare.py", "pages/train.py", "pages/explore.py", "pages/evaluate.py",
-         "pages/feedback.py", "pages/data.py"]
+REC = "pages/recommend.py"
+PAGES = ["pages/overview.py", "pages/recommend.py", "pages/compare.py", "pages/train.py", "pages/explore.py",
+         "pages/evaluate.py", "pages/feedback.py", "pages/data.py"]
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +64,24 @@ def ledger(home):
     return Service(home / "demo").ledger().frame()
 
 
-def test_recommend_page_lists_top_k_with_scores_and_reasons(home):
+def test_the_first_page_is_the_overview_in_plain_sentences(home):
     at = app()
+    assert at.title[0].value == "Overview"
+    assert at.subheader[0].value.startswith("v0002 finds the next item in the top 10 for ")
+    assert "; untuned " in at.subheader[0].value and "best classic baseline " in at.subheader[0].value
+    assert "1 training round(s) and 0 quick update(s) so far; 2 model versions in all." in texts(at)
+    assert at.info[0].value.replace("\\", "").startswith("Next: Label more recommendations")
+
+
+def test_recommend_page_lists_top_k_with_scores_and_reasons(home):
+    at = app(REC)
     assert at.title[0].value == "Recommendations"
     assert len(at.get("feedback")) == 10
     assert sum(t.startswith("because of: ") for t in texts(at)) >= 5
 
 
 def test_thumbs_down_hides_the_item_at_once_and_lands_in_the_ledger(home):
-    at = app()
+    at = app(REC)
     key, user, item = thumb(at, 0)
     at.session_state[key] = 0  # thumbs down
     at.run()
@@ -82,7 +92,7 @@ def test_thumbs_down_hides_the_item_at_once_and_lands_in_the_ledger(home):
 
 
 def test_a_liked_item_leaves_the_list_and_the_rest_shifts(home):
-    at = app()
+    at = app(REC)
     before = [f.key for f in at.get("feedback")]
     key, user, item = thumb(at, 9)
     at.session_state[key] = 1  # thumbs up on the 10th pick
@@ -94,7 +104,7 @@ def test_a_liked_item_leaves_the_list_and_the_rest_shifts(home):
 
 
 def test_a_cleared_thumb_is_recorded_and_earlier_thumbs_show_as_selected(home):
-    at = app()
+    at = app(REC)
     key, user, item = thumb(at, 2)
     at.session_state[key] = 1
     at.run()
@@ -104,10 +114,10 @@ def test_a_cleared_thumb_is_recorded_and_earlier_thumbs_show_as_selected(home):
     key2, _, _ = thumb(at, 3)
     at.session_state[key2] = 0
     at.run()
-    fresh = app()  # a new session of the same workspace
+    fresh = app(REC)  # a new session of the same workspace
     shown = {k: fresh.session_state[k] for k in fresh.session_state["thumb_keys"] if k in fresh.session_state}
     assert shown.get(key) is None and key2 not in [f.key for f in fresh.get("feedback")]  # the down stays hidden
-    ups = app()
+    ups = app(REC)
     k3, _, _ = thumb(ups, 0)
     ups.session_state[k3] = 1
     ups.run()
@@ -115,7 +125,7 @@ def test_a_cleared_thumb_is_recorded_and_earlier_thumbs_show_as_selected(home):
 
 
 def test_apply_feedback_now_makes_a_quick_version_and_shows_how_the_thumb_moved(home):
-    at = app()
+    at = app(REC)
     key, user, item = thumb(at, 0)
     at.session_state[key] = 0  # thumbs down on the first pick
     at.run()
@@ -130,7 +140,7 @@ def test_apply_feedback_now_makes_a_quick_version_and_shows_how_the_thumb_moved(
 
 
 def test_the_label_queue_stays_on_a_user_until_next_user(home):
-    at = app()
+    at = app(REC)
     at.segmented_control(key="rec_mode").set_value("Label queue").run()
     first = at.session_state["queue_user"]
     for index in (0, 1):  # two thumbs: the queue would reorder if it were recomputed
@@ -239,13 +249,14 @@ def test_catalog_text_is_shown_literally_not_as_markup(home, tmp_path):
     items.to_csv(tmp_path / "i.csv", index=False)
     log.to_csv(tmp_path / "l.csv", index=False)
     Service(home / "evil", shared_encoder).import_files(ImportRequest(tmp_path / "l.csv", tmp_path / "i.csv"))
-    at = app()
+    at = app(REC)
     at.sidebar.selectbox[0].set_value("evil").run()
     assert "<script>alert(1)</script>" in texts(at)
     assert not any("<script>" in m.value or "javascript" in m.value for m in at.markdown)
 
 
-TITLES = {"pages/recommend.py": "Recommendations", "pages/compare.py": "Compare two models", "pages/train.py": "Train",
+TITLES = {"pages/overview.py": "Overview", "pages/recommend.py": "Recommendations",
+          "pages/compare.py": "Compare two models", "pages/train.py": "Train",
           "pages/explore.py": "Explore the embedding map", "pages/evaluate.py": "Evaluate",
           "pages/feedback.py": "Feedback ledger", "pages/data.py": "Data"}
 

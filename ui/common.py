@@ -19,7 +19,8 @@ from recsys.workspace import list_workspaces, workspace_path
 
 HOME = Path(os.environ.get("RECTUNE_HOME", ROOT / "workspaces"))
 DEMO = os.environ.get("RECTUNE_DEMO", "1") != "0"  # 0: serve only the workspaces already in HOME
-PAGES = [("pages/recommend.py", "Recommend", ":material/thumb_up:"),
+PAGES = [("pages/overview.py", "Overview", ":material/home:"),
+         ("pages/recommend.py", "Recommend", ":material/thumb_up:"),
          ("pages/compare.py", "Compare", ":material/compare_arrows:"),
          ("pages/train.py", "Train", ":material/model_training:"),
          ("pages/explore.py", "Explore", ":material/scatter_plot:"),
@@ -105,9 +106,14 @@ def sidebar(service: Service) -> None:
 
 
 def _page_links() -> None:
+    page_links([(path, title, icon) for path, title, icon in PAGES])
+
+
+def page_links(links: list[tuple[str, str, str]], where=None) -> None:
+    """Links to pages (path, label, icon), in `where`'s columns or the current container."""
     try:
-        for path, title, icon in PAGES:
-            st.page_link(path, label=title, icon=icon)
+        for i, (path, title, icon) in enumerate(links):
+            (where[i] if where else st).page_link(path, label=title, icon=icon)
     except StreamlitPageNotFoundError:  # a page script run on its own, outside any navigation: nothing to link
         pass
 
