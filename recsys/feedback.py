@@ -87,6 +87,22 @@ class FeedbackLedger:
         latest = df.drop_duplicates(["user_id", "item_id"], keep="last")
         return latest[latest["label"] != "cleared"].reset_index(drop=True)
 
+    def by_annotator(self, user_id: str) -> pd.DataFrame:
+        """One row per (item, annotator) whose latest thumb for this user is up or down: who judged what
+        (columns: item_id, annotator, label)."""
+        df = self.frame(user_id)
+        latest = df.drop_duplicates(["item_id", "annotator"], keep="last")
+        return latest.loc[latest["label"] != "cleared", ["item_id", "annotator", "label"]].reset_index(drop=True)
+
+    def annotator_progress(self, annotator: str) -> tuple[int, int]:
+        """(thumbs, users) of one annotator, counting each (user, item) once, by its latest label."""
+        with closing(self._connect()) as con:
+            rows = con.execute("SELECT user_id, item_id, label FROM feedback WHERE annotator = ? ORDER BY id",
+                               (str(annotator),)).fetchall()
+        latest = {(u, i): label for u, i, label in rows}
+        judged = [key for key, label in latest.items() if label != "cleared"]
+        return len(judged), len({u for u, _ in judged})
+
     def items_with(self, user_id: str, label: str) -> list[str]:
         df = self.current_labels(user_id)
         return df.loc[df["label"] == label, "item_id"].tolist()

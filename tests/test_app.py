@@ -88,7 +88,7 @@ def test_thumbs_down_hides_the_item_at_once_and_lands_in_the_ledger(home):
     keys = [f.key for f in at.get("feedback")]
     assert key not in keys and len(keys) == 10
     last = ledger(home).iloc[-1]
-    assert (last.user_id, last.item_id, last.label, last.shown_rank, last.annotator) == (user, item, "down", 1, "app")
+    assert (last.user_id, last.item_id, last.label, last.shown_rank, last.annotator) == (user, item, "down", 1, "")
 
 
 def test_a_liked_item_leaves_the_list_and_the_rest_shifts(home):
@@ -139,17 +139,40 @@ def test_apply_feedback_now_makes_a_quick_version_and_shows_how_the_thumb_moved(
     assert moves["rank after"].iloc[0] > 10
 
 
-def test_the_label_queue_stays_on_a_user_until_next_user(home):
-    at = app(REC)
-    at.segmented_control(key="rec_mode").set_value("Label queue").run()
+def label_mode(at, name: str = "ann"):
+    at.segmented_control(key="rec_mode").set_value("Label").run()
+    assert not at.get("feedback")  # the annotator is asked for first
+    at.text_input(key="annotator_input").set_value(name).run()
+    at.button(key="start_labelling").click().run()
+    assert f"Labelling as {name}" in texts(at)
+    return at
+
+
+def test_the_label_queue_stays_on_a_user_until_next_user_and_counts_progress(home):
+    at = label_mode(app(REC))
     first = at.session_state["queue_user"]
     for index in (0, 1):  # two thumbs: the queue would reorder if it were recomputed
         key, user, _ = thumb(at, index)
         at.session_state[key] = 0
         at.run()
         assert at.session_state["queue_user"] == first == user
+    assert ledger(home)["annotator"].tolist() == ["ann", "ann"]
+    assert any(t.startswith("User 1 of 50 in the queue · this session: 1 users labelled (2 thumbs), 0 skipped · "
+                            "ann in all: 2 thumbs on 1 users") for t in texts(at))
+    at.button(key="skip_user").click().run()
+    second = at.session_state["queue_user"]
+    assert second != first and any("User 2 of 50" in t and "1 skipped" in t for t in texts(at)), texts(at)
     at.button(key="next_user").click().run()
-    assert at.session_state["queue_user"] != first
+    assert at.session_state["queue_user"] not in (first, second)
+
+
+def test_a_colleagues_thumbs_show_on_the_rows_they_judged(home):
+    at = label_mode(app(REC))
+    user = at.session_state["queue_user"]
+    key, _, item = thumb(at, 3)
+    Service(home / "demo").record_thumb(user, item, "up", "bob")
+    at.run()
+    assert "colleagues: bob 👍" in texts(at)
 
 
 def test_the_chosen_workspace_survives_page_switches(home):

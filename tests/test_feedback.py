@@ -60,3 +60,17 @@ def test_threads_writing_at_once_lose_none(tmp_path):
         t.join()
     frame = FeedbackLedger(path).frame()
     assert len(frame) == 200 and frame.groupby("annotator").size().tolist() == [25] * 8
+
+
+def test_by_annotator_shows_who_judged_what_latest_first_and_drops_cleared(tmp_path):
+    from recsys.feedback import Feedback, FeedbackLedger
+    ledger = FeedbackLedger(tmp_path / "f.sqlite")
+    for item, label, who in [("a", "up", "ann"), ("a", "down", "bob"), ("a", "down", "ann"), ("b", "up", "bob"),
+                             ("b", "cleared", "bob"), ("c", "up", "cy")]:
+        ledger.add(Feedback("u1", item, label, annotator=who))
+    ledger.add(Feedback("u2", "a", "up", annotator="ann"))
+    got = ledger.by_annotator("u1").values.tolist()
+    assert sorted(got) == [["a", "ann", "down"], ["a", "bob", "down"], ["c", "cy", "up"]]
+    assert ledger.annotator_progress("ann") == (2, 2)  # (u1, a) counted once; u2's a
+    assert ledger.annotator_progress("bob") == (1, 1)  # b was cleared
+    assert ledger.annotator_progress("nobody") == (0, 0)

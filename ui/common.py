@@ -28,7 +28,7 @@ PAGES = [("pages/overview.py", "Overview", ":material/home:"),
          ("pages/feedback.py", "Feedback", ":material/fact_check:"),
          ("pages/data.py", "Data", ":material/upload_file:")]
 DEFAULTS = {"workspace": "demo", "user": None, "k": 10, "annotator": "", "previous_lists": {}, "recorded_thumbs": {},
-            "shown_rows": {}, "thumb_keys": {}, "queue_user": None}
+            "shown_rows": {}, "thumb_keys": {}, "queue_user": None, "session_thumbs": {}, "skipped_users": {}}
 
 
 def init_state() -> None:
