@@ -33,7 +33,7 @@ from recsys.positives import PositiveRule, rule_from_config
 from recsys.tables import read_table
 from recsys.uploads import save_upload
 from recsys.versions import ModelVersion, is_version_name
-from recsys.workspace import Workspace
+from recsys.workspace import Workspace, remove_workspace, rename_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 EncoderFactory = Callable[[str], object]
@@ -287,6 +287,15 @@ def open_demo(home: str | Path, name: str = "demo", encoder_factory: EncoderFact
         return service
 
 
+def reset_demo(home: str | Path, name: str = "demo",
+               encoder_factory: EncoderFactory = default_encoder_factory) -> Service:
+    """Delete the demo workspace (its rounds and thumbs too) and make it afresh from the bundled data."""
+    from recsys.workspace import list_workspaces
+    if name in list_workspaces(home):
+        remove_workspace(home, name)
+    return open_demo(home, name, encoder_factory)
+
+
 def train_config(values: dict) -> TrainConfig:
     """TrainConfig from user-given values (a JSON file, flags, widgets), with errors that name the setting."""
     from recsys.errors import RecTuneError
@@ -308,4 +317,5 @@ def read_upload(path: str | Path) -> pd.DataFrame:
 # What pages and commands use besides Service, so that this module is their one front door.
 __all__ = ["DEFAULT_MODEL", "ImportConfig", "ImportRequest", "RecTuneError", "Service", "TrainConfig",
            "WorkspaceStatus", "demo_paths", "detect_catalog_template", "detect_log_columns", "is_version_name",
-           "open_demo", "preview_texts", "read_upload", "to_safe_csv", "train_config"]
+           "open_demo", "preview_texts", "read_upload", "remove_workspace", "rename_workspace", "reset_demo",
+           "to_safe_csv", "train_config"]

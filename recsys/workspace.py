@@ -15,7 +15,7 @@ import pandas as pd
 
 from recsys.data import Dataset, ImportReport
 from recsys.errors import RecTuneError
-from recsys.storage import atomic_write_json, exclusive, read_json, unique_token
+from recsys.storage import atomic_write_json, exclusive, read_json, try_lock, unique_token, unlock
 from recsys.versions import ModelVersion, VersionStore
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -183,3 +183,42 @@ def workspace_path(home: str | Path, name: str) -> Path:
         raise RecTuneError(f"workspace name '{name}' is not allowed; use letters, digits, '-', '_' or '.' "
                            "(at most 64 characters).")
     return Path(home) / name
+
+
+def rename_workspace(home: str | Path, old: str, new: str) -> Path:
+    """Rename a workspace folder (one rename: readers see the old name or the new one); refused while a job runs."""
+    source, target = _existing(home, old), workspace_path(home, new)
+    if target.exists():
+        raise RecTuneError(f"a workspace or folder named '{new}' already exists; choose another name.")
+    with _no_job(source):
+        source.rename(target)
+    return target
+
+
+def remove_workspace(home: str | Path, name: str) -> None:
+    """Delete a workspace with its data, models and thumbs; refused while a job runs. The folder is first
+    renamed out of the list, so no reader sees a half-deleted workspace."""
+    path = _existing(home, name)
+    trash = path.with_name(f".deleted-{name}-{unique_token()}")
+    with _no_job(path):
+        path.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _existing(home: str | Path, name: str) -> Path:
+    path = workspace_path(home, name)
+    if name not in list_workspaces(home):
+        raise RecTuneError(f"no workspace '{name}' in {home}.")
+    return path
+
+
+@contextmanager
+def _no_job(root: Path) -> Iterator[None]:
+    """Hold the workspace's job lock, so that no job starts or runs meanwhile (jobs.JobRunner takes it too)."""
+    fh = try_lock(root / "job.lock")
+    if fh is None:
+        raise RecTuneError(f"a job is running in workspace '{root.name}'; wait for it or cancel it first.")
+    try:
+        yield
+    finally:
+        unlock(fh)

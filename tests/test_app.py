@@ -192,6 +192,28 @@ def test_creating_a_workspace_selects_it(home):
     assert (home / "shop-2" / "workspace.json").exists()
 
 
+def test_a_workspace_is_renamed_and_deleted_from_the_sidebar_with_a_confirmation(home):
+    Service(home / "other")
+    at = app()
+    at.sidebar.selectbox[0].set_value("other").run()
+    at.text_input(key="rename_workspace_name").set_value("shop-3").run()
+    at.button(key="rename_workspace").click().run()
+    assert at.session_state["workspace"] == "shop-3" and (home / "shop-3").is_dir() and not (home / "other").exists()
+    assert at.button(key="delete_workspace").disabled  # not before the box is ticked
+    at.checkbox(key="confirm_delete").check().run()
+    at.button(key="delete_workspace").click().run()
+    assert not at.exception and not (home / "shop-3").exists() and at.session_state["workspace"] == "demo"
+
+
+def test_reset_demo_forgets_its_rounds_and_thumbs(home):
+    Service(home / "demo").record_thumb("U0001", "B00001", "up", "ann")
+    at = app()
+    at.checkbox(key="confirm_reset").check().run()
+    at.button(key="reset_demo").click().run()
+    service = Service(home / "demo")
+    assert not at.exception and service.ledger().count() == 0 and [v.name for v in service.versions()] == ["v0001"]
+
+
 def test_train_page_starts_a_job_and_shows_the_round(home):
     at = app("pages/train.py")
     at.number_input(key="max_seconds").set_value(10)

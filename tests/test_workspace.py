@@ -121,3 +121,32 @@ def test_workspace_names_cannot_escape_home(tmp_path):
     Workspace(workspace_path(tmp_path, "shop-2024"))
     (tmp_path / "some-other-folder").mkdir()  # not a workspace: not listed
     assert list_workspaces(tmp_path) == ["shop-2024"]
+
+
+def test_a_workspace_can_be_renamed_and_deleted_but_not_while_a_job_runs(tmp_path):
+    from recsys.storage import try_lock, unlock
+    from recsys.workspace import list_workspaces, remove_workspace, rename_workspace
+    Workspace(tmp_path / "shop")
+    Workspace(tmp_path / "other")
+    assert rename_workspace(tmp_path, "shop", "shop-2") == tmp_path / "shop-2"
+    assert list_workspaces(tmp_path) == ["other", "shop-2"]
+    with pytest.raises(RecTuneError, match="'other' already exists"):
+        rename_workspace(tmp_path, "shop-2", "other")
+    held = try_lock(tmp_path / "other" / "job.lock")  # as a running job holds it
+    with pytest.raises(RecTuneError, match="a job is running in workspace 'other'"):
+        remove_workspace(tmp_path, "other")
+    unlock(held)
+    remove_workspace(tmp_path, "other")
+    assert list_workspaces(tmp_path) == ["shop-2"] and sorted(p.name for p in tmp_path.iterdir()) == ["shop-2"]
+    with pytest.raises(RecTuneError, match="no workspace 'nope'"):
+        remove_workspace(tmp_path, "nope")
+    with pytest.raises(RecTuneError, match="not allowed"):
+        rename_workspace(tmp_path, "shop-2", "../escape")
+
+
+def test_reset_demo_starts_the_demo_afresh(tmp_path, fake_encoder):
+    from recsys.service import open_demo, reset_demo
+    service = open_demo(tmp_path, encoder_factory=lambda name: fake_encoder)
+    service.record_thumb("U0001", "B00001", "up")
+    fresh = reset_demo(tmp_path, encoder_factory=lambda name: fake_encoder)
+    assert fresh.ledger().count() == 0 and [v.name for v in fresh.versions()] == ["v0001"]

@@ -14,7 +14,7 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from recsys.errors import RecTuneError
-from recsys.service import ROOT, Service, open_demo
+from recsys.service import ROOT, Service, open_demo, remove_workspace, rename_workspace, reset_demo
 from recsys.workspace import list_workspaces, workspace_path
 
 HOME = Path(os.environ.get("RECTUNE_HOME", ROOT / "workspaces"))
@@ -100,8 +100,10 @@ def sidebar(service: Service) -> None:
         choice = st.selectbox("Workspace", names, index=names.index(current))
         if choice != st.session_state["workspace"]:  # this run already read the old one: start again
             st.session_state["workspace"] = choice
+            forget_workspace_state()
             st.rerun()
         _new_workspace()
+        _manage_workspace(st.session_state["workspace"])
         _data_summary(service)
 
 
@@ -129,6 +131,47 @@ def _new_workspace() -> None:
                 return
             st.session_state["workspace"] = new
             st.rerun()
+
+
+def _manage_workspace(name: str) -> None:
+    """Rename, delete, or (the demo) reset the chosen workspace, each behind a confirmation."""
+    with st.popover("Manage workspace"):
+        new = st.text_input("New name", key="rename_workspace_name")
+        if st.button("Rename", key="rename_workspace", disabled=not new):
+            _workspace_change(lambda: rename_workspace(HOME, name, new), new)
+        sure = st.checkbox(f"Yes, delete '{name}' with its data, models and thumbs", key="confirm_delete")
+        if st.button("Delete workspace", key="delete_workspace", disabled=not sure):
+            _workspace_change(lambda: remove_workspace(HOME, name), "demo")
+        if DEMO and name == "demo":
+            again = st.checkbox("Yes, reset the demo (its rounds and thumbs are lost)", key="confirm_reset")
+            if st.button("Reset demo", key="reset_demo", disabled=not again):
+                _workspace_change(lambda: reset_demo(HOME), "demo")
+
+
+def _workspace_change(change, select: str) -> None:
+    try:
+        with st.spinner("Working..."):
+            change()
+    except RecTuneError as exc:
+        alert("error", exc)
+        return
+    service_for.clear()  # cached services of renamed or deleted folders must not be reused
+    demo_ready.clear()
+    st.session_state["workspace"] = select
+    forget_workspace_state()
+    for key in ("confirm_delete", "confirm_reset", "rename_workspace_name"):
+        st.session_state.pop(key, None)
+    st.rerun()
+
+
+def forget_workspace_state() -> None:
+    """Thumb widgets, lists and the label queue belong to one workspace's data: drop them when it changes."""
+    for key in st.session_state["thumb_keys"]:
+        st.session_state.pop(key, None)
+    for key in ("thumb_keys", "recorded_thumbs", "shown_rows", "previous_lists", "session_thumbs", "skipped_users"):
+        st.session_state[key] = {}
+    st.session_state.pop("queue", None)
+    st.session_state["queue_user"] = None
 
 
 def _data_summary(service: Service) -> None:
