@@ -6,6 +6,8 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
+from recsys.events import stage_name
+from recsys.reports import round_summary
 from recsys.service import RecTuneError, TrainConfig
 from ui.common import alert, page_setup
 from ui.quick_round import apply_feedback_button
@@ -55,10 +57,10 @@ with st.expander("Training settings", expanded=not service.job().active):
     except ValueError as exc:
         config = None
         alert("error", exc)
-    if config is not None:
-        with st.expander("All settings (JSON, saved beside the model)"):
-            st.code(json.dumps({**config.to_dict(), "evaluate": evaluate}, indent=1), language="json")
 
+if config is not None:
+    with st.expander("All settings (JSON, saved beside the model)"):
+        st.code(json.dumps({**config.to_dict(), "evaluate": evaluate}, indent=1), language="json")
 st.text(f"Workspace: {service.ws.name}")
 if st.button("Start training", type="primary", disabled=config is None or not service.ws.has_data(), key="start_training"):
     try:
@@ -78,13 +80,10 @@ def live_status() -> None:
         st.info("No training job yet in this workspace.")
     else:
         st.subheader(f"Job {status.job_id}: {status.state}")
-        st.progress(status.progress, text=f"{status.stage} {status.step}/{status.total}")
-        eta = f" · ETA {status.eta_s:.0f} s" if status.eta_s is not None and status.active else ""
+        st.progress(status.progress, text=f"{stage_name(status.stage)} · {status.step}/{status.total}")
+        eta = f" · about {status.eta_s:.0f} s left" if status.eta_s is not None and status.active else ""
         st.text(f"{status.message}{eta}")
-        if status.losses:
-            fig = go.Figure(go.Scatter(y=list(status.losses), mode="lines", name="loss"))
-            fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="step", yaxis_title="loss")
-            st.plotly_chart(fig, key="loss_chart")
+        curves(status)
         if status.active and st.button("Cancel", key="cancel_training"):
             service.cancel()
             st.toast("Cancelling: the previous model stays active.")
@@ -95,16 +94,39 @@ def live_status() -> None:
     rounds()
 
 
+def curves(status) -> None:
+    """The training loss and, beside it, validation NDCG@10 on held-out users (one line per model kind)."""
+    if not status.losses and not status.validations:
+        return
+    left, right = st.columns(2)
+    if status.losses:
+        fig = go.Figure(go.Scatter(y=list(status.losses), mode="lines", name="loss"))
+        fig.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="Training loss (lower is better)",
+                          xaxis_title="step", yaxis_title="loss")
+        left.plotly_chart(fig, key="loss_chart")
+    if status.validations:
+        fig = go.Figure()
+        for kind in dict.fromkeys(v[0] for v in status.validations):
+            points = [(step, value) for k, step, value in status.validations if k == kind]
+            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
+                                     name=f"{kind} model"))
+        fig.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step",
+                          title="Held-out users: NDCG@10 (higher is better)", yaxis_title="NDCG@10")
+        right.plotly_chart(fig, key="validation_chart")
+
+
 def rounds() -> None:
     st.subheader("Rounds")
     versions = service.versions()
     if not versions:
         return
-    st.dataframe(service.rounds_table(), hide_index=True, width="stretch")
     newest = versions[-1]
-    for label, key in (("model kind", "kind_reason"), ("positives", "positives")):
-        if newest.metrics.extra.get(key):
-            st.text(f"{newest.name} {label}: {newest.metrics.extra[key]}")
+    st.text(round_summary(newest))
+    st.dataframe(readable_rounds(service.rounds_table()), hide_index=True, width="stretch")
+    if newest.metrics.extra.get("kind_reason"):
+        st.text(f"{newest.name} model kind: {newest.metrics.extra['kind_reason']}")
+    if newest.metrics.extra.get("positives"):
+        st.text(f"{newest.name} positives: {newest.metrics.extra['positives']}")
     if newest.metrics.extra.get("activation") and not newest.active:
         alert("warning", f"{newest.name}: {newest.metrics.extra['activation']}")
     if newest.metrics.stopped_by == "time budget":
@@ -117,6 +139,15 @@ def rounds() -> None:
     if pick != active and st.button(f"Activate {pick}", key="activate_button"):
         service.activate(pick)
         st.rerun(scope="fragment")
+
+
+def readable_rounds(table):
+    """The rounds table as people read it: the active round marked, no None, whole seconds."""
+    out = table.assign(active=table["active"].map({True: "✓ active", False: ""}),
+                       seconds=table["seconds"].map(lambda x: "" if x is None or x != x else f"{x:,.0f}"))
+    for column in ("validation NDCG@10", "warm NDCG@10", "cold NDCG@10"):
+        out[column] = out[column].map(lambda x: "–" if x is None or x != x else f"{x:.4f}")
+    return out.fillna("")
 
 
 live_status()

@@ -1,4 +1,5 @@
-"""Progress of long operations: typed events, the callback type that receives them, and cancellation."""
+"""Progress of long operations: typed events, the callback type that receives them, cancellation, and the
+stage names people read."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -18,6 +19,8 @@ class TrainEvent:
     total: int
     loss: float | None = None
     message: str = ""
+    value: float | None = None  # a validation score (stage 'validate')
+    series: str = ""  # which model the value belongs to (auto trains two kinds, each with its own curve)
 
 
 Callback = Callable[[TrainEvent], None]
@@ -34,3 +37,17 @@ def as_stage(stage: str, callbacks: list[Callback]) -> Callback:
     def relay(event: TrainEvent) -> None:
         emit(callbacks, TrainEvent(stage, event.step, event.total, None, event.message))
     return relay
+
+
+STAGE_NAMES = {"load": "Reading the data", "encode": "Reading the item texts with the language model",
+               "tune-encoder": "Tuning the language model", "train": "Learning from the log",
+               "validate": "Checking on held-out users", "save": "Saving the new model version",
+               "import": "Importing the files", "quick": "Applying the thumbs", "evaluate": "Evaluating",
+               "evaluate: baselines": "Scoring the simple baselines",
+               "evaluate: warm": "Testing on known items (each user's latest choice hidden)",
+               "evaluate: cold": "Testing on brand-new items"}
+
+
+def stage_name(stage: str) -> str:
+    """The plain-words name of a stage (the stage itself if it has none)."""
+    return STAGE_NAMES.get(stage, stage)

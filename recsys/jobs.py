@@ -28,6 +28,7 @@ class JobStatus:
     step: int = 0
     total: int = 0
     losses: tuple[float, ...] = ()
+    validations: tuple[tuple[str, int, float], ...] = ()  # (model kind, step, validation NDCG@10)
     eta_s: float | None = None
     message: str = ""
     version: str | None = None
@@ -51,6 +52,7 @@ class JobStatus:
     def from_dict(cls, data: dict) -> JobStatus:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["losses"] = tuple(known.get("losses", ()))
+        known["validations"] = tuple(tuple(v) for v in known.get("validations", ()))
         return cls(**known)
 
 
@@ -148,7 +150,9 @@ class JobRunner:
             losses = st.losses + ((event.loss,) if event.loss is not None else ())
             if len(losses) > MAX_LOSS_POINTS:
                 losses = losses[::2]
+            validations = st.validations + (((event.series, event.step, event.value),) if event.value is not None else ())
             self._status = replace(st, stage=event.stage, step=event.step, total=event.total, losses=losses,
+                                   validations=validations[-MAX_LOSS_POINTS:],
                                    message=event.message or st.message, updated=time.time(), eta_s=self._eta(event))
             self._write()
 

@@ -6,6 +6,17 @@ from dataclasses import dataclass
 import numpy as np
 
 METHODS = ("pca", "tsne", "umap")
+SECONDS_PER_1K_ITEMS = {"pca": 0.05, "tsne": 30.0, "umap": 15.0}  # rough, 2 CPU cores (t-SNE: ~50 s at 1,600)
+
+
+def available_methods() -> list[str]:
+    """The projections this installation can draw (UMAP only with the optional umap-learn package)."""
+    import importlib.util
+    return [m for m in METHODS if m != "umap" or importlib.util.find_spec("umap") is not None]
+
+
+def expected_seconds(method: str, n_items: int) -> float:
+    return SECONDS_PER_1K_ITEMS.get(method, 1.0) * n_items / 1000
 
 
 @dataclass(frozen=True)

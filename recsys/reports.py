@@ -56,3 +56,38 @@ def rounds_table(versions: list[ModelVersion]) -> pd.DataFrame:
              "created": pd.Timestamp(v.created, unit="s").strftime("%Y-%m-%d %H:%M")} for v in versions]
     return pd.DataFrame(rows, columns=["version", "active", "kind", "validation NDCG@10", "warm NDCG@10",
                                        "cold NDCG@10", "thumbs seen", "seconds", "stopped by", "created"])
+
+
+KIND_WORDS = {"history": "recency-weighted history model", "attention": "self-attention sequence model"}
+RIVAL_NAMES = {"active": "the version active before", "itemknn": "ItemKNN", "popularity": "popularity"}
+STOPS = {"early stopping": "stopped once held-out users stopped improving", "epochs": "ran all its epochs",
+         "time budget": "cut short by the time budget, so it depends on how busy the machine was"}
+
+
+def round_summary(version: ModelVersion) -> str:
+    """What a round achieved, in one sentence a stakeholder can read."""
+    m, extra = version.metrics, version.metrics.extra
+    if version.config.get("round") == "quick":
+        quick = extra.get("quick", {})
+        return (f"{version.name}: a quick update of {quick.get('base', '?')} in {m.seconds or 0:.1f} s; "
+                f"{quick.get('summary', '')}.")
+    if version.kind == "untuned":
+        return f"{version.name}: the language model as is; nothing was trained yet."
+    what = KIND_WORDS.get(version.kind, f"{version.kind} model")
+    parts = [f"{version.name}: a {what}, trained for {m.epochs or 0:g} epochs in {_duration(m.seconds)} on "
+             f"{m.train_examples or 0:,} examples and {m.feedback_seen} thumbs ({STOPS.get(m.stopped_by, m.stopped_by)})"]
+    scores = extra.get("validation_compared") or {}
+    rivals = {k: v for k, v in scores.items() if k != "new"}
+    if "new" in scores and rivals:
+        best = max(rivals, key=rivals.get)
+        parts.append(f"on held-out users it ranks their next item at NDCG@10 {scores['new']:.3f}, against "
+                     f"{RIVAL_NAMES.get(best, best)} {rivals[best]:.3f}")
+    parts.append("it serves now" if version.active else "it was kept but not activated (it did not beat the "
+                 "others by more than the noise)" if extra.get("activated") is False else "another version serves now")
+    return "; ".join(parts) + "."
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "an unknown time"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -30,6 +30,7 @@ from recsys.exports import export_workspace, ledger_with_titles, to_safe_csv
 from recsys.feedback import Feedback, FeedbackLedger
 from recsys.jobs import JobRunner, JobStatus, runner_for
 from recsys.positives import PositiveRule, rule_from_config
+from recsys.projection import available_methods, expected_seconds
 from recsys.tables import read_table
 from recsys.uploads import save_upload
 from recsys.versions import ModelVersion, is_version_name
@@ -64,7 +65,7 @@ class WorkspaceStatus:
     job: JobStatus
 
     def to_dict(self) -> dict:
-        job = {k: v for k, v in self.job.to_dict().items() if k != "losses"}
+        job = {k: v for k, v in self.job.to_dict().items() if k not in ("losses", "validations")}
         models = [{"version": v.name, "active": v.active, "kind": v.kind, "activation": v.metrics.extra.get("activation"),
                    "validation_ndcg@10": v.metrics.validation_ndcg} for v in self.versions]
         return {"workspace": self.workspace, "data": self.data.to_dict() if self.data else None, "models": models,
@@ -315,7 +316,7 @@ def read_upload(path: str | Path) -> pd.DataFrame:
 
 
 # What pages and commands use besides Service, so that this module is their one front door.
-__all__ = ["DEFAULT_MODEL", "ImportConfig", "ImportRequest", "RecTuneError", "Service", "TrainConfig",
-           "WorkspaceStatus", "demo_paths", "detect_catalog_template", "detect_log_columns", "is_version_name",
-           "open_demo", "preview_texts", "read_upload", "remove_workspace", "rename_workspace", "reset_demo",
-           "to_safe_csv", "train_config"]
+__all__ = ["DEFAULT_MODEL", "ImportConfig", "available_methods", "expected_seconds", "ImportRequest", "RecTuneError",
+           "Service", "TrainConfig", "WorkspaceStatus", "demo_paths", "detect_catalog_template",
+           "detect_log_columns", "is_version_name", "open_demo", "preview_texts", "read_upload", "remove_workspace",
+           "rename_workspace", "reset_demo", "to_safe_csv", "train_config"]

@@ -123,8 +123,9 @@ class EarlyStopping:
         state.model.eval()
         val = validation_ndcg(state.model, self.sequences, self.val_users, self.config.max_history)
         state.model.train()
+        epoch = f"epoch {state.step / state.steps_per_epoch:.1f}"
         emit(self.callbacks, TrainEvent("validate", state.step, state.total, None,
-                                        f"epoch {state.step / state.steps_per_epoch:.1f}: validation NDCG@10 {val:.4f}"))
+                                        f"{epoch}: validation NDCG@10 {val:.4f}", val, self.config.kind))
         if not self._improved(val, state.model) and state.step >= self.min_steps:
             state.stop = "early stopping"
 
@@ -142,8 +143,7 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
 
-def validation_ndcg(model: ItemTower, sequences: dict[str, np.ndarray], users: list[str], max_history: int,
-                    k: int = 10) -> float:
+def validation_ndcg(model: ItemTower, sequences: dict[str, np.ndarray], users: list[str], max_history: int, k=10) -> float:
     """NDCG@k of each validation user's last training item, the rest of their history excluded."""
     history = history_rows(sequences, users, max_history, model.n_items, drop_last=True)
     with torch.no_grad():

@@ -2,6 +2,7 @@
 each test gets its own copy, so the tests pass in any order."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -226,6 +227,11 @@ def test_train_page_starts_a_job_and_shows_the_round(home):
     assert any("Job" in s.value and "done" in s.value for s in at.subheader)
     assert "v0003" in at.dataframe[-1].value["version"].tolist()
     assert "v0003 model kind: history model, as configured" in texts(at)
+    assert any(t.startswith("v0003: a recency-weighted history model, trained for ") for t in texts(at))
+    assert {c.key for c in at.get("plotly_chart")} >= {"loss_chart", "validation_chart"}
+    rounds = at.dataframe[-1].value
+    assert rounds.loc[rounds["version"] == "v0003", "seconds"].iloc[0].replace(",", "").isdigit()
+    assert "None" not in rounds.astype(str).to_numpy().ravel().tolist()
     assert service.ws.version("v0003").train_config().max_seconds == 10
 
 
@@ -245,12 +251,17 @@ def test_compare_page_puts_untuned_beside_the_active_round_and_ranks_the_next_ch
 def test_explore_page_draws_before_and_after_maps(home):
     at = app("pages/explore.py")
     assert len(at.get("plotly_chart")) == 2 and not at.error
+    assert at.selectbox(key="map_method").options == ["pca", "tsne"]  # umap-learn is not installed here
+    left, right = (json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart"))
+    assert left["xaxis"]["range"] == right["xaxis"]["range"] and right["yaxis"]["scaleanchor"] == "x"
 
 
 def test_evaluate_page_shows_rounds_and_baselines(home):
     at = app("pages/evaluate.py")
     models = set(at.dataframe[0].value["model"])
-    assert {"v0002", "popularity", "itemknn", "ease", "untuned-encoder"} <= models
+    assert {"v0002 ✓ active", "popularity", "itemknn", "ease", "untuned-encoder"} <= models
+    shares = at.dataframe[-1].value
+    assert set(shares["ups in top 10"]) == {"–"}  # no thumbs yet: no share, not a bare 0
     assert len(at.get("plotly_chart")) == 1
 
 

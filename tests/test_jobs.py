@@ -35,6 +35,19 @@ def test_a_finished_job_is_done_with_its_version_and_losses(tmp_path):
     assert on_disk.state == "done" and on_disk.losses == status.losses
 
 
+def test_validation_scores_are_kept_per_model_kind_and_survive_a_reload(tmp_path):
+    def work(on_event, cancel):
+        on_event(TrainEvent("validate", 50, 100, None, "epoch 1", 0.05, "history"))
+        on_event(TrainEvent("train", 60, 100, 0.9))
+        on_event(TrainEvent("validate", 100, 100, None, "epoch 2", 0.07, "history"))
+        on_event(TrainEvent("validate", 50, 100, None, "epoch 1", 0.04, "attention"))
+        return "v0002"
+    status = JobRunner(tmp_path).start(work, background=False)
+    expected = (("history", 50, 0.05), ("history", 100, 0.07), ("attention", 50, 0.04))
+    assert status.validations == expected and status.losses == (0.9,)
+    assert JobStatus.from_dict(json.loads((tmp_path / "job.json").read_text())).validations == expected
+
+
 def test_cancel_stops_the_job_and_reports_cancelled(tmp_path):
     runner = JobRunner(tmp_path)
     gate = threading.Event()

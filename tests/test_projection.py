@@ -28,3 +28,15 @@ def test_alignment_undoes_a_rotation_reflection_scale_and_shift():
 def test_unknown_method_is_refused():
     with pytest.raises(ValueError, match="method must be one of"):
         project(np.zeros((3, 2)), "mds")
+
+
+def test_only_installed_projections_are_offered(monkeypatch):
+    import importlib.util
+
+    from recsys.projection import available_methods, expected_seconds
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "umap" else real(name))
+    assert available_methods() == ["pca", "tsne"]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert available_methods() == ["pca", "tsne", "umap"]
+    assert expected_seconds("tsne", 1600) == 48.0

@@ -43,3 +43,26 @@ def test_feedback_counts_by_round_and_annotator():
     by_round, by_annotator = feedback_counts(ledger)
     assert by_round.to_dict() == {"down": {"?": 0, "v1": 1}, "up": {"?": 1, "v1": 1}}
     assert by_annotator.to_dict() == {"down": {"(none)": 1, "ann": 0}, "up": {"(none)": 0, "ann": 2}}
+
+
+def test_a_round_summary_says_what_the_round_achieved_in_plain_words(tmp_path):
+    from recsys.reports import round_summary
+    from recsys.versions import ModelVersion, VersionMetrics
+    metrics = VersionMetrics.from_dict({
+        "validation_ndcg@10": 0.08, "epochs": 12.5, "stopped_by": "early stopping", "train_examples": 30000,
+        "feedback_seen": 4, "seconds": 95.2, "activated": True,
+        "validation_compared": {"new": 0.0812, "popularity": 0.031, "itemknn": 0.0645}})
+    full = ModelVersion("v0003", tmp_path, 0.0, True, {"kind": "history"}, metrics)
+    assert round_summary(full) == (
+        "v0003: a recency-weighted history model, trained for 12.5 epochs in 95 s on 30,000 examples and 4 thumbs "
+        "(stopped once held-out users stopped improving); on held-out users it ranks their next item at NDCG@10 "
+        "0.081, against ItemKNN 0.065; it serves now.")
+    held = ModelVersion("v0004", tmp_path, 0.0, False, {"kind": "attention"},
+                        VersionMetrics.from_dict({"seconds": 300, "epochs": 3, "stopped_by": "time budget",
+                                                  "activated": False}))
+    assert round_summary(held) == (
+        "v0004: a self-attention sequence model, trained for 3 epochs in 5.0 min on 0 examples and 0 thumbs (cut short "
+        "by the time budget, so it depends on how busy the machine was); it was kept but not activated (it did not "
+        "beat the others by more than the noise).")
+    untuned = ModelVersion("v0001", tmp_path, 0.0, False, {"kind": "untuned"}, VersionMetrics())
+    assert round_summary(untuned) == "v0001: the language model as is; nothing was trained yet."
