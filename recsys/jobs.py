@@ -85,9 +85,9 @@ class JobRunner:
 
     def status(self) -> JobStatus:
         with self._lock:
-            if self._thread is not None:
+            if self._lock_fh is not None:  # our job runs: the freshest snapshot is in memory
                 return self._status
-        return self._load()  # another process may own the job: read its snapshot
+        return self._load()  # else the newest job may be another process's: read the snapshot on disk
 
     def start(self, work: Work, settings: dict | None = None, background: bool = True) -> JobStatus:
         """Refuse while a job runs here or in another process; else start and return the first snapshot."""

@@ -48,6 +48,14 @@ def test_validation_scores_are_kept_per_model_kind_and_survive_a_reload(tmp_path
     assert JobStatus.from_dict(json.loads((tmp_path / "job.json").read_text())).validations == expected
 
 
+def test_after_its_own_job_a_runner_sees_a_newer_job_of_another_process(tmp_path):
+    mine, other = JobRunner(tmp_path), JobRunner(tmp_path)  # two processes' runners of one workspace
+    first = mine.start(steps(1), background=False)
+    second = other.start(steps(2), background=False)
+    assert first.job_id != second.job_id
+    assert mine.status().job_id == second.job_id and mine.status().step == 2
+
+
 def test_cancel_stops_the_job_and_reports_cancelled(tmp_path):
     runner = JobRunner(tmp_path)
     gate = threading.Event()
