@@ -18,7 +18,7 @@ from recsys.columns import (
     member,
 )
 from recsys.errors import DataError
-from recsys.tables import alias_column, integer_ids, named_column, numbers, read_table
+from recsys.tables import MB, alias_column, integer_ids, named_column, numbers, read_table
 from recsys.text import (
     category_column,
     clean_values,
@@ -49,7 +49,8 @@ class ImportConfig:
     template: str | None = None  # e.g. "{title}. Genres: {genres}"; None = every text-like column
     max_text_chars: int = 2000  # longer item texts are cut: the encoder reads ~256 tokens anyway
     max_rows: int = int(os.environ.get("RECTUNE_MAX_ROWS", 5_000_000))
-    max_bytes: int = int(float(os.environ.get("RECTUNE_MAX_UPLOAD_MB", 500)) * 1e6)
+    # MB as Streamlit counts them (2**20 bytes), so the app's upload box and this limit are the same number
+    max_bytes: int = int(float(os.environ.get("RECTUNE_MAX_UPLOAD_MB", 500)) * MB)
 
     def __post_init__(self) -> None:
         if self.max_text_chars < 16:

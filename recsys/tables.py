@@ -14,6 +14,8 @@ import pandas as pd
 
 from recsys.errors import DataError
 
+MB = 2**20  # bytes, as Streamlit counts the upload limit
+
 SUPPORTED = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".jsonl", ".json", ".ndjson")
 _SNIFF_BYTES = 64 * 1024
 # Magic numbers of files people rename to .csv by mistake.
@@ -84,7 +86,7 @@ def _check_file(path: Path, max_bytes: int | None) -> None:
     if size == 0:
         raise DataError(f"{path.name}: the file is empty; export it again with a header row and data.")
     if max_bytes is not None and size > max_bytes:
-        raise DataError(f"{path.name}: {size / 1e6:.1f} MB is over the upload limit of {max_bytes / 1e6:.0f} MB; "
+        raise DataError(f"{path.name}: {size / MB:.1f} MB is over the upload limit of {max_bytes / MB:.0f} MB; "
                         "split the file or raise the limit (RECTUNE_MAX_UPLOAD_MB).")
     if path.suffix.lower() not in SUPPORTED:
         raise DataError(f"{path.name}: unsupported file type '{path.suffix}'; use CSV, TSV, Parquet or JSON Lines.")

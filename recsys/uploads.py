@@ -6,7 +6,7 @@ from pathlib import Path
 
 from recsys.errors import DataError
 from recsys.storage import atomic_write_bytes
-from recsys.tables import SUPPORTED
+from recsys.tables import MB, SUPPORTED
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -27,7 +27,7 @@ def save_upload(folder: Path, role: str, filename: str, data: bytes, max_bytes: 
         raise DataError(f"{filename}: unsupported file type '{Path(name).suffix or '(none)'}'; "
                         "upload CSV, TSV, Parquet or JSON Lines.")
     if len(data) > max_bytes:
-        raise DataError(f"{filename}: {len(data) / 1e6:.1f} MB is over the upload limit of {max_bytes / 1e6:.0f} MB.")
+        raise DataError(f"{filename}: {len(data) / MB:.1f} MB is over the upload limit of {max_bytes / MB:.0f} MB.")
     path = folder / role / name
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.resolve().parent != (folder / role).resolve():
