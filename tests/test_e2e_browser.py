@@ -1,4 +1,5 @@
-"""End to end in headless Chromium: start the app, import a small upload, train, thumbs-down, train again."""
+"""End to end in headless Chromium: start the app, import a small upload, train, thumbs-down, apply it in a quick
+round, compare two versions, train again."""
 from __future__ import annotations
 
 import json
@@ -75,7 +76,7 @@ def diagnostics(page, home) -> str:
 def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
     url, home = server
     page.goto(url)
-    page.get_by_role("heading", name="Recommendations").wait_for()
+    page.get_by_role("heading", name="Overview").wait_for()
     go(page, url, "Data")
     log_path, items_path = small_upload(tmp_path)
     inputs = page.locator("input[type=file]")
@@ -100,8 +101,21 @@ def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
     frame = FeedbackLedger(home / "demo" / "feedback.sqlite").frame()
     assert frame["label"].tolist() == ["down"] and frame["shown_rank"].tolist() == [1]
 
-    train_round(page, url, home, "v0004")
+    page.get_by_role("button", name="Apply feedback now").click()  # a quick round: v0004 from the thumb
+    page.get_by_text("v0004 is active, made in", exact=False).wait_for()
+    quick = json.loads((home / "demo" / "models" / "v0004" / "metrics.json").read_text())["quick"]
+    assert [(m["label"], m["rank_before"]) for m in quick["moves"]] == [("down", 1)]
+
+    go(page, url, "Compare")  # the upload's untuned version beside the quick update
+    page.locator("[data-testid='stDataFrame']").nth(1).wait_for()
+    body = page.inner_text("body")
+    assert "v0002 · untuned" in body and "v0004 · quick update of v0003 · active" in body
+    page.get_by_text("Hide their last interaction", exact=False).click()
+    page.get_by_text("Their next choice, ", exact=False).wait_for()
+    assert ": v0004 ranks it " in page.inner_text("body")
+
+    train_round(page, url, home, "v0005")
     versions = sorted(p.name for p in (home / "demo" / "models").iterdir())
-    assert versions == ["v0001", "v0002", "v0003", "v0004"]
-    metrics = json.loads((home / "demo" / "models" / "v0004" / "metrics.json").read_text())
+    assert versions == ["v0001", "v0002", "v0003", "v0004", "v0005"]
+    metrics = json.loads((home / "demo" / "models" / "v0005" / "metrics.json").read_text())
     assert metrics["feedback_seen"] == 1 and metrics["feedback_report"]["downs"] == 1

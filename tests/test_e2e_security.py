@@ -11,7 +11,7 @@ from tests.browser_support import app_server, chromium, need_browser, settle
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 PASSWORD = "s3cret-pw"
-PAGE_PATHS = ["", "recommend", "train", "explore", "evaluate", "feedback", "data", "common", "app"]
+PAGE_PATHS = ["", "overview", "recommend", "compare", "train", "explore", "evaluate", "feedback", "data", "common", "app"]
 HOSTILE = {
     "img": '<img src="http://127.0.0.1:9/pixel.png" onerror="window.__pwned=1">',
     "md": "![x](http://127.0.0.1:9/md.png) [click](http://127.0.0.1:9/link)",
@@ -77,13 +77,17 @@ def test_hostile_titles_categories_and_ids_render_as_text_on_every_page(tmp_path
         page.on("request", lambda r: fetched.append(r.url) if ":9/" in r.url else None)
         page.goto(url)
         login(page)
-        page.get_by_role("heading", name="Recommendations").wait_for(timeout=120_000)
+        page.get_by_role("heading", name="Overview").wait_for(timeout=120_000)
+        settle(page)
+        assert_no_markup(page)
+        page.locator("[data-testid='stSidebar']").get_by_role("link", name="Recommend").click()
+        page.get_by_role("heading", name="Recommendations").wait_for()
         settle(page)
         body = page.inner_text("body")
         assert HOSTILE["img"] in body and "![x](http://127.0.0.1:9/md.png)" in body  # shown literally
         page.locator("[data-testid='stFeedback']").first.locator("[data-testid='stFeedbackButton']").nth(1).click()
         settle(page)
-        for name in ("Explore", "Evaluate", "Feedback", "Train", "Data"):
+        for name in ("Compare", "Explore", "Evaluate", "Feedback", "Train", "Data"):
             page.locator("[data-testid='stSidebar']").get_by_role("link", name=name).click()
             settle(page)
             page.wait_for_timeout(500)
