@@ -38,7 +38,7 @@ def cached_map(root: str, version: str, space: str, method: str, fingerprint: st
     return MapData(shown, data.users.assign(user_id=data.users["user_id"].map(plain)))
 
 
-def figure(data: MapData, title: str, highlight: dict[str, list[str]], span) -> go.Figure:
+def figure(data: MapData, title: str, highlight: dict[str, list[str]], span, color: str) -> go.Figure:
     items = data.items
     fig = px.scatter(items, x="x", y="y", color=color if color == "category" else None,
                      hover_name="title", hover_data={"id": True, "item_id": False, "x": False, "y": False, "category": True},
@@ -71,11 +71,25 @@ def shared_span(*maps: MapData) -> tuple[list[float], list[float]]:
     return [lo[0] - pad[0], hi[0] + pad[0]], [lo[1] - pad[1], hi[1] + pad[1]]
 
 
-history = [rec.item_ids[i] for i in rec.history(user)]
-highlight = {"history": history[:-1], "last item": history[-1:],
-             "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [plain(user)]}
-fp = service.ws.data_dir.name
-root = str(service.ws.root)
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_figures(root: str, after: str, before: str, method: str, fingerprint: str, user: str, color: str,
+                   thumbs: int) -> list[go.Figure]:
+    """The maps as drawn, cached per choice (and per ledger size: thumbs change the top 10): building plotly
+    figures of every item costs about a second per map."""
+    rec = service_for(root).recommender(after)
+    history = [rec.item_ids[i] for i in rec.history(user)]
+    highlight = {"history": history[:-1], "last item": history[-1:],
+                 "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [plain(user)]}
+    after_map = cached_map(root, after, "tuned", method, fingerprint, user)
+    if before == "nothing":
+        return [figure(after_map, f"{after}", highlight, shared_span(after_map), color)]
+    space, other = ("text", after) if before.startswith("untuned") else ("tuned", before)
+    before_map = cached_map(root, other, space, method, fingerprint, user, after, "tuned")
+    span = shared_span(before_map, after_map)
+    return [figure(before_map, f"before: {before}", highlight, span, color),
+            figure(after_map, f"after: {after}", highlight, span, color)]
+
+
 st.caption("Each dot is an item, placed so that items the model treats alike sit close together; x marks users "
            "(the highlighted user with their history, their latest item and their top 10). Both maps share one scale "
            "and the 'before' map is rotated onto the 'after' one (Procrustes), so an item that moved really moved.")
@@ -84,16 +98,13 @@ wait = expected_seconds(method, n_items) * (1 if before == "nothing" else 2)
 try:
     with st.spinner(f"Projecting {n_items:,} items with {method.upper()}"
                     + (f": about {wait:.0f} s on 2 cores, once per version (then cached)" if wait > 2 else "...")):
-        after_map = cached_map(root, after, "tuned", method, fp, user)
-        if before != "nothing":
-            space, other = ("text", after) if before.startswith("untuned") else ("tuned", before)
-            before_map = cached_map(root, other, space, method, fp, user, after, "tuned")
-    if before == "nothing":
-        st.plotly_chart(figure(after_map, f"{after}", highlight, shared_span(after_map)), key="map_after")
+        figures = cached_figures(str(service.ws.root), after, before, method, service.ws.data_dir.name, user, color,
+                                 service.ledger().count())
+    if len(figures) == 1:
+        st.plotly_chart(figures[0], key="map_after")
     else:
-        span = shared_span(before_map, after_map)
         left, right = st.columns(2)
-        left.plotly_chart(figure(before_map, f"before: {before}", highlight, span), key="map_before_chart")
-        right.plotly_chart(figure(after_map, f"after: {after}", highlight, span), key="map_after_chart")
+        left.plotly_chart(figures[0], key="map_before_chart")
+        right.plotly_chart(figures[1], key="map_after_chart")
 except (RecTuneError, ValueError) as exc:
     alert("error", exc)

@@ -95,10 +95,10 @@ def bench_training_and_first_model(rows: list) -> None:
         t = time.perf_counter()
         _run([sys.executable, "-m", "recsys", "status", "--workspace", str(service.ws.root), "--json"])
         rows.append(("cli", "`python -m recsys status` wall time, no torch import (s)", f"{time.perf_counter() - t:.2f}"))
+        training_rows("demo data", service.ws.version(status.version), len(service.items()), rows)
     rows += [("demo data", "import -> first usable (untuned) model (s)", f"{first:.1f}"),
              ("demo data", "import -> first tuned and evaluated model (s)", f"{tuned:.1f}"),
              ("demo data", "model kind chosen", str(metrics.extra.get("kind_reason", "")))]
-    training_rows("demo data", service.ws.version(status.version), len(service.items()), rows)
     for protocol, models in metrics.evaluation.items():  # the same defaults on a second data set
         for name in ("tuned", "untuned-encoder", "sasrec", "ease", "itemknn", "popularity"):
             if name not in models:
@@ -227,7 +227,10 @@ def run_bench(json_path: str, quick: bool = False) -> list[tuple[str, str, str]]
         steps.append(bench_quality)
     for step in steps:
         print(f"... {step.__name__}", file=sys.stderr, flush=True)
-        step(rows)
+        try:
+            step(rows)
+        except Exception as exc:  # one broken measure must not hide the others' numbers
+            rows.append((step.__name__, "failed", f"{type(exc).__name__}: {exc}"))
     rows.append(("memory", "peak RSS of this benchmark process (MB)",
                  f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"))
     print("| area | measure | value |\n|---|---|---|")
