@@ -57,8 +57,11 @@ def _quality(active: ModelVersion, measured: ModelVersion | None, note: str) -> 
         what = "the language model as is (no training yet)" if active.kind == "untuned" else active.label
         return f"{active.name} ({what}) serves; it has not been evaluated yet.", ""
     warm, cold = measured.metrics.evaluation.get("warm", {}), measured.metrics.evaluation.get("cold", {})
-    return _sentence(active.name, warm, "finds the next item in the top", note), \
-        _sentence(active.name, cold, "on brand-new items, finds it in the top", note) if cold else ""
+    cold_sentence = _sentence(active.name, {k: v for k, v in cold.items() if k not in BASELINE_NAMES},
+                              "on brand-new items, finds it in the top", note)
+    if cold_sentence:  # collaborative baselines score nothing they never saw
+        cold_sentence = cold_sentence[:-1] + "; the classic baselines cannot rank new items."
+    return _sentence(active.name, warm, "finds the next item in the top", note), cold_sentence
 
 
 def _sentence(name: str, models: dict, verb: str, note: str) -> str:

@@ -27,11 +27,12 @@ def test_a_fresh_workspace_says_the_untuned_model_serves_and_to_train_first(tiny
 def test_an_evaluated_model_is_one_sentence_against_untuned_and_the_best_baseline(tiny_service):
     tiny_service.ws.store.update_metrics("v0001", evaluation={
         "warm": warm(0.15, untuned_encoder=0.04, ease=0.08, popularity=0.05),
-        "cold": warm(0.10, untuned_encoder=0.06)})
+        "cold": warm(0.10, untuned_encoder=0.06, ease=0.0)})
     ov = tiny_service.overview()
     assert ov.headline == ("v0001 finds the next item in the top 10 for 15.0% of users (±3.5%); untuned 4.0%; "
                            "best classic baseline EASE 8.0%.")
-    assert ov.cold == "v0001 on brand-new items, finds it in the top 10 for 10.0% of users (±2.9%); untuned 6.0%."
+    assert ov.cold == ("v0001 on brand-new items, finds it in the top 10 for 10.0% of users (±2.9%); untuned 6.0%; "
+                       "the classic baselines cannot rank new items.")
 
 
 def test_thumbs_not_yet_learned_are_counted_and_a_quick_update_borrows_its_bases_evaluation(tiny_service):
