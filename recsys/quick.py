@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.errors import RecTuneError
-from recsys.ranking import mask_scores
+from recsys.ranking import mask_scores, position_of, seen_cells
 from recsys.recommend import Recommender
 from recsys.serving import ServingModel
 
@@ -133,15 +133,9 @@ def _rows(model: ServingModel, histories: list[np.ndarray], k: int) -> _Rows:
         return _Rows(np.zeros((0, dim), np.float32), np.zeros(0), np.zeros(0), [])
     vectors = model.user_vectors(histories)
     scores = model.scores(vectors)
-    masked = mask_scores(scores, _cells(histories))
+    masked = mask_scores(scores, seen_cells(histories))
     kth = -np.sort(-masked, axis=1)[:, min(k, masked.shape[1]) - 1]
     return _Rows(vectors, kth, np.maximum(scores.std(axis=1), 1e-6), histories)
-
-
-def _cells(histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    rows = np.concatenate([np.full(len(h), i) for i, h in enumerate(histories)]) if histories else np.zeros(0, int)
-    cols = np.concatenate(histories) if histories else np.zeros(0, int)
-    return rows.astype(np.int64), cols.astype(np.int64)
 
 
 def _replay_users(rec: Recommender, n_items: int, config: QuickConfig) -> list[str]:
@@ -192,21 +186,15 @@ def _step_size(rows: _Rows, lr: float) -> float:
 
 
 def _move(before: ServingModel, after: ServingModel, rows: _Rows, row: int, thumb) -> ThumbMove:
-    ranks = [_rank_of(m.scores(rows.users[row][None])[0], thumb.item, rows.hidden[row]) for m in (before, after)]
+    ranks = [position_of(m.scores(rows.users[row][None])[0], thumb.item, rows.hidden[row]) for m in (before, after)]
     return ThumbMove(thumb.user_id, thumb.item_id, thumb.label, ranks[0], ranks[1])
-
-
-def _rank_of(scores: np.ndarray, item: int, hidden: np.ndarray) -> int:
-    keep = np.ones(len(scores), dtype=bool)
-    keep[hidden] = False
-    return int((scores[keep] > scores[item]).sum()) + 1
 
 
 def _kept(before: ServingModel, after: ServingModel, replay: _Rows, k: int) -> float:
     """Share of the replay users' top-k items (history excluded) still in their top k."""
     if not len(replay.users):
         return 1.0
-    cells = _cells(replay.hidden)
+    cells = seen_cells(replay.hidden)
     tops = [np.argsort(-mask_scores(m.scores(replay.users), cells), axis=1, kind="stable")[:, :k] for m in (before, after)]
     same = [len(set(a) & set(b)) for a, b in zip(tops[0], tops[1])]
     return float(np.sum(same) / tops[0].size)

@@ -47,3 +47,12 @@ def seen_cells(histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     cols = np.concatenate(histories) if histories else np.zeros(0, dtype=np.int64)
     keep = cols >= 0
     return rows[keep], cols[keep].astype(np.int64)
+
+
+def position_of(scores: np.ndarray, item: int, hidden: np.ndarray) -> int:
+    """1-based rank of `item` in one row of scores among the items not hidden (the item itself always
+    competes); ties do not count against it."""
+    competing = np.ones(len(scores), dtype=bool)
+    competing[hidden] = False
+    competing[item] = False
+    return int((scores[competing] > scores[item]).sum()) + 1

@@ -9,7 +9,7 @@ import pandas as pd
 
 from recsys.errors import RecTuneError
 from recsys.feedback import FeedbackLedger
-from recsys.ranking import rank
+from recsys.ranking import position_of, rank
 from recsys.sequences import user_sequences
 from recsys.serving import ServingModel
 from recsys.workspace import Workspace
@@ -80,9 +80,7 @@ class Recommender:
         if item < 0:
             return None
         scores, hidden, _ = self._scored(user_id, True, hide_last)
-        competing = np.ones(len(scores), dtype=bool)
-        competing[hidden] = False
-        return int((scores[competing & (np.arange(len(scores)) != item)] > scores[item]).sum()) + 1
+        return position_of(scores, item, hidden)
 
     def _scored(self, user_id: str, use_feedback: bool, hide_last: bool):
         """(scores, item indices hidden from the list, the history used)."""

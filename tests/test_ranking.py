@@ -21,3 +21,11 @@ def test_rank_masks_seen_items_and_the_shelf_and_never_returns_minus_inf():
     allowed = np.array([True, True, True, False])
     assert [r.tolist() for r in rank(scores, 3, exclude=seen, allowed=allowed)] == [[1, 2], [2, 1, 0]]
     assert mask_scores(scores, seen).tolist()[1] == [1.0, 2.0, 3.0, -np.inf]
+
+
+def test_position_of_counts_only_visible_items_scoring_strictly_higher():
+    from recsys.ranking import position_of
+    scores = np.array([0.9, 0.5, 0.7, 0.5, 0.1])
+    assert position_of(scores, 1, np.array([], dtype=np.int64)) == 3  # 0.9, 0.7 above; the tie at 3 does not count
+    assert position_of(scores, 1, np.array([0, 1])) == 2  # 0 hidden; hiding the item itself changes nothing
+    assert position_of(scores, 0, np.array([2])) == 1
