@@ -248,12 +248,20 @@ def test_compare_page_puts_untuned_beside_the_active_round_and_ranks_the_next_ch
     assert set(at.dataframe[1].value["change"]) == {"same"}
 
 
-def test_explore_page_draws_before_and_after_maps(home):
+def test_explore_page_draws_one_map_switching_between_before_and_after(home):
     at = app("pages/explore.py")
-    assert len(at.get("plotly_chart")) == 2 and not at.error
+    assert len(at.get("plotly_chart")) == 1 and not at.error
     assert at.selectbox(key="map_method").options == ["pca", "tsne"]  # umap-learn is not installed here
-    left, right = (json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart"))
-    assert left["xaxis"]["range"] == right["xaxis"]["range"] and right["yaxis"]["scaleanchor"] == "x"
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    menu = spec["layout"]["updatemenus"][0]
+    labels = [b["label"] for b in menu["buttons"]]
+    assert labels == ["before: untuned text embeddings", "after: v0002"] and menu["active"] == 1
+    before, after = (b["args"][0]["visible"] for b in menu["buttons"])
+    assert [t.get("visible", True) for t in spec["data"]] == after  # only the 'after' map is drawn at first
+    assert all(a != b for a, b in zip(before, after)) and sum(before) == sum(after)  # same layers, other map
+    assert spec["layout"]["yaxis"]["scaleanchor"] == "x"  # equal axes, one scale for both maps
+    at.selectbox(key="map_before").set_value("nothing").run()
+    assert "updatemenus" not in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
 
 
 def test_evaluate_page_shows_rounds_and_baselines(home):
