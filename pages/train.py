@@ -31,6 +31,11 @@ with st.expander("Training settings", expanded=not service.job().active):
                           help="LoRA/full encoder tuning: slow on CPU (~25 pairs/s) and measured to help little; "
                                "uses a GPU when one is present.")
     pairs = c2.number_input("Encoder tuning pairs", 8, 100_000, D.encoder_pairs, disabled=tuning == "none")
+    guard = c3.number_input("Forgetting guard (lowest similarity Spearman)", -1.0, 1.0, D.min_drift_spearman, 0.05,
+                            disabled=tuning == "none", key="min_drift_spearman",
+                            help="After tuning, the language model judges the similarity of 48 everyday sentences "
+                                 "again; a round whose ranking of those similarities agrees with the base's less "
+                                 "than this (Spearman) is kept but not activated.")
     evaluate = c3.toggle("Evaluate the round", True, key="evaluate_round",
                          help="Refits on the warm and cold protocols (takes longer).")
     dropout = c1.slider("History dropout", 0.0, 0.9, D.history_dropout, 0.1,
@@ -40,6 +45,15 @@ with st.expander("Training settings", expanded=not service.job().active):
                         help="history: a learned recency-weighted mean of the user's items; attention: self-attention "
                              "over the sequence (SASRec-style). auto trains both and keeps the attention model only "
                              "when it wins on validation users by more than the noise.")
+    encoder_model = st.text_input("Language model (the item and user text encoder)", D.encoder_model, key="encoder_model",
+                                  help="The packaged MiniLM, a local sentence-transformers or Hugging Face model folder "
+                                       "(a GPT-2-family causal LM works too), or a hub id (needs network). End it "
+                                       "with #mean or #last for mean or last-token pooling; without a suffix the "
+                                       "model's own pooling is used.")
+    rerank = c1.selectbox("Re-rank with a fine-tuned cross-encoder", ["off", "auto", "on"], key="rerank",
+                          help="A second stage: the language model reads each user's recent titles with each of the "
+                               f"first stage's top {D.rerank_top_n} and re-orders them. auto keeps it only when "
+                               "held-out users gain more than the noise. Adds minutes to a round on CPU.")
     rule = service.positives_rule() if service.ws.has_data() else None
     min_rating = c3.number_input("Lowest positive rating (0 = every rating)", 0.0, 100.0,
                                  float(rule.min_rating or 0.0) if rule else 0.0, 0.5,
@@ -53,7 +67,9 @@ with st.expander("Training settings", expanded=not service.job().active):
         config = TrainConfig(dim=dim, max_history=max_history, max_seconds=float(max_seconds) or None,
                              use_item_ids=use_ids, kind=kind, positives=positives,
                              text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,
-                             encoder_pairs=int(pairs), history_dropout=float(dropout))
+                             encoder_model=encoder_model.strip() or D.encoder_model,
+                             encoder_pairs=int(pairs), history_dropout=float(dropout),
+                             min_drift_spearman=float(guard), rerank=rerank)
     except ValueError as exc:
         config = None
         alert("error", exc)
@@ -126,6 +142,8 @@ def rounds() -> None:
     st.dataframe(readable_rounds(service.rounds_table()), hide_index=True, width="stretch")
     if newest.metrics.extra.get("kind_reason"):
         st.text(f"{newest.name} model kind: {newest.metrics.extra['kind_reason']}")
+    if newest.metrics.extra.get("rerank"):
+        st.text(f"{newest.name} {newest.metrics.extra['rerank']['summary']}")
     if newest.metrics.extra.get("positives"):
         st.text(f"{newest.name} positives: {newest.metrics.extra['positives']}")
     if newest.metrics.extra.get("activation") and not newest.active:

@@ -29,9 +29,13 @@ def _data_commands(sub) -> None:
     t = _workspace(sub.add_parser("train", help="import data (if given) and train the next round"))
     _import_flags(t)
     t.add_argument("--config", help="JSON file of training settings (TrainConfig fields)")
-    t.add_argument("--encoder", help="sentence-transformers folder or hub id (default: packaged MiniLM)")
+    t.add_argument("--encoder", help="sentence-transformers or Hugging Face model folder (GPT-2 family too) or hub "
+                                     "id, optionally ending in #mean or #last for the pooling (default: packaged MiniLM)")
     t.add_argument("--encoder-tuning", choices=["none", "lora", "full"], help="also tune the language model")
     t.add_argument("--max-seconds", type=float, help="training-loop time budget")
+    t.add_argument("--rerank", choices=["off", "auto", "on"],
+                   help="second stage: a cross-encoder fine-tuned on (history, candidate) text re-ranks the top N "
+                        "(auto: kept only when validation improves by more than the noise)")
     t.add_argument("--kind", choices=["auto", "history", "attention"],
                    help="model kind (default auto: both are trained, the better on validation users serves)")
     t.add_argument("--min-rating", type=float, help="ratings below this are not positives but count as thumbs-down "

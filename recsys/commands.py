@@ -51,7 +51,7 @@ def _train_values(args: argparse.Namespace) -> dict:
     except (OSError, json.JSONDecodeError) as exc:
         raise RecTuneError(f"{args.config}: not a readable JSON file of training settings ({exc}).") from None
     flags = {"encoder_model": args.encoder, "encoder_tuning": args.encoder_tuning, "max_seconds": args.max_seconds,
-             "kind": args.kind, "positives": _positives(args)}
+             "kind": args.kind, "positives": _positives(args), "rerank": args.rerank}
     return {**values, **{k: v for k, v in flags.items() if v is not None}}
 
 
@@ -101,6 +101,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     extra = version.metrics.extra
     _say(f"trained {version.name}: {extra.get('kind_reason', '')}; positives: {extra.get('positives', '')}; "
          f"{extra.get('activation', '')}")
+    if extra.get("rerank"):
+        _say(extra["rerank"]["summary"])
     return 0
 
 

@@ -24,11 +24,17 @@ EASE_MAX_ITEMS = 30_000  # EASE inverts an (items x items) matrix: 7 GB in float
 
 def TunedScorer(text: np.ndarray, config: TrainConfig, cancel: threading.Event | None = None,  # noqa: N802
                 callbacks: list[Callback] = ()) -> ServedModel:
-    """The default model as a scorer: fit = a training run on the split's training part, then served."""
+    """The default model as a scorer: fit = a training run on the split's training part, then served. The run's
+    validation users are kept on the scorer (`val_users`) for a second stage fitted over it."""
+    scorer = ServedModel("tuned", None)
+
     def build(train: pd.DataFrame, item_ids: np.ndarray):
         from recsys.kinds import fit_model
-        return fit_model(text, item_ids, train, NO_FEEDBACK, config, list(callbacks), cancel=cancel).model
-    return ServedModel("tuned", build)
+        fit = fit_model(text, item_ids, train, NO_FEEDBACK, config, list(callbacks), cancel=cancel)
+        scorer.val_users = list(fit.val_users)
+        return fit.model
+    scorer.build = build
+    return scorer
 
 
 def splits(dataset: Dataset, config: TrainConfig = TrainConfig()) -> list[Split]:
@@ -69,6 +75,12 @@ def evaluate_config(cache_dir: Path, dataset: Dataset, text: np.ndarray, config:
     for split in splits(dataset, config):
         stage = f"evaluate: {split.name}"
         emit(callbacks, TrainEvent(stage, 0, 1, None, f"refitting on the {split.name} protocol"))
-        tuned: Metrics = evaluate(TunedScorer(text, config, cancel, [as_stage(stage, callbacks)]), split, item_ids, k)
+        scorer = TunedScorer(text, config, cancel, [as_stage(stage, callbacks)])
+        tuned: Metrics = evaluate(scorer, split, item_ids, k)
         result[split.name] = {"tuned": tuned.to_dict(), **result[split.name]}
+        if config.rerank != "off":  # the same first stage with the second stage trained on this split's part
+            from recsys.rerank import RerankScorer
+            both = RerankScorer(scorer, dataset.items, config, split.candidates, cancel, [as_stage(stage, callbacks)])
+            result[split.name]["tuned+rerank"] = {**evaluate(both, split, item_ids, k).to_dict(),
+                                                  "fusion_weight": both.report["weight"]}
     return result

@@ -1,5 +1,6 @@
-"""Text encoders: the packaged all-MiniLM-L6-v2 (or any sentence-transformers folder), a fast batched
-encode path, and an on-disk cache of item embeddings keyed by encoder and text."""
+"""Text encoders: the packaged all-MiniLM-L6-v2, any sentence-transformers folder or Hugging Face model folder
+(GPT-2 family too; `#mean` / `#last` picks the pooling), a fast batched encode path, and an on-disk cache of item
+embeddings keyed by encoder and text."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from recsys.devices import cpu_has_bf16, pick_device
-from recsys.encoder_names import DEFAULT_MODEL, resolve_model
+from recsys.encoder_names import DEFAULT_MODEL, resolve_model, split_pooling
 from recsys.errors import RecTuneError
 from recsys.events import Callback, TrainEvent, emit
 from recsys.storage import atomic_write_bytes
@@ -38,14 +39,12 @@ class TextEncoder:
     def __init__(self, model: str = DEFAULT_MODEL, device: str | None = None, precision: str = "auto",
                  batch_size: int = 64) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1" if model.startswith("packaged:") else "0")
-        from sentence_transformers import SentenceTransformer
-        path = resolve_model(model)
+        path, pooling = resolve_model(model), split_pooling(model)[1]
         self.device = device or pick_device()
-        try:
-            self.model = SentenceTransformer(path, device=self.device)
-        except OSError as exc:
-            raise RecTuneError(f"cannot load encoder '{model}': {str(exc)[:200]}; give a local "
-                               "sentence-transformers folder or a hub id (needs network).") from None
+        self.model = _load_sentence_transformer(model, path, self.device)
+        _pad_with_eos(self.model)
+        if pooling is not None:
+            _set_pooling(self.model, pooling, model)
         self._setup(model_key(model, path), batch_size, precision)
 
     @classmethod
@@ -95,6 +94,46 @@ class TextEncoder:
                 emb = self.model.forward(features)["sentence_embedding"].float()
                 out[idx] = torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
         return out
+
+
+def _load_sentence_transformer(name: str, path: str, device: str):
+    """A plain Hugging Face folder loads too: sentence-transformers adds a Pooling module to it."""
+    from sentence_transformers import SentenceTransformer
+    try:
+        return SentenceTransformer(path, device=device)
+    except (OSError, ValueError) as exc:  # ValueError: a config.json transformers does not recognise
+        raise RecTuneError(f"cannot load encoder '{name}': {str(exc)[:200]}; give a local sentence-transformers "
+                           "or Hugging Face model folder (GPT-2 family too, optionally ending in #mean or #last) "
+                           "or a hub id (needs network).") from None
+
+
+def _pad_with_eos(model) -> None:
+    """GPT-2-family tokenizers have no pad token, and a batch needs one. The eos token is safe as pad: the
+    attention mask keeps pads out of the pooling, and under right padding a causal model's real tokens never
+    attend to the pads after them."""
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None and tokenizer.pad_token is None and tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def _set_pooling(model, mode: str, name: str) -> None:
+    """Replace the model's Pooling module by one of `mode` ('mean' | 'lasttoken') over the same token width.
+    Last-token pooling finds each text's last real token from the attention mask, so padding does not move it."""
+    pooling = _pooling_class()
+    for index, module in enumerate(model):
+        if isinstance(module, pooling):
+            width = getattr(module, "embedding_dimension", None) or module.word_embedding_dimension
+            model[index] = pooling(width, pooling_mode=mode)
+            return
+    raise RecTuneError(f"encoder '{name}' has no pooling layer to replace: drop the '#...' suffix.")
+
+
+def _pooling_class() -> type:
+    try:  # sentence-transformers >= 6 moved its modules
+        from sentence_transformers.sentence_transformer.modules import Pooling
+    except ImportError:
+        from sentence_transformers.models import Pooling
+    return Pooling
 
 
 def _tensors_to(features: dict, device: str) -> dict:

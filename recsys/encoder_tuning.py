@@ -12,21 +12,9 @@ import pandas as pd
 
 from recsys.config import TrainConfig
 from recsys.data import Dataset
+from recsys.drift import measure_drift
 from recsys.events import Callback, Cancelled, TrainEvent, emit
 
-# Text far from any catalog: how much the tuned encoder's general sense of language moved.
-DRIFT_PROBE = [
-    "The train to the airport leaves every twenty minutes.", "Please remember to water the plants on Friday.",
-    "The committee approved the new budget after a long debate.", "Symptoms of the flu include fever and fatigue.",
-    "How do I reset my password?", "The river flooded the lower part of the village.",
-    "She plays the violin in a string quartet.", "Interest rates rose for the third time this year.",
-    "The recipe needs two eggs and a cup of flour.", "Our team won the match in extra time.",
-    "The museum is closed on Mondays.", "He fixed the bicycle chain with a small tool.",
-    "Mountains were covered in fresh snow this morning.", "The software update improves battery life.",
-    "A quiet cafe with good coffee near the station.", "The children built a sandcastle at the beach.",
-    "Vaccines train the immune system to recognise a virus.", "The contract must be signed by both parties.",
-    "Thunderstorms are expected later this afternoon.", "The novel was translated into thirty languages.",
-]
 BATCH = 16  # triplets per step: with MNRL every other positive in the batch is a negative too
 
 
@@ -60,7 +48,11 @@ def tune_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: Trai
     if config.encoder_tuning == "lora":
         from peft import LoraConfig, get_peft_model
         hf = get_peft_model(hf, LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank,
-                                           target_modules=["query", "key", "value"], lora_dropout=0.05))
+                                           # BERT-family names where the model has them, else peft's default
+                                           # for its architecture (GPT-2: c_attn, which holds query, key, value)
+                                           target_modules=["query", "key", "value"] if any(
+                                               n.endswith(".query") for n, _ in hf.named_modules()) else None,
+                                           lora_dropout=0.05))
         model[0].auto_model = hf
     pairs = build_pairs(dataset, feedback, config.encoder_pairs, config.seed)
     losses = _train_contrastive(model, pairs, config, encoder.device, list(callbacks), cancel)
@@ -71,7 +63,7 @@ def tune_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: Trai
     tuned = TextEncoder.from_model(model, key, encoder.device, encoder.precision)
     return tuned, {"encoder_tuning": config.encoder_tuning, "encoder_pairs": len(pairs),
                    "encoder_final_loss": float(np.mean(losses[-10:])), "encoder_dir": "encoder",
-                   **drift_report(encoder, tuned)}
+                   **measure_drift(encoder, tuned).to_dict()}
 
 
 def _train_contrastive(model, pairs: list[tuple[str, str, str]], config: TrainConfig, device: str,
@@ -107,13 +99,3 @@ def _mnrl():
 def _features(model, texts: list[str], device: str) -> dict:
     tokenize = getattr(model, "preprocess", None) or model.tokenize
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in tokenize(texts).items()}
-
-
-def drift_report(before, after) -> dict:
-    """Mean cosine between untuned and tuned embeddings of off-catalog sentences (1.0 = unchanged), and
-    the rank correlation of their pairwise similarities (does it still judge general text the same way?)."""
-    from scipy.stats import spearmanr
-    a, b = before.encode(DRIFT_PROBE), after.encode(DRIFT_PROBE)
-    iu = np.triu_indices(len(DRIFT_PROBE), 1)
-    rho = spearmanr((a @ a.T)[iu], (b @ b.T)[iu]).statistic
-    return {"drift_mean_cosine": float((a * b).sum(1).mean()), "drift_similarity_spearman": float(rho)}

@@ -41,6 +41,7 @@ def as_stage(stage: str, callbacks: list[Callback]) -> Callback:
 
 STAGE_NAMES = {"load": "Reading the data", "encode": "Reading the item texts with the language model",
                "tune-encoder": "Tuning the language model", "train": "Learning from the log",
+               "rerank": "Teaching the language model to re-rank each list",
                "validate": "Checking on held-out users", "save": "Saving the new model version",
                "import": "Importing the files", "quick": "Applying the thumbs", "evaluate": "Evaluating",
                "evaluate: baselines": "Scoring the simple baselines",

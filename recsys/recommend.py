@@ -10,6 +10,7 @@ import pandas as pd
 from recsys.errors import RecTuneError
 from recsys.feedback import FeedbackLedger
 from recsys.ranking import position_of, rank
+from recsys.rerank import Catalog, Reranker, candidates_for, catalog_of
 from recsys.sequences import user_sequences
 from recsys.serving import ServingModel
 from recsys.workspace import Workspace
@@ -21,14 +22,17 @@ class Recommendation:
     rank: int
     score: float
     because: tuple[str, ...] = ()  # history item ids that pull this item up most
+    first_score: float | None = None  # with a re-ranker: the first stage's score (score is then the fused one)
+    rerank_score: float | None = None  # with a re-ranker: the cross-encoder's score of (history, item)
 
 
 class Recommender:
     """One model version over one workspace's data and ledger; read-only, safe to share between threads."""
 
     def __init__(self, model: ServingModel, interactions: pd.DataFrame, ledger: FeedbackLedger | None = None,
-                 version: str = "") -> None:
+                 version: str = "", reranker: Reranker | None = None, catalog: Catalog | None = None) -> None:
         self.model, self.ledger, self.version = model, ledger, version
+        self.reranker, self.catalog = reranker, catalog  # the optional second stage (rerank.py)
         self.item_ids = model.item_ids
         self.index = pd.Index(model.item_ids)
         self.sequences = user_sequences(interactions, model.item_ids)
@@ -39,7 +43,10 @@ class Recommender:
         if name is None:
             raise RecTuneError(f"workspace '{ws.name}' has no model yet; run a training round first.")
         model = ServingModel.load(ws.models_dir / name)
-        return cls(model, ws.load_dataset().interactions, FeedbackLedger(ws.ledger_path), name)
+        dataset = ws.load_dataset()
+        reranker = Reranker.load(ws.models_dir / name)
+        catalog = catalog_of(dataset.items, model.item_ids, reranker.fusion.history) if reranker else None
+        return cls(model, dataset.interactions, FeedbackLedger(ws.ledger_path), name, reranker, catalog)
 
     def users(self) -> list[str]:
         return sorted(self.sequences)
@@ -67,11 +74,26 @@ class Recommender:
                   use_feedback: bool = True, explain: int = 3, hide_last: bool = False) -> list[Recommendation]:
         """Top k, never an item the user already has (history or thumbs-up) nor a thumbs-down."""
         scores, hidden, history = self._scored(user_id, use_feedback, hide_last)
-        picks = rank(scores[None, :], k, exclude=(np.zeros(len(hidden), dtype=np.int64), hidden),
-                     allowed=self._allowed(candidates))[0]
+        allowed = self._allowed(candidates)
+        if self.reranker is not None:
+            return self._reranked(history, hidden, allowed, k, explain)
+        picks = rank(scores[None, :], k, exclude=(np.zeros(len(hidden), dtype=np.int64), hidden), allowed=allowed)[0]
         reasons = self.explain_list(history, picks, explain)
         return [Recommendation(str(self.item_ids[j]), pos + 1, float(scores[j]), reasons[pos])
                 for pos, j in enumerate(picks)]
+
+    def _reranked(self, history: np.ndarray, hidden: np.ndarray, allowed: np.ndarray | None, k: int,
+                  explain: int) -> list[Recommendation]:
+        """The first stage's top N, re-scored by the cross-encoder and fused; the top k of those."""
+        top_n = max(self.reranker.fusion.top_n, k)
+        picks, first = candidates_for(self.model, history, top_n, hidden, allowed)
+        if len(picks) == 0:
+            return []
+        fused, second = self.reranker.rescore(self.catalog, history, picks, first)
+        order = np.argsort(-fused, kind="stable")[:k]
+        reasons = self.explain_list(history, picks[order], explain)
+        return [Recommendation(str(self.item_ids[picks[o]]), pos + 1, float(fused[o]), reasons[pos],
+                               float(first[o]), float(second[o])) for pos, o in enumerate(order)]
 
     def rank_of(self, user_id: str, item_id: str, hide_last: bool = False) -> int | None:
         """Where `item_id` would rank in the user's full list (1 = first), the same items hidden as in

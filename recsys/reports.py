@@ -82,9 +82,17 @@ def round_summary(version: ModelVersion) -> str:
         best = max(rivals, key=rivals.get)
         parts.append(f"on held-out users it ranks their next item at NDCG@10 {scores['new']:.3f}, against "
                      f"{RIVAL_NAMES.get(best, best)} {rivals[best]:.3f}")
-    parts.append("it serves now" if version.active else "it was kept but not activated (it did not beat the "
-                 "others by more than the noise)" if extra.get("activated") is False else "another version serves now")
+    parts.append("it serves now" if version.active else _why_not_serving(extra))
     return "; ".join(parts) + "."
+
+
+def _why_not_serving(extra: dict) -> str:
+    if extra.get("activated") is not False:
+        return "another version serves now"
+    if "forgetting guard" in str(extra.get("activation", "")):
+        return ("it was kept but not activated: its tuned language model drifted too far from the base's general "
+                "sense of language (the forgetting guard)")
+    return "it was kept but not activated (it did not beat the others by more than the noise)"
 
 
 def _duration(seconds: float | None) -> str:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from recsys.config import TrainConfig
 from recsys.data import Dataset, dataset_fingerprint
+from recsys.drift import guard_reason
 from recsys.encoder import item_text_vectors
 from recsys.errors import RecTuneError
 from recsys.events import Callback, TrainEvent, emit
@@ -58,7 +59,13 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
         from recsys.comparison import evaluate_config
         metrics["evaluation"] = evaluate_config(ws.cache_dir, dataset, text, config, cancel, callbacks=callbacks)
     metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
+    reranker = _round_reranker(fit, dataset, feedback, config, metrics, callbacks, cancel)
     gate = decide(fit.model, _serving(ws, previous), dataset.interactions, list(fit.val_users))
+    forgot = guard_reason(extra, config.min_drift_spearman)
+    if forgot:  # the forgetting guard overrules a gate that would activate
+        gate = replace(gate, activate=False, reason=forgot)
+    if "drift_similarity_spearman" in extra:
+        metrics["forgetting_guard"] = {"min_drift_spearman": config.min_drift_spearman, "passed": forgot is None}
     metrics.update(activated=gate.activate, activation=gate.reason, validation_compared=gate.scores)
     emit(callbacks, TrainEvent("save", 0, 1, None, gate.reason))
     emit(callbacks, TrainEvent("save", 1, 1, None, "writing the model version"))
@@ -72,9 +79,24 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
         feedback.to_csv(folder / FEEDBACK_SEEN, index=False)
         if extra.get("encoder_dir"):
             encoder.save_to(folder / ENCODER_DIR)
+        if reranker is not None:
+            reranker.save(folder, metrics["rerank"])
 
     version = ws.write_version(fill, activate=gate.activate)
     return RoundResult(version, metrics, time.perf_counter() - started)
+
+
+def _round_reranker(fit, dataset: Dataset, feedback: pd.DataFrame, config: TrainConfig, metrics: dict,
+                    callbacks: list[Callback], cancel: threading.Event | None):
+    """The second stage when configured: trained over the round's model, kept per its report (rerank.py)."""
+    if config.rerank == "off":
+        return None
+    from recsys.rerank import fit_reranker
+    reranker, report = fit_reranker(fit.model, dataset.interactions, dataset.items, feedback, config,
+                                    list(fit.val_users), callbacks, cancel)
+    metrics["rerank"] = report
+    emit(callbacks, TrainEvent("rerank", 1, 1, None, report["summary"]))
+    return reranker if report["keep"] else None
 
 
 def _serving(ws: Workspace, version: str | None) -> ServingModel | None:

@@ -64,6 +64,9 @@ def recommendation_list(service: Service, version: str, user: str, k: int, as_se
     labels = dict(zip(current["item_id"].astype(str), current["label"]))
     previous, others = st.session_state["previous_lists"].get(user, {}), colleagues(service, user)
     st.subheader(f"Top {len(picks)} from model {version}")
+    if rec.reranker is not None:
+        st.caption(f"Re-ranked: the first stage's top {rec.reranker.fusion.top_n} re-scored by the fine-tuned "
+                   f"re-ranker; the score fuses both (weight {rec.reranker.fusion.weight:.1f} on the re-ranker).")
     for r in picks:
         row = st.columns([0.4, 4, 0.8, 0.8, 1.2])
         row[0].text(str(r.rank))
@@ -72,7 +75,8 @@ def recommendation_list(service: Service, version: str, user: str, k: int, as_se
             row[1].text("because of: " + "; ".join(item_label(items, b) for b in r.because))
         if r.item_id in others:
             row[1].text("colleagues: " + others[r.item_id])
-        row[2].text(f"{r.score:.3f}")
+        row[2].text(f"{r.score:.3f}" if r.rerank_score is None else
+                    f"{r.score:.2f}\nfirst {r.first_score:.2f}\nre-rank {r.rerank_score:.2f}")
         row[3].text(_moved(previous, r))
         key = thumb_key(user, r.item_id, labels)
         with row[4]:

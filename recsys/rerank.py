@@ -1,0 +1,231 @@
+"""The second stage: a cross-encoder re-ranks the first stage's top N for a user. It learns from (recent history
+text, candidate text) groups: the next item (and thumbs-ups) against the first stage's own top-N items the user
+did not pick (and thumbs-downs). The served score fuses both stages, z-scored within the N, with a weight
+fitted on the round's validation users by cross-fitting (two halves, each scored with the other's weight), so
+the reported gain and its noise band are honest; `auto` keeps the stage only when the gain beats the noise."""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.config import TrainConfig
+from recsys.cross_encoder import CrossEncoder
+from recsys.events import Callback, TrainEvent, emit
+from recsys.metrics import ndcg_gains
+from recsys.ranking import rank
+from recsys.sequences import user_sequences
+from recsys.serving import ServingModel
+
+RERANK_DIR = "reranker"
+RERANK_FILE = "rerank.json"
+LIFT = 1e6  # added to re-ranked scores in evaluation: the top N stays above every other item
+NO_THUMBS = pd.DataFrame(columns=["user_id", "item_id", "label"])
+WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)  # fusion weights tried: 0 = first stage only
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """What the re-ranker reads of the items: titles for the history side, full texts for the candidate."""
+
+    titles: np.ndarray  # (n_items,) str
+    texts: np.ndarray  # (n_items,) str
+    history: int  # how many recent titles describe the user
+
+    def query(self, history: np.ndarray) -> str:
+        recent = history[history >= 0][-self.history:]
+        return "Recently: " + "; ".join(self.titles[recent].tolist())
+
+
+@dataclass(frozen=True)
+class Fusion:
+    weight: float  # fused = (1 - weight) * z(first stage) + weight * z(re-ranker), within the top N
+    top_n: int
+    history: int
+
+    def fuse(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        return (1 - self.weight) * _z(first) + self.weight * _z(second)
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-9)
+
+
+class Reranker:
+    """A trained cross-encoder with its fusion; re-ranks one user's candidates (torch at serving time)."""
+
+    def __init__(self, encoder: CrossEncoder, fusion: Fusion) -> None:
+        self.encoder, self.fusion = encoder, fusion
+
+    def rescore(self, catalog: Catalog, history: np.ndarray, candidates: np.ndarray,
+                first: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(fused scores, re-ranker scores) of `candidates` (item indices) whose first-stage scores are `first`."""
+        query = catalog.query(history)
+        second = self.encoder.score([query] * len(candidates), catalog.texts[candidates].tolist())
+        return self.fusion.fuse(first, second), second
+
+    def save(self, folder: Path, report: dict) -> None:
+        self.encoder.save(folder / RERANK_DIR)
+        (folder / RERANK_FILE).write_text(json.dumps({**asdict(self.fusion), "report": report}, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> Reranker | None:
+        if not (folder / RERANK_FILE).exists():
+            return None
+        saved = json.loads((folder / RERANK_FILE).read_text())
+        fusion = Fusion(saved["weight"], saved["top_n"], saved["history"])
+        return cls(CrossEncoder.load(folder / RERANK_DIR), fusion)
+
+
+def candidates_for(model: ServingModel, history: np.ndarray, top_n: int, hidden: np.ndarray,
+                   allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(item indices, first-stage scores) of the first stage's top N for one history, `hidden` excluded."""
+    scores = model.scores(model.user_vector(history)[None, :])
+    picks = rank(scores, top_n, exclude=(np.zeros(len(hidden), dtype=np.int64), hidden), allowed=allowed)[0]
+    return picks, scores[0, picks]
+
+
+def training_groups(model: ServingModel, sequences: dict[str, np.ndarray], users: list[str], catalog: Catalog,
+                    feedback: pd.DataFrame, config: TrainConfig, rng: np.random.Generator) -> list[tuple[str, list[str]]]:
+    """(query, [positive text, negative texts...]) groups: a random cut of a user's sequence, its next item
+    against the first stage's top-N items that are not it; thumbs-ups against the user's top N and downs."""
+    groups, n_neg = [], config.rerank_negatives
+    usable = [u for u in users if len(sequences[u]) >= 2]
+    for user in rng.choice(usable, size=min(config.rerank_groups, len(usable) * 4), replace=True):
+        seq = sequences[user]
+        cut = int(rng.integers(max(1, len(seq) - 5), len(seq)))  # one of the user's recent steps
+        picks, _ = candidates_for(model, seq[:cut], config.rerank_top_n, seq[:cut])
+        negatives = [j for j in picks if j != seq[cut]]
+        chosen = rng.choice(negatives, size=min(n_neg, len(negatives)), replace=False)
+        groups.append((catalog.query(seq[:cut]), catalog.texts[[seq[cut], *chosen]].tolist()))
+    return groups + _thumb_groups(model, sequences, catalog, feedback, config)
+
+
+def _thumb_groups(model: ServingModel, sequences: dict[str, np.ndarray], catalog: Catalog, feedback: pd.DataFrame,
+                  config: TrainConfig) -> list[tuple[str, list[str]]]:
+    index = pd.Index(model.item_ids)
+    groups = []
+    for user, labels in feedback.groupby("user_id"):
+        seq = sequences.get(str(user), np.zeros(0, dtype=np.int64))
+        idx = index.get_indexer(labels["item_id"].astype(str))
+        ups = [i for i, lab in zip(idx, labels["label"]) if i >= 0 and lab == "up"]
+        downs = [i for i, lab in zip(idx, labels["label"]) if i >= 0 and lab == "down"]
+        picks, _ = candidates_for(model, seq, config.rerank_top_n, np.array([*seq, *ups], dtype=np.int64))
+        negatives = downs + [j for j in picks if j not in downs][:max(0, config.rerank_negatives - len(downs))]
+        groups += [(catalog.query(seq), catalog.texts[[up, *negatives]].tolist()) for up in ups if negatives]
+    return groups
+
+
+def validation_lists(model: ServingModel, sequences: dict[str, np.ndarray], val_users: list[str],
+                     top_n: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+    """Per validation user whose held-out last item is in the first stage's top N: (history, candidates,
+    first-stage scores, the target's index in candidates). Users whose target is not there gain nothing either way."""
+    out = []
+    for user in val_users:
+        seq = sequences[user]
+        history, target = seq[:-1], seq[-1]
+        picks, first = candidates_for(model, history, top_n, history)
+        hit = np.flatnonzero(picks == target)
+        if len(hit):
+            out.append((history, picks, first, int(hit[0])))
+    return out
+
+
+def fit_fusion(firsts: list[np.ndarray], seconds: list[np.ndarray], targets: list[int], n_users: int,
+               top_n: int, history: int, k: int = 10) -> tuple[Fusion, dict]:
+    """The fusion weight and an honest report: per-user NDCG@k with and without the re-ranker, each half of the
+    users scored with the weight chosen on the other half (users whose target was not in the top N count as 0)."""
+    gains = np.array([[_gain(w, f, s, t, k) for f, s, t in zip(firsts, seconds, targets)] for w in WEIGHTS])
+    halves = np.arange(len(targets)) % 2
+    fused = np.zeros(len(targets))
+    for half in (0, 1):
+        best = int(gains[:, halves != half].sum(1).argmax())
+        fused[halves == half] = gains[best, halves == half]
+    diff = np.concatenate([fused - gains[0], np.zeros(n_users - len(targets))])
+    noise = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    weight = float(WEIGHTS[int(gains.sum(1).argmax())])
+    return Fusion(weight, top_n, history), {
+        "weight": weight, "validation_users": n_users, "users_with_target_in_top_n": len(targets),
+        "ndcg_first_stage": float(gains[0].sum() / max(n_users, 1)), "ndcg_fused": float(fused.sum() / max(n_users, 1)),
+        "gain": float(diff.mean()) if len(diff) else 0.0, "noise": noise}
+
+
+def _gain(weight: float, first: np.ndarray, second: np.ndarray, target: int, k: int) -> float:
+    fused = (1 - weight) * _z(first) + weight * _z(second)
+    order = np.argsort(-fused, kind="stable")  # as served: ties go to the first stage's order
+    return float(ndcg_gains(np.flatnonzero(order == target)[:1], k)[0])
+
+
+def fit_reranker(model: ServingModel, interactions: pd.DataFrame, items: pd.DataFrame, feedback: pd.DataFrame,
+                 config: TrainConfig, val_users: list[str], callbacks: list[Callback] = (),
+                 cancel: threading.Event | None = None) -> tuple[Reranker, dict]:
+    """Train a re-ranker over `model`'s lists; returns it and its report ('keep': whether it should serve)."""
+    from recsys.devices import deterministic
+    callbacks = list(callbacks)
+    catalog = catalog_of(items, model.item_ids, config.rerank_history)
+    sequences = user_sequences(interactions, model.item_ids)
+    rng = np.random.default_rng(config.seed)
+    held = set(val_users)
+    groups = training_groups(model, sequences, [u for u in sorted(sequences) if u not in held], catalog, feedback,
+                             config, rng)
+    encoder = CrossEncoder.from_encoder(config.encoder_model, precision=config.precision, seed=config.seed)
+    with deterministic():
+        losses = encoder.train_groups(groups, config.rerank_lr, 4, callbacks, cancel)
+    emit(callbacks, TrainEvent("rerank", 0, 1, None, "fitting the fusion weight on validation users"))
+    lists = validation_lists(model, sequences, [u for u in val_users if u in sequences], config.rerank_top_n)
+    seconds = [encoder.score([catalog.query(h)] * len(c), catalog.texts[c].tolist()) for h, c, _, _ in lists]
+    fusion, report = fit_fusion([f for _, _, f, _ in lists], seconds, [t for *_, t in lists], len(val_users),
+                                config.rerank_top_n, config.rerank_history)
+    keep = config.rerank == "on" or report["gain"] > report["noise"]
+    report.update(groups=len(groups), final_loss=float(np.mean(losses[-10:])) if losses else None, keep=keep,
+                  mode=config.rerank, summary=_summary(report, keep, config.rerank))
+    return Reranker(encoder, fusion), report
+
+
+class RerankScorer:
+    """Evaluation scorer (protocols.Scorer): a fitted first-stage scorer (ServedModel with `val_users`) whose
+    top N per user, within the split's candidates, is re-ranked by a re-ranker trained on the split's training
+    part. fit() trains the re-ranker only: the first stage is the one already evaluated."""
+
+    name = "tuned+rerank"
+
+    def __init__(self, first, items: pd.DataFrame, config: TrainConfig, candidates: tuple[str, ...] | None,
+                 cancel: threading.Event | None = None, callbacks: list[Callback] = ()) -> None:
+        self.first, self.items, self.config, self.candidates = first, items, replace(config, rerank="on"), candidates
+        self.cancel, self.callbacks = cancel, list(callbacks)
+
+    def fit(self, train: pd.DataFrame, item_ids: np.ndarray) -> None:
+        self.reranker, self.report = fit_reranker(self.first.model, train, self.items, NO_THUMBS, self.config,
+                                                  self.first.val_users, self.callbacks, self.cancel)
+        self.catalog = catalog_of(self.items, item_ids, self.config.rerank_history)
+        self.allowed = None if self.candidates is None else np.isin(item_ids, np.asarray(self.candidates))
+
+    def score(self, user_ids: list[str]) -> np.ndarray:
+        """The first stage's scores with each user's re-ranked top N lifted above everything else, in fused order."""
+        out = self.first.score(user_ids)
+        empty = np.zeros(0, dtype=np.int64)
+        for row, user in enumerate(user_ids):
+            history = self.first.sequences.get(user, empty)
+            picks, first = candidates_for(self.first.model, history, self.config.rerank_top_n, history, self.allowed)
+            if len(picks):
+                out[row, picks] = LIFT + self.reranker.rescore(self.catalog, history, picks, first)[0]
+        return out
+
+
+def catalog_of(items: pd.DataFrame, item_ids: np.ndarray, history: int) -> Catalog:
+    """The catalog's titles and texts in the model's item order."""
+    indexed = items.assign(item_id=items["item_id"].astype(str)).set_index("item_id").reindex(item_ids)
+    return Catalog(indexed["title"].fillna("").astype(str).to_numpy(), indexed["text"].fillna("").astype(str).to_numpy(),
+                   history)
+
+
+def _summary(report: dict, keep: bool, mode: str) -> str:
+    figures = (f"validation NDCG@10 {report['ndcg_fused']:.4f} with the re-ranker vs {report['ndcg_first_stage']:.4f} "
+               f"without (±{report['noise']:.4f}; fusion weight {report['weight']:.1f})")
+    if mode == "on":
+        return f"re-ranker on, as configured: {figures}"
+    return f"re-ranker kept: {figures}" if keep else f"re-ranker not kept: {figures}, no gain beyond the noise"
