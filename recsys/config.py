@@ -60,7 +60,7 @@ class TrainConfig:
     # ~0.1 s per list served; see the README's measurements.
     rerank: str = "off"
     rerank_top_n: int = 30
-    rerank_groups: int = 1024  # training groups: one positive and rerank_negatives hard negatives each
+    rerank_groups: int = 512  # training groups: one positive and rerank_negatives hard negatives each
     rerank_negatives: int = 7
     rerank_history: int = 5  # recent titles that describe the user to the re-ranker
     rerank_lr: float = 3e-5

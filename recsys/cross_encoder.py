@@ -14,12 +14,16 @@ from recsys.errors import RecTuneError
 from recsys.events import Callback, Cancelled, TrainEvent, emit
 
 BATCH_PAIRS = 64  # pairs per forward pass when scoring
+LOAD_ERRORS = (OSError, ValueError, KeyError, ImportError, RuntimeError)  # what transformers raises on a bad folder
 
 
 class CrossEncoder:
     def __init__(self, model, tokenizer, device: str, max_length: int = 128, precision: str = "auto") -> None:
         self.model, self.tokenizer, self.device = model, tokenizer, device
         self.max_length, self.precision = max_length, precision
+        # One model serves every session of the app: a fast tokenizer's padding settings are not thread-safe
+        # ("Already borrowed"), and two forward passes at once would only fight over the cores.
+        self.lock = threading.Lock()
 
     @classmethod
     def from_encoder(cls, name: str, device: str | None = None, max_length: int = 128,
@@ -32,15 +36,37 @@ class CrossEncoder:
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
             model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
-        except (OSError, ValueError) as exc:
-            raise RecTuneError(f"cannot build a re-ranker from encoder '{name}': {str(exc)[:200]}") from None
+        except LOAD_ERRORS as exc:
+            raise RecTuneError(f"cannot build a re-ranker from encoder '{name}': {str(exc)[:200]}; use an encoder "
+                               "whose folder transformers can load for sequence classification (BERT or GPT-2 "
+                               "family), or train with --rerank off.") from None
         return cls._ready(model, tokenizer, device or pick_device(), max_length, precision)
+
+    @staticmethod
+    def check_base(name: str) -> None:
+        """Fail in a second, before a round's minutes of work, when encoder `name` cannot carry a re-ranker."""
+        from transformers import AutoConfig, AutoTokenizer
+        from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES as HEADS
+        try:
+            model_type = AutoConfig.from_pretrained(resolve_model(name)).model_type
+            AutoTokenizer.from_pretrained(resolve_model(name))
+        except LOAD_ERRORS as exc:
+            model_type, reason = None, str(exc)[:200]
+        else:
+            reason = f"transformers has no sequence-classification head for '{model_type}' models"
+        if model_type not in HEADS:
+            raise RecTuneError(f"cannot build a re-ranker from encoder '{name}': {reason}; use a BERT- or "
+                               "GPT-2-family encoder, or train with --rerank off.")
 
     @classmethod
     def load(cls, folder: Path, device: str | None = None, max_length: int = 128) -> CrossEncoder:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
-        tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        model = AutoModelForSequenceClassification.from_pretrained(str(folder))
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(folder))
+            model = AutoModelForSequenceClassification.from_pretrained(str(folder))
+        except LOAD_ERRORS as exc:
+            raise RecTuneError(f"the re-ranker of model version '{folder.parent.name}' cannot be read "
+                               f"({str(exc)[:200]}): activate another version or retrain.") from None
         return cls._ready(model, tokenizer, device or pick_device(), max_length, "auto")
 
     @classmethod
@@ -67,7 +93,7 @@ class CrossEncoder:
         """(n,) logits of the pairs; higher = more likely the user's next item."""
         import torch
         out = np.zeros(len(docs), dtype=np.float32)
-        with torch.inference_mode():
+        with self.lock, torch.inference_mode():
             for start in range(0, len(docs), BATCH_PAIRS):
                 end = start + BATCH_PAIRS
                 out[start:end] = self._logits(queries[start:end], docs[start:end]).cpu().numpy()

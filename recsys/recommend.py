@@ -2,6 +2,7 @@
 Thumbs act at once: downs are never shown again, ups join the user's history (the list shifts)."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,12 @@ class Recommender:
         reranker = Reranker.load(ws.models_dir / name)
         catalog = catalog_of(dataset.items, model.item_ids, reranker.fusion.history) if reranker else None
         return cls(model, dataset.interactions, FeedbackLedger(ws.ledger_path), name, reranker, catalog)
+
+    def first_stage(self) -> Recommender:
+        """The same model without its re-ranker (to compare or time the stages)."""
+        out = copy.copy(self)
+        out.reranker = None
+        return out
 
     def users(self) -> list[str]:
         return sorted(self.sequences)
@@ -101,7 +108,11 @@ class Recommender:
         item = int(self.index.get_indexer([str(item_id)])[0])
         if item < 0:
             return None
-        scores, hidden, _ = self._scored(user_id, True, hide_last)
+        scores, hidden, history = self._scored(user_id, True, hide_last)
+        if self.reranker is not None:  # within the re-ranked top N the fused order counts; below it, the first stage's
+            top = [r.item_id for r in self._reranked(history, hidden, None, self.reranker.fusion.top_n, 0)]
+            if str(item_id) in top:
+                return top.index(str(item_id)) + 1
         return position_of(scores, item, hidden)
 
     def _scored(self, user_id: str, use_feedback: bool, hide_last: bool):

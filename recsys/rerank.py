@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -17,13 +18,14 @@ from recsys.config import TrainConfig
 from recsys.cross_encoder import CrossEncoder
 from recsys.events import Callback, TrainEvent, emit
 from recsys.metrics import ndcg_gains
+from recsys.positives import rule_from_config
 from recsys.ranking import rank
-from recsys.sequences import user_sequences
+from recsys.sequences import user_sequences, user_values
 from recsys.serving import ServingModel
 
 RERANK_DIR = "reranker"
 RERANK_FILE = "rerank.json"
-LIFT = 1e6  # added to re-ranked scores in evaluation: the top N stays above every other item
+LIFT = 1e6  # evaluation puts the re-ranked top N at LIFT + (N-1 ... 0): above every other item, in fused order
 NO_THUMBS = pd.DataFrame(columns=["user_id", "item_id", "label"])
 WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)  # fusion weights tried: 0 = first stage only
 
@@ -89,20 +91,23 @@ def candidates_for(model: ServingModel, history: np.ndarray, top_n: int, hidden:
     return picks, scores[0, picks]
 
 
-def training_groups(model: ServingModel, sequences: dict[str, np.ndarray], users: list[str], catalog: Catalog,
-                    feedback: pd.DataFrame, config: TrainConfig, rng: np.random.Generator) -> list[tuple[str, list[str]]]:
-    """(query, [positive text, negative texts...]) groups: a random cut of a user's sequence, its next item
-    against the first stage's top-N items that are not it; thumbs-ups against the user's top N and downs."""
-    groups, n_neg = [], config.rerank_negatives
-    usable = [u for u in users if len(sequences[u]) >= 2]
-    for user in rng.choice(usable, size=min(config.rerank_groups, len(usable) * 4), replace=True):
+def training_groups(model: ServingModel, sequences: dict[str, np.ndarray], positive: dict[str, np.ndarray],
+                    users: list[str], catalog: Catalog, feedback: pd.DataFrame, config: TrainConfig,
+                    rng: np.random.Generator, allowed: np.ndarray | None = None) -> list[tuple[str, list[str]]]:
+    """(query, [positive text, negative texts...]) groups, shuffled: one of a user's recent positive steps (by
+    the positives rule) against the first stage's top-N items the user never touched; thumbs-ups against the
+    user's top N and their downs. `allowed`: the items negatives may come from (those seen in training)."""
+    groups = []
+    usable = [u for u in users if positive[u][1:].any()]
+    for user in rng.choice(usable, size=min(config.rerank_groups, len(usable) * 4), replace=True) if usable else []:
         seq = sequences[user]
-        cut = int(rng.integers(max(1, len(seq) - 5), len(seq)))  # one of the user's recent steps
-        picks, _ = candidates_for(model, seq[:cut], config.rerank_top_n, seq[:cut])
-        negatives = [j for j in picks if j != seq[cut]]
-        chosen = rng.choice(negatives, size=min(n_neg, len(negatives)), replace=False)
-        groups.append((catalog.query(seq[:cut]), catalog.texts[[seq[cut], *chosen]].tolist()))
-    return groups + _thumb_groups(model, sequences, catalog, feedback, config)
+        cut = int(rng.choice(np.flatnonzero(positive[user][1:])[-5:] + 1))  # a recent positive step, not the first
+        picks, _ = candidates_for(model, seq[:cut], config.rerank_top_n, seq, allowed)  # the user's items hidden
+        chosen = rng.choice(picks, size=min(config.rerank_negatives, len(picks)), replace=False)
+        if len(chosen):
+            groups.append((catalog.query(seq[:cut]), catalog.texts[[seq[cut], *chosen]].tolist()))
+    groups += _thumb_groups(model, sequences, catalog, feedback, config)
+    return [groups[i] for i in rng.permutation(len(groups))]
 
 
 def _thumb_groups(model: ServingModel, sequences: dict[str, np.ndarray], catalog: Catalog, feedback: pd.DataFrame,
@@ -120,15 +125,15 @@ def _thumb_groups(model: ServingModel, sequences: dict[str, np.ndarray], catalog
     return groups
 
 
-def validation_lists(model: ServingModel, sequences: dict[str, np.ndarray], val_users: list[str],
-                     top_n: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
+def validation_lists(model: ServingModel, sequences: dict[str, np.ndarray], val_users: list[str], top_n: int,
+                     allowed: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
     """Per validation user whose held-out last item is in the first stage's top N: (history, candidates,
     first-stage scores, the target's index in candidates). Users whose target is not there gain nothing either way."""
     out = []
     for user in val_users:
         seq = sequences[user]
         history, target = seq[:-1], seq[-1]
-        picks, first = candidates_for(model, history, top_n, history)
+        picks, first = candidates_for(model, history, top_n, history, allowed)
         hit = np.flatnonzero(picks == target)
         if len(hit):
             out.append((history, picks, first, int(hit[0])))
@@ -168,21 +173,26 @@ def fit_reranker(model: ServingModel, interactions: pd.DataFrame, items: pd.Data
     callbacks = list(callbacks)
     catalog = catalog_of(items, model.item_ids, config.rerank_history)
     sequences = user_sequences(interactions, model.item_ids)
-    rng = np.random.default_rng(config.seed)
-    held = set(val_users)
-    groups = training_groups(model, sequences, [u for u in sorted(sequences) if u not in held], catalog, feedback,
-                             config, rng)
+    flags = rule_from_config(config.positives, interactions).weights(interactions)[0] > 0
+    positive = user_values(interactions.assign(_positive=flags), "_positive")
+    allowed = np.isin(model.item_ids, interactions["item_id"].astype(str).unique())  # not the cold shelf
+    rng, held = np.random.default_rng(config.seed), set(val_users)
+    groups = training_groups(model, sequences, positive, [u for u in sorted(sequences) if u not in held], catalog,
+                             feedback, config, rng, allowed)
     encoder = CrossEncoder.from_encoder(config.encoder_model, precision=config.precision, seed=config.seed)
+    started = time.perf_counter()
     with deterministic():
         losses = encoder.train_groups(groups, config.rerank_lr, 4, callbacks, cancel)
+    trained = time.perf_counter()
     emit(callbacks, TrainEvent("rerank", 0, 1, None, "fitting the fusion weight on validation users"))
-    lists = validation_lists(model, sequences, [u for u in val_users if u in sequences], config.rerank_top_n)
+    lists = validation_lists(model, sequences, [u for u in val_users if u in sequences], config.rerank_top_n, allowed)
     seconds = [encoder.score([catalog.query(h)] * len(c), catalog.texts[c].tolist()) for h, c, _, _ in lists]
     fusion, report = fit_fusion([f for _, _, f, _ in lists], seconds, [t for *_, t in lists], len(val_users),
                                 config.rerank_top_n, config.rerank_history)
-    keep = config.rerank == "on" or report["gain"] > report["noise"]
+    keep = config.rerank == "on" or (len(lists) >= 2 and report["gain"] > report["noise"])
     report.update(groups=len(groups), final_loss=float(np.mean(losses[-10:])) if losses else None, keep=keep,
-                  mode=config.rerank, summary=_summary(report, keep, config.rerank))
+                  mode=config.rerank, summary=_summary(report, keep, config.rerank), device=encoder.device,
+                  train_seconds=trained - started, validation_seconds=time.perf_counter() - trained)
     return Reranker(encoder, fusion), report
 
 
@@ -212,7 +222,8 @@ class RerankScorer:
             history = self.first.sequences.get(user, empty)
             picks, first = candidates_for(self.first.model, history, self.config.rerank_top_n, history, self.allowed)
             if len(picks):
-                out[row, picks] = LIFT + self.reranker.rescore(self.catalog, history, picks, first)[0]
+                fused = self.reranker.rescore(self.catalog, history, picks, first)[0]
+                out[row, picks[np.argsort(-fused, kind="stable")]] = LIFT + np.arange(len(picks))[::-1]
         return out
 
 

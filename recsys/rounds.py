@@ -22,6 +22,7 @@ from recsys.feedback import FeedbackLedger
 from recsys.gate import decide
 from recsys.positives import PositiveRule
 from recsys.quick import QuickConfig, QuickResult, new_thumbs, quick_update
+from recsys.rerank import RERANK_DIR, RERANK_FILE
 from recsys.serving import ServingModel
 from recsys.versions import ENCODER_DIR, FEEDBACK_SEEN, seen_thumbs, write_version_files
 from recsys.workspace import Workspace
@@ -41,6 +42,7 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     """Train a new model version on the workspace's data plus all feedback so far, and activate it."""
     from recsys.kinds import fit_model
     started, callbacks, requested = time.perf_counter(), list(callbacks), config.kind
+    _check_before_work(config)
     dataset = ws.load_dataset()
     feedback = FeedbackLedger(ws.ledger_path).current_labels()
     previous = ws.active_name()
@@ -50,23 +52,13 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
     fit = fit_model(text, item_ids, dataset.interactions, feedback, config, callbacks, cancel)
     config = replace(config, positives=fit.positives)  # the rule as used, saved with the version
-    metrics = {"validation_ndcg@10": fit.best_val_ndcg, "epochs": fit.epochs, "stopped_by": fit.stopped_by,
-               "kind": fit.kind, "kind_reason": fit.kind_reason,
-               "positives": PositiveRule(**fit.positives).describe(),
-               "train_examples": fit.examples, "train_examples_per_s": fit.examples_per_s,
-               "final_loss": fit.losses[-1] if fit.losses else None, "feedback_seen": len(feedback), **extra}
+    metrics = {**_fit_metrics(fit), "feedback_seen": len(feedback), **extra}
     if evaluate:
         from recsys.comparison import evaluate_config
         metrics["evaluation"] = evaluate_config(ws.cache_dir, dataset, text, config, cancel, callbacks=callbacks)
     metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
     reranker = _round_reranker(fit, dataset, feedback, config, metrics, callbacks, cancel)
-    gate = decide(fit.model, _serving(ws, previous), dataset.interactions, list(fit.val_users))
-    forgot = guard_reason(extra, config.min_drift_spearman)
-    if forgot:  # the forgetting guard overrules a gate that would activate
-        gate = replace(gate, activate=False, reason=forgot)
-    if "drift_similarity_spearman" in extra:
-        metrics["forgetting_guard"] = {"min_drift_spearman": config.min_drift_spearman, "passed": forgot is None}
-    metrics.update(activated=gate.activate, activation=gate.reason, validation_compared=gate.scores)
+    gate = _activation(ws, previous, fit, dataset, config, metrics)
     emit(callbacks, TrainEvent("save", 0, 1, None, gate.reason))
     emit(callbacks, TrainEvent("save", 1, 1, None, "writing the model version"))
 
@@ -84,6 +76,32 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
 
     version = ws.write_version(fill, activate=gate.activate)
     return RoundResult(version, metrics, time.perf_counter() - started)
+
+
+def _check_before_work(config: TrainConfig) -> None:
+    """Settings that can only fail late (a re-ranker base transformers cannot load) fail before any work."""
+    if config.rerank != "off":
+        from recsys.cross_encoder import CrossEncoder
+        CrossEncoder.check_base(config.encoder_model)
+
+
+def _fit_metrics(fit) -> dict:
+    return {"validation_ndcg@10": fit.best_val_ndcg, "epochs": fit.epochs, "stopped_by": fit.stopped_by,
+            "kind": fit.kind, "kind_reason": fit.kind_reason, "positives": PositiveRule(**fit.positives).describe(),
+            "train_examples": fit.examples, "train_examples_per_s": fit.examples_per_s,
+            "final_loss": fit.losses[-1] if fit.losses else None}
+
+
+def _activation(ws: Workspace, previous: str | None, fit, dataset: Dataset, config: TrainConfig, metrics: dict):
+    """The gate's decision (gate.py), overruled by the forgetting guard (drift.py); recorded in `metrics`."""
+    gate = decide(fit.model, _serving(ws, previous), dataset.interactions, list(fit.val_users))
+    forgot = guard_reason(metrics, config.min_drift_spearman)
+    if forgot:
+        gate = replace(gate, activate=False, reason=forgot)
+    if "drift_similarity_spearman" in metrics:
+        metrics["forgetting_guard"] = {"min_drift_spearman": config.min_drift_spearman, "passed": forgot is None}
+    metrics.update(activated=gate.activate, activation=gate.reason, validation_compared=gate.scores)
+    return gate
 
 
 def _round_reranker(fit, dataset: Dataset, feedback: pd.DataFrame, config: TrainConfig, metrics: dict,
@@ -144,6 +162,9 @@ def run_quick_round(ws: Workspace, quick: QuickConfig = QuickConfig(), callbacks
         labels.to_csv(folder / FEEDBACK_SEEN, index=False)
         if (base.path / ENCODER_DIR).is_dir():
             shutil.copytree(base.path / ENCODER_DIR, folder / ENCODER_DIR)
+        if (base.path / RERANK_FILE).exists():  # the base's second stage serves on top of the adjusted first
+            shutil.copytree(base.path / RERANK_DIR, folder / RERANK_DIR)
+            shutil.copy2(base.path / RERANK_FILE, folder / RERANK_FILE)
 
     version = ws.write_version(fill, activate=True)
     return RoundResult(version, metrics, time.perf_counter() - started)

@@ -7,9 +7,9 @@ import pytest
 from recsys.config import TrainConfig
 from recsys.recommend import Recommender
 from recsys.rerank import RERANK_DIR, RERANK_FILE, Catalog, Reranker, catalog_of, fit_fusion, training_groups
-from recsys.rounds import run_round
-from recsys.serving import ServingModel
+from recsys.rounds import run_quick_round, run_round
 from recsys.sequences import user_sequences
+from recsys.serving import ServingModel
 
 FIRST = np.array([3.0, 2.0, 1.0])  # the first stage puts the target (index 2) third
 
@@ -42,19 +42,45 @@ def test_a_reranker_that_points_away_from_the_target_gets_weight_zero():
     assert fusion.weight == 0.0 and report["gain"] == 0.0 and report["ndcg_fused"] == report["ndcg_first_stage"]
 
 
-def test_training_groups_put_the_next_item_first_and_the_first_stage_picks_after(tiny_service):
-    dataset = tiny_service.ws.load_dataset()
-    model = ServingModel.load(tiny_service.ws.models_dir / "v0001")
+def tiny_parts(service):
+    dataset = service.ws.load_dataset()
+    model = ServingModel.load(service.ws.models_dir / "v0001")
     sequences = user_sequences(dataset.interactions, model.item_ids)
     catalog = catalog_of(dataset.items, model.item_ids, 5)
+    return model, sequences, catalog, dict(zip(catalog.texts, model.item_ids))
+
+
+NO_THUMBS = pd.DataFrame(columns=["user_id", "item_id", "label"])
+
+
+def test_training_negatives_are_first_stage_picks_the_user_never_touched_before_or_after(tiny_service):
+    model, sequences, catalog, ids = tiny_parts(tiny_service)
+    positive = {u: np.ones(len(s), dtype=bool) for u, s in sequences.items()}
+    config = TrainConfig(rerank_groups=8, rerank_negatives=2, rerank_top_n=10)
+    groups = training_groups(model, sequences, positive, ["u2"], catalog, NO_THUMBS, config, np.random.default_rng(0))
+    assert len(groups) == 4  # at most 4 a user; u2 logged i3, i1, i4: targets i1 or i4, never the first step
+    for query, docs in groups:
+        assert query.startswith("Recently: Cake Day") and ids[docs[0]] in {"i1", "i4"}
+        assert {ids[d] for d in docs[1:]} <= {"i2", "i5", "i6"} and len(docs) == 3  # i4 is no negative of i1
+
+
+def test_only_positive_steps_are_training_targets(tiny_service):
+    model, sequences, catalog, ids = tiny_parts(tiny_service)
+    positive = {"u3": np.array([True, True, False])}  # u3 logged i5, i3, i6; the i6 step is not a positive
+    config = TrainConfig(rerank_groups=6, rerank_negatives=2, rerank_top_n=10)
+    groups = training_groups(model, sequences, positive, ["u3"], catalog, NO_THUMBS, config, np.random.default_rng(0))
+    assert len(groups) == 4 and {ids[docs[0]] for _, docs in groups} == {"i3"}  # at most 4 groups a user
+
+
+def test_thumb_groups_set_an_up_against_the_downs_then_top_picks(tiny_service):
+    model, sequences, catalog, ids = tiny_parts(tiny_service)
+    positive = {u: np.ones(len(s), dtype=bool) for u, s in sequences.items()}
     thumbs = pd.DataFrame({"user_id": ["u1", "u1"], "item_id": ["i5", "i6"], "label": ["up", "down"]})
     config = TrainConfig(rerank_groups=8, rerank_negatives=2, rerank_top_n=10)
-    groups = training_groups(model, sequences, ["u1", "u2", "u3"], catalog, thumbs, config, np.random.default_rng(0))
-    texts = dict(zip(catalog.texts, model.item_ids))
-    for query, docs in groups[:8]:
-        assert query.startswith("Recently: ") and len(docs) == 3 and len(set(docs)) == 3
-    assert [texts[d] for d in groups[8][1]] == ["i5", "i6", "i4"]  # the up, then the down, then a top pick
-    assert len(groups) == 9
+    groups = training_groups(model, sequences, positive, ["u1", "u2"], catalog, thumbs, config,
+                             np.random.default_rng(0))
+    thumb_groups = [docs for _, docs in groups if ids[docs[0]] == "i5"]
+    assert len(groups) == 9 and [[ids[d] for d in docs] for docs in thumb_groups] == [["i5", "i6", "i4"]]
 
 
 def test_a_round_with_the_reranker_on_serves_fused_scores_and_both_stage_scores(tiny_service, fake_encoder):
@@ -72,6 +98,12 @@ def test_a_round_with_the_reranker_on_serves_fused_scores_and_both_stage_scores(
     assert [r.rank for r in picks] == [1, 2, 3] and not {"i1", "i2", "i3"} & {r.item_id for r in picks}
     assert all(r.first_score is not None and r.rerank_score is not None for r in picks)
     assert [r.score for r in picks] == sorted((r.score for r in picks), reverse=True)
+    assert [r.item_id for r in rec.first_stage().recommend("u1", 3)] == \
+        [r.item_id for r in Recommender(rec.model, tiny_service.ws.load_dataset().interactions).recommend("u1", 3)]
+    tiny_service.record_thumb("u1", picks[0].item_id, "down", "test")
+    quick = run_quick_round(tiny_service.ws)  # a quick update keeps the base's second stage
+    assert (tiny_service.ws.models_dir / quick.version / RERANK_FILE).exists()
+    assert Recommender.from_workspace(tiny_service.ws, quick.version).reranker.fusion == rec.reranker.fusion
 
 
 def test_auto_keeps_no_reranker_without_a_gain_beyond_the_noise(tiny_service, fake_encoder):
