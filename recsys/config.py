@@ -59,7 +59,7 @@ class TrainConfig:
     # improves by more than the noise | "on"). Off by default: on 2 CPU cores it adds minutes to a round and
     # ~0.1 s per list served; see the README's measurements.
     rerank: str = "off"
-    rerank_top_n: int = 30
+    rerank_top_n: int = 20  # 30 cost 316 ms p50 per list on 2 cores (demo), 20 about two thirds of that
     rerank_groups: int = 512  # training groups: one positive and rerank_negatives hard negatives each
     rerank_negatives: int = 7
     rerank_history: int = 5  # recent titles that describe the user to the re-ranker

@@ -177,8 +177,10 @@ def fit_reranker(model: ServingModel, interactions: pd.DataFrame, items: pd.Data
     positive = user_values(interactions.assign(_positive=flags), "_positive")
     allowed = np.isin(model.item_ids, interactions["item_id"].astype(str).unique())  # not the cold shelf
     rng, held = np.random.default_rng(config.seed), set(val_users)
-    groups = training_groups(model, sequences, positive, [u for u in sorted(sequences) if u not in held], catalog,
-                             feedback, config, rng, allowed)
+    # validation users train too (on a small data set they are most users), but their held-out last item is
+    # never a target; as one of their items it is never a negative either
+    targets = {u: np.r_[p[:-1], False] if u in held else p for u, p in positive.items()}
+    groups = training_groups(model, sequences, targets, sorted(sequences), catalog, feedback, config, rng, allowed)
     encoder = CrossEncoder.from_encoder(config.encoder_model, precision=config.precision, seed=config.seed)
     started = time.perf_counter()
     with deterministic():
