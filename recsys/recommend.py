@@ -11,7 +11,7 @@ import pandas as pd
 from recsys.errors import RecTuneError
 from recsys.feedback import FeedbackLedger
 from recsys.ranking import position_of, rank
-from recsys.rerank import Catalog, Reranker, candidates_for, catalog_of
+from recsys.rerank import Catalog, Reranker, catalog_of, top_candidates
 from recsys.sequences import user_sequences
 from recsys.serving import ServingModel
 from recsys.workspace import Workspace
@@ -83,17 +83,17 @@ class Recommender:
         scores, hidden, history = self._scored(user_id, use_feedback, hide_last)
         allowed = self._allowed(candidates)
         if self.reranker is not None:
-            return self._reranked(history, hidden, allowed, k, explain)
+            return self._reranked(scores, history, hidden, allowed, k, explain)
         picks = rank(scores[None, :], k, exclude=(np.zeros(len(hidden), dtype=np.int64), hidden), allowed=allowed)[0]
         reasons = self.explain_list(history, picks, explain)
         return [Recommendation(str(self.item_ids[j]), pos + 1, float(scores[j]), reasons[pos])
                 for pos, j in enumerate(picks)]
 
-    def _reranked(self, history: np.ndarray, hidden: np.ndarray, allowed: np.ndarray | None, k: int,
-                  explain: int) -> list[Recommendation]:
-        """The first stage's top N, re-scored by the cross-encoder and fused; the top k of those."""
+    def _reranked(self, scores: np.ndarray, history: np.ndarray, hidden: np.ndarray, allowed: np.ndarray | None,
+                  k: int, explain: int) -> list[Recommendation]:
+        """The first stage's top N (of its `scores`), re-scored by the cross-encoder and fused; the top k."""
         top_n = max(self.reranker.fusion.top_n, k)
-        picks, first = candidates_for(self.model, history, top_n, hidden, allowed)
+        picks, first = top_candidates(scores, top_n, hidden, allowed)
         if len(picks) == 0:
             return []
         fused, second = self.reranker.rescore(self.catalog, history, picks, first)
@@ -110,7 +110,7 @@ class Recommender:
             return None
         scores, hidden, history = self._scored(user_id, True, hide_last)
         if self.reranker is not None:  # within the re-ranked top N the fused order counts; below it, the first stage's
-            top = [r.item_id for r in self._reranked(history, hidden, None, self.reranker.fusion.top_n, 0)]
+            top = [r.item_id for r in self._reranked(scores, history, hidden, None, self.reranker.fusion.top_n, 0)]
             if str(item_id) in top:
                 return top.index(str(item_id)) + 1
         return position_of(scores, item, hidden)

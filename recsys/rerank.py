@@ -83,12 +83,17 @@ class Reranker:
         return cls(CrossEncoder.load(folder / RERANK_DIR), fusion)
 
 
+def top_candidates(scores: np.ndarray, top_n: int, hidden: np.ndarray,
+                   allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(item indices, scores) of the top N of one row of first-stage scores, `hidden` excluded."""
+    picks = rank(scores[None, :], top_n, exclude=(np.zeros(len(hidden), dtype=np.int64), hidden), allowed=allowed)[0]
+    return picks, scores[picks]
+
+
 def candidates_for(model: ServingModel, history: np.ndarray, top_n: int, hidden: np.ndarray,
                    allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(item indices, first-stage scores) of the first stage's top N for one history, `hidden` excluded."""
-    scores = model.scores(model.user_vector(history)[None, :])
-    picks = rank(scores, top_n, exclude=(np.zeros(len(hidden), dtype=np.int64), hidden), allowed=allowed)[0]
-    return picks, scores[0, picks]
+    """The first stage's top N for one history (top_candidates of its scores)."""
+    return top_candidates(model.scores(model.user_vector(history)[None, :])[0], top_n, hidden, allowed)
 
 
 def training_groups(model: ServingModel, sequences: dict[str, np.ndarray], positive: dict[str, np.ndarray],
@@ -222,7 +227,7 @@ class RerankScorer:
         empty = np.zeros(0, dtype=np.int64)
         for row, user in enumerate(user_ids):
             history = self.first.sequences.get(user, empty)
-            picks, first = candidates_for(self.first.model, history, self.config.rerank_top_n, history, self.allowed)
+            picks, first = top_candidates(out[row], self.config.rerank_top_n, history, self.allowed)
             if len(picks):
                 fused = self.reranker.rescore(self.catalog, history, picks, first)[0]
                 out[row, picks[np.argsort(-fused, kind="stable")]] = LIFT + np.arange(len(picks))[::-1]

@@ -106,7 +106,7 @@ def test_a_round_with_the_reranker_on_serves_fused_scores_and_both_stage_scores(
     assert Recommender.from_workspace(tiny_service.ws, quick.version).reranker.fusion == rec.reranker.fusion
 
 
-def test_auto_keeps_no_reranker_without_a_gain_beyond_the_noise(tiny_service, fake_encoder):
+def test_auto_keeps_and_saves_the_reranker_only_with_a_gain_beyond_the_noise(tiny_service, fake_encoder):
     config = TrainConfig(dim=8, max_history=5, epochs=2, batch_size=8, val_users=2, min_steps=1, rerank="auto",
                          rerank_groups=4, rerank_top_n=10)
     result = run_round(tiny_service.ws, config, lambda name: fake_encoder)
