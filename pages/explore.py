@@ -1,13 +1,13 @@
 """Explore: items and users on a 2-D map, before vs after tuning on one aligned layout."""
 from __future__ import annotations
 
-import plotly.graph_objects as go
+import altair as alt
 import streamlit as st
 
 from recsys.maps import MapData
 from recsys.service import RecTuneError, available_methods, expected_seconds
-from ui.common import alert, catalog, page_setup, plain, require_model, service_for
-from ui.map_figure import map_figure
+from ui.common import alert, catalog, page_setup, require_model, service_for
+from ui.map_chart import map_chart
 
 service = page_setup("Explore the embedding map")
 active = require_model(service)
@@ -31,39 +31,38 @@ def cached_map(root: str, version: str, space: str, method: str, fingerprint: st
     target = None
     if align_version is not None:
         target = cached_map(root, align_version, align_space, method, fingerprint, user).items[["x", "y"]].to_numpy()
-    data = service_for(root).embedding_map(version, space, method, align_to=target, extra_users=(user,))
-    shown = data.items.assign(id=data.items["item_id"].map(plain), title=data.items["title"].map(plain),
-                              category=data.items["category"].map(plain))
-    return MapData(shown, data.users.assign(user_id=data.users["user_id"].map(plain)))
+    return service_for(root).embedding_map(version, space, method, align_to=target, extra_users=(user,))
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_figure(root: str, after: str, before: str, method: str, fingerprint: str, user: str, color: str,
-                  thumbs: int) -> go.Figure:
+def cached_chart(root: str, after: str, before: str, method: str, fingerprint: str, user: str, color: str,
+                 thumbs: int) -> alt.LayerChart:
     """The map as drawn, cached per choice (and per ledger size: thumbs change the top 10)."""
     rec = service_for(root).recommender(after)
     history = [rec.item_ids[i] for i in rec.history(user)]
     highlight = {"history": history[:-1], "last item": history[-1:],
-                 "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [plain(user)]}
+                 "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [user]}
     maps = [(f"after: {after}", cached_map(root, after, "tuned", method, fingerprint, user))]
     if before != "nothing":
         space, other = ("text", after) if before.startswith("untuned") else ("tuned", before)
-        maps.insert(0, (f"before: {plain(before)}", cached_map(root, other, space, method, fingerprint, user,
-                                                                 after, "tuned")))
-    return map_figure(maps, highlight, color)
+        maps.insert(0, (f"before: {before}", cached_map(root, other, space, method, fingerprint, user, after,
+                                                        "tuned")))
+    return map_chart(maps, highlight, color)
 
 
-st.caption("Each dot is an item, placed so that items the model treats alike sit close together; x marks users "
-           "(the highlighted user with their history, their latest item and their top 10). Switch between 'before' and "
-           "'after' with the buttons above the map: both share one scale and the 'before' map is rotated onto the "
-           "'after' one (Procrustes), so an item that moved really moved.")
+st.caption("Each dot is an item, placed so that items the model treats alike sit close together; grey crosses are "
+           "users. The highlighted user is a black cross, their history black rings, their latest item a gold "
+           "triangle, their top 10 red diamonds. Switch between 'before' and "
+           "'after' with the Map buttons under the chart; drag to pan, scroll to zoom, double-click to reset. Both "
+           "maps share one scale and the 'before' map is rotated onto the 'after' one (Procrustes), so an item that "
+           "moved really moved.")
 n_items = len(catalog(service))
 wait = expected_seconds(method, n_items) * (1 if before == "nothing" else 2)
 try:
     with st.spinner(f"Projecting {n_items:,} items with {method.upper()}"
                     + (f": about {wait:.0f} s on 2 cores, once per version (then cached)" if wait > 2 else "...")):
-        figure = cached_figure(str(service.ws.root), after, before, method, service.ws.data_dir.name, user, color,
-                               service.ledger().count())
-    st.plotly_chart(figure, key="map")
+        chart = cached_chart(str(service.ws.root), after, before, method, service.ws.data_dir.name, user, color,
+                             service.ledger().count())
+    st.altair_chart(chart, width="content", key="map")
 except (RecTuneError, ValueError) as exc:
     alert("error", exc)

@@ -250,18 +250,20 @@ def test_compare_page_puts_untuned_beside_the_active_round_and_ranks_the_next_ch
 
 def test_explore_page_draws_one_map_switching_between_before_and_after(home):
     at = app("pages/explore.py")
-    assert len(at.get("plotly_chart")) == 1 and not at.error
+    assert len(at.get("vega_lite_chart")) == 1 and not at.error
     assert at.selectbox(key="map_method").options == ["pca", "tsne"]  # umap-learn is not installed here
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    menu = spec["layout"]["updatemenus"][0]
-    labels = [b["label"] for b in menu["buttons"]]
-    assert labels == ["before: untuned text embeddings", "after: v0002"] and menu["active"] == 1
-    before, after = (b["args"][0]["visible"] for b in menu["buttons"])
-    assert [t.get("visible", True) for t in spec["data"]] == after  # only the 'after' map is drawn at first
-    assert all(a != b for a, b in zip(before, after)) and sum(before) == sum(after)  # same layers, other map
-    assert spec["layout"]["yaxis"]["scaleanchor"] == "x"  # equal axes, one scale for both maps
+    spec = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    params = {p["name"]: p for p in spec["params"]}
+    assert params["zoom"]["bind"] == "scales"  # drag to pan, scroll to zoom
+    shown = params["Map"]
+    assert shown["bind"]["options"] == ["before: untuned text embeddings", "after: v0002"]
+    assert shown["value"] == "after: v0002"  # the 'after' map is drawn first, 'before' is a click away, no rerun
+    assert all(layer["transform"] == [{"filter": "(datum.map === Map)"}] for layer in spec["layer"])
+    x, y = spec["layer"][0]["encoding"]["x"]["scale"]["domain"], spec["layer"][0]["encoding"]["y"]["scale"]["domain"]
+    assert spec["width"] == 760  # equal axes: one unit as many pixels across as up, on both maps
+    assert spec["height"] == round(760 * (y[1] - y[0]) / (x[1] - x[0]))
     at.selectbox(key="map_before").set_value("nothing").run()
-    assert "updatemenus" not in json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert [p["name"] for p in json.loads(at.get("vega_lite_chart")[0].proto.spec)["params"]] == ["zoom"]
 
 
 def test_evaluate_page_shows_rounds_and_baselines(home):

@@ -114,6 +114,14 @@ def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
     page.get_by_text("Their next choice, ", exact=False).wait_for()
     assert ": v0004 ranks it " in page.inner_text("body")
 
+    go(page, url, "Explore")  # before / after switch inside the chart: the same item moves, no rerun
+    item = page.locator("[data-testid='stVegaLiteChart'] .items_marks path").first
+    item.wait_for()
+    after = item.get_attribute("transform")
+    page.get_by_label("before: untuned text embeddings").check()
+    wait_js(page, home, "t => document.querySelector(\"[data-testid='stVegaLiteChart'] .items_marks path\")"
+                        ".getAttribute('transform') !== t", after)
+
     train_round(page, url, home, "v0005")
     versions = sorted(p.name for p in (home / "demo" / "models").iterdir())
     assert versions == ["v0001", "v0002", "v0003", "v0004", "v0005"]

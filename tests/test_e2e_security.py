@@ -91,9 +91,8 @@ def test_hostile_titles_categories_and_ids_render_as_text_on_every_page(tmp_path
             page.locator("[data-testid='stSidebar']").get_by_role("link", name=name).click()
             settle(page)
             page.wait_for_timeout(500)
-            if name == "Explore":  # plotly legends show the category markup as text
-                page.locator(".legendtext").first.wait_for()
-                assert "<b>B</b>" in page.locator(".legendtext").all_text_contents()
+            if name == "Explore":
+                assert_map_tooltip_is_text(page)
             assert_no_markup(page)
         ledger = Service(home / "hostile").ledger().frame()
         assert ledger["user_id"].iloc[0].startswith("customer:") and ledger["item_id"].iloc[0].startswith("id:")
@@ -105,6 +104,19 @@ def test_hostile_titles_categories_and_ids_render_as_text_on_every_page(tmp_path
         csv = pd.read_csv(download.value.path(), dtype=str)
         assert all(not str(v).startswith(("=", "+", "-", "@")) for v in csv.to_numpy().ravel() if isinstance(v, str))
     assert fetched == [], fetched
+
+
+def assert_map_tooltip_is_text(page) -> None:
+    """The map's legend shows the category markup as text, and so does an item's tooltip."""
+    chart = page.locator("[data-testid='stVegaLiteChart'] svg.marks").first
+    chart.wait_for()
+    assert "<b>B</b>" in chart.locator("text").all_text_contents()
+    chart.locator(".items_marks path").first.hover(force=True)  # the items layer (users lie under it)
+    tooltip = page.locator("#vg-tooltip-element")
+    tooltip.wait_for()
+    text = tooltip.inner_text()
+    assert any(value in text for value in HOSTILE.values()), text  # shown literally
+    assert tooltip.locator("img, b, a, script").count() == 0
 
 
 def assert_no_markup(page) -> None:
