@@ -1,9 +1,10 @@
-"""Train: settings -> Start; live progress in a polling fragment (which also shows the rounds); rollback."""
+"""Train: settings -> Start; live progress and curves in polling fragments; the rounds; rollback."""
 from __future__ import annotations
 
 import json
 
-import plotly.graph_objects as go
+import altair as alt
+import pandas as pd
 import streamlit as st
 
 from recsys.events import stage_name
@@ -88,12 +89,22 @@ if st.button("Start training", type="primary", disabled=config is None or not se
 apply_feedback_button(service, "apply_feedback_train")
 
 
-@st.fragment(run_every=2.0)
+ACTIVE = service.job().active
+
+
+@st.fragment(run_every=5.0 if ACTIVE else 10.0)
 def live_status() -> None:
-    """Polls the job snapshot every 2 s for the progress line; the curves and the rounds table poll every 10 s
-    (live_details): every poll runs in the process that trains, and the browser redraws what it is sent, so at
-    a 1 s poll of everything a round ran ~16% slower than in-process, and 18% slower from the app at 2 s."""
+    """The progress line, polled every 5 s while a job runs (10 s otherwise, to notice a colleague's job). Every
+    poll runs in the process that trains and the browser redraws what it is sent, so the page polls little:
+    the curves every 10 s and only during a job, the rounds table never (it changes when a job ends: then
+    this poll reruns the whole page once). Measured on the demo (one round each, +-8% run to run): a round
+    from the CLI 136 s; from the app with no page open 136 s; with the Train page open 162 s when it polled
+    progress every 2 s and plotly curves and the rounds every 10 s, 151 s with Vega-Lite curves and no rounds
+    in the poll, 147 s with progress every 5 s (Chromium then used 7.6 CPU-s over the round, 14.5 at 2 s)."""
     status = service.job()
+    if (status.job_id, status.state) != st.session_state.setdefault("train_job_seen", (status.job_id, status.state)):
+        st.session_state["train_job_seen"] = (status.job_id, status.state)
+        st.rerun()  # a job started or ended: the curves' polling, the rounds and the settings follow
     if status.state == "idle":
         st.info("No training job yet in this workspace.")
         return
@@ -110,34 +121,34 @@ def live_status() -> None:
         alert("warning", status.message)
 
 
-@st.fragment(run_every=10.0)
-def live_details() -> None:
-    """The curves of the current (or last) job and the rounds table, so a finished round shows within 10 s."""
+@st.fragment(run_every=10.0 if ACTIVE else None)
+def live_curves() -> None:
+    """The current (or last) job's curves, redrawn every 10 s while it runs."""
     status = service.job()
     if status.state != "idle":
         curves(status)
-    rounds()
 
 
 def curves(status) -> None:
-    """The training loss and, beside it, validation NDCG@10 on held-out users (one line per model kind)."""
+    """The training loss and, beside it, validation NDCG@10 on held-out users (one line per model kind); Vega-Lite
+    charts, which a browser redraws for a fraction of a plotly chart's cost."""
     if not status.losses and not status.validations:
         return
     left, right = st.columns(2)
     if status.losses:
-        fig = go.Figure(go.Scatter(y=list(status.losses), mode="lines", name="loss"))
-        fig.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), title="Training loss (lower is better)",
-                          xaxis_title="step", yaxis_title="loss")
-        left.plotly_chart(fig, key="loss_chart")
+        loss = pd.DataFrame({"step": range(1, len(status.losses) + 1), "loss": status.losses})
+        left.altair_chart(_line(loss, "loss", "Training loss (lower is better)"), key="loss_chart")
     if status.validations:
-        fig = go.Figure()
-        for kind in dict.fromkeys(v[0] for v in status.validations):
-            points = [(step, value) for k, step, value in status.validations if k == kind]
-            fig.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
-                                     name=f"{kind} model"))
-        fig.update_layout(height=220, margin=dict(l=10, r=10, t=30, b=10), xaxis_title="step",
-                          title="Held-out users: NDCG@10 (higher is better)", yaxis_title="NDCG@10")
-        right.plotly_chart(fig, key="validation_chart")
+        val = pd.DataFrame(list(status.validations), columns=["kind", "step", "NDCG@10"])
+        val["model"] = val["kind"] + " model"
+        right.altair_chart(_line(val, "NDCG@10", "Held-out users: NDCG@10 (higher is better)", "model"),
+                           key="validation_chart")
+
+
+def _line(frame: pd.DataFrame, y: str, title: str, colour: str | None = None) -> alt.Chart:
+    chart = alt.Chart(frame, title=title, height=200).mark_line(point=colour is not None)
+    encoding = dict(x=alt.X("step:Q"), y=alt.Y(f"{y}:Q", scale=alt.Scale(zero=False)))
+    return chart.encode(**encoding, **({"color": alt.Color(f"{colour}:N")} if colour else {}))
 
 
 def rounds() -> None:
@@ -165,7 +176,7 @@ def rounds() -> None:
                         key="activate_select")
     if pick != active and st.button(f"Activate {pick}", key="activate_button"):
         service.activate(pick)
-        st.rerun(scope="fragment")
+        st.rerun()
 
 
 def readable_rounds(table):
@@ -178,4 +189,5 @@ def readable_rounds(table):
 
 
 live_status()
-live_details()
+live_curves()
+rounds()

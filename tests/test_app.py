@@ -228,7 +228,9 @@ def test_train_page_starts_a_job_and_shows_the_round(home):
     assert "v0003" in at.dataframe[-1].value["version"].tolist()
     assert "v0003 model kind: history model, as configured" in texts(at)
     assert any(t.startswith("v0003: a recency-weighted history model, trained for ") for t in texts(at))
-    assert {c.key for c in at.get("plotly_chart")} >= {"loss_chart", "validation_chart"}
+    charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert [spec["title"] for spec in charts] == ["Training loss (lower is better)",
+                                                            "Held-out users: NDCG@10 (higher is better)"]
     rounds = at.dataframe[-1].value
     assert rounds.loc[rounds["version"] == "v0003", "seconds"].iloc[0].replace(",", "").isdigit()
     assert "None" not in rounds.astype(str).to_numpy().ravel().tolist()

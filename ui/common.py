@@ -184,7 +184,7 @@ def _data_summary(service: Service) -> None:
     st.text(f"Active model: {active.name} ({active.kind})" if active else "No model yet")
     job = service.job()
     if job.active:
-        st.text(f"Job running: {job.stage} {job.progress:.0%}")
+        st.text("A training job is running: the Train page follows it live.")  # a snapshot here would go stale
 
 
 def page_setup(title: str) -> Service:
