@@ -9,7 +9,7 @@ import streamlit as st
 
 from recsys.events import stage_name
 from recsys.reports import round_summary
-from recsys.service import RecTuneError, TrainConfig
+from recsys.service import ENCODER_TUNINGS, RecTuneError, TrainConfig
 from ui.common import alert, page_setup
 from ui.quick_round import apply_feedback_button
 
@@ -28,9 +28,11 @@ with st.expander("Training settings", expanded=not service.job().active):
     text_w = c2.number_input("Cold-item text loss weight", 0.0, 5.0, D.text_loss_weight,
                              help="Keeps the text path strong so brand-new items rank well.")
     fb_w = c3.number_input("Weight of one thumb", 0.0, 20.0, D.feedback_weight, help="Relative to one logged interaction.")
-    tuning = c1.selectbox("Also tune the language model", ["none", "lora", "full"],
-                          help="LoRA/full encoder tuning: slow on CPU (~25 pairs/s) and measured to help little; "
-                               "uses a GPU when one is present.")
+    tuning = c1.selectbox("Also tune the language model", ENCODER_TUNINGS, key="encoder_tuning",
+                          help="lora/full: on (history -> next item) text pairs before the first stage; slow on CPU "
+                               "(~25 pairs/s) and measured to help little. align: after it, towards the trained item "
+                               "vectors, so that brand-new items start where similar items sit; auto: align, kept "
+                               "only when held-out items say it wins. Uses a GPU when one is present.")
     pairs = c2.number_input("Encoder tuning pairs", 8, 100_000, D.encoder_pairs, disabled=tuning == "none")
     guard = c3.number_input("Forgetting guard (lowest similarity Spearman)", -1.0, 1.0, D.min_drift_spearman, 0.05,
                             disabled=tuning == "none", key="min_drift_spearman",
@@ -147,7 +149,8 @@ def curves(status) -> None:
 
 def _line(frame: pd.DataFrame, y: str, title: str, colour: str | None = None) -> alt.Chart:
     chart = alt.Chart(frame, title=title, height=200).mark_line(point=colour is not None)
-    encoding = dict(x=alt.X("step:Q"), y=alt.Y(f"{y}:Q", scale=alt.Scale(zero=False)))
+    encoding = dict(x=alt.X("step:Q", axis=alt.Axis(format="d")),
+                    y=alt.Y(f"{y}:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format=".3~f")))
     return chart.encode(**encoding, **({"color": alt.Color(f"{colour}:N")} if colour else {}))
 
 
@@ -163,6 +166,8 @@ def rounds() -> None:
         st.text(f"{newest.name} model kind: {newest.metrics.extra['kind_reason']}")
     if newest.metrics.extra.get("rerank"):
         st.text(f"{newest.name} {newest.metrics.extra['rerank']['summary']}")
+    if newest.metrics.extra.get("align_summary"):
+        st.text(f"{newest.name} {newest.metrics.extra['align_summary']}")
     if newest.metrics.extra.get("positives"):
         st.text(f"{newest.name} positives: {newest.metrics.extra['positives']}")
     if newest.metrics.extra.get("activation") and not newest.active:

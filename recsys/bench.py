@@ -221,10 +221,10 @@ def _run(cmd: list[str]) -> str:
 
 def run_bench(json_path: str, quick: bool = False) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
-    from recsys.bench_lm import bench_drift, bench_rerank
+    from recsys.bench_lm import bench_align, bench_drift, bench_rerank
     from recsys.bench_pages import bench_pages
     steps = [bench_matmul, bench_encode, bench_training_and_first_model, bench_recommend, bench_big_import, bench_pages,
-             bench_rerank, bench_drift]
+             bench_rerank, bench_drift, bench_align]
     if not quick and REFEREE.exists() and MOVIELENS.exists():
         steps.append(bench_quality)
     for step in steps:

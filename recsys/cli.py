@@ -6,6 +6,7 @@ import argparse
 import errno
 import sys
 
+from recsys.config import ENCODER_TUNINGS
 from recsys.errors import RecTuneError
 
 
@@ -31,7 +32,10 @@ def _data_commands(sub) -> None:
     t.add_argument("--config", help="JSON file of training settings (TrainConfig fields)")
     t.add_argument("--encoder", help="sentence-transformers or Hugging Face model folder (GPT-2 family too) or hub "
                                      "id, optionally ending in #mean or #last for the pooling (default: packaged MiniLM)")
-    t.add_argument("--encoder-tuning", choices=["none", "lora", "full"], help="also tune the language model")
+    t.add_argument("--encoder-tuning", choices=list(ENCODER_TUNINGS),
+                   help="also tune the language model: lora/full on (history -> next item) text pairs before the "
+                        "first stage; align: towards the trained item vectors, for new items; auto: align, kept only "
+                        "when held-out items say it wins")
     t.add_argument("--max-seconds", type=float, help="training-loop time budget")
     t.add_argument("--rerank", choices=["off", "auto", "on"],
                    help="second stage: a cross-encoder fine-tuned on (history, candidate) text re-ranks the top N "

@@ -103,6 +103,8 @@ def cmd_train(args: argparse.Namespace) -> int:
          f"{extra.get('activation', '')}")
     if extra.get("rerank"):
         _say(extra["rerank"]["summary"])
+    if extra.get("align_summary"):
+        _say(extra["align_summary"])
     return 0
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.baselines import EASE, ItemKNN, Popularity, SASRec, ServedModel, UntunedEncoder
-from recsys.config import TrainConfig
+from recsys.config import ALIGNING, TrainConfig
 from recsys.data import Dataset, dataset_fingerprint
 from recsys.events import Callback, TrainEvent, as_stage, emit
 from recsys.metrics import Metrics
@@ -19,19 +19,26 @@ from recsys.protocols import Split, cold_split, evaluate, warm_split
 from recsys.storage import atomic_write_json, read_json
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
+FROZEN_ROW = "tuned, frozen encoder"  # an aligning config's own fit, its new items placed by the frozen encoder
 EASE_MAX_ITEMS = 30_000  # EASE inverts an (items x items) matrix: 7 GB in float64 at this size
 
 
 def TunedScorer(text: np.ndarray, config: TrainConfig, cancel: threading.Event | None = None,  # noqa: N802
-                callbacks: list[Callback] = ()) -> ServedModel:
+                callbacks: list[Callback] = (), encoder=None, texts: list[str] | None = None) -> ServedModel:
     """The default model as a scorer: fit = a training run on the split's training part, then served. The run's
-    validation users are kept on the scorer (`val_users`) for a second stage fitted over it."""
+    validation users are kept on the scorer (`val_users`) for a second stage fitted over it. An aligning config
+    ('align' / 'auto') aligns `encoder` on the same part and places the part's unseen items with it."""
     scorer = ServedModel("tuned", None)
 
     def build(train: pd.DataFrame, item_ids: np.ndarray):
         from recsys.kinds import fit_model
         fit = fit_model(text, item_ids, train, NO_FEEDBACK, config, list(callbacks), cancel=cancel)
         scorer.val_users = list(fit.val_users)
+        if config.encoder_tuning in ALIGNING and encoder is not None:
+            from recsys.align import align_model
+            model, result = align_model(fit.model, encoder, texts, train, config, list(callbacks), cancel)
+            scorer.report, scorer.unaligned = result.report, fit.model
+            return model
         return fit.model
     scorer.build = build
     return scorer
@@ -65,8 +72,10 @@ def baseline_metrics(cache_dir: Path, dataset: Dataset, text: np.ndarray, k: int
 
 
 def evaluate_config(cache_dir: Path, dataset: Dataset, text: np.ndarray, config: TrainConfig,
-                    cancel: threading.Event | None = None, k: int = 10, callbacks: list[Callback] = ()) -> dict:
-    """{'warm': {'tuned': Metrics dict, 'popularity': ...}, 'cold': {...}}.
+                    cancel: threading.Event | None = None, k: int = 10, callbacks: list[Callback] = (),
+                    encoder=None) -> dict:
+    """{'warm': {'tuned': Metrics dict, 'popularity': ...}, 'cold': {...}}; `encoder`: the base text encoder,
+    needed by aligning configs (without it they are evaluated unaligned).
     Progress goes to `callbacks` as stages 'evaluate: baselines', 'evaluate: warm', 'evaluate: cold'."""
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
     callbacks = list(callbacks)
@@ -75,9 +84,13 @@ def evaluate_config(cache_dir: Path, dataset: Dataset, text: np.ndarray, config:
     for split in splits(dataset, config):
         stage = f"evaluate: {split.name}"
         emit(callbacks, TrainEvent(stage, 0, 1, None, f"refitting on the {split.name} protocol"))
-        scorer = TunedScorer(text, config, cancel, [as_stage(stage, callbacks)])
+        scorer = TunedScorer(text, config, cancel, [as_stage(stage, callbacks)], encoder,
+                             dataset.items["text"].tolist())
         tuned: Metrics = evaluate(scorer, split, item_ids, k)
         result[split.name] = {"tuned": tuned.to_dict(), **result[split.name]}
+        if getattr(scorer, "unaligned", None) is not None:  # the same fit, new items placed by the frozen encoder
+            frozen = ServedModel(FROZEN_ROW, lambda _train, _ids, fitted=scorer.unaligned: fitted)
+            result[split.name][FROZEN_ROW] = evaluate(frozen, split, item_ids, k).to_dict()
         if config.rerank != "off":  # the same first stage with the second stage trained on this split's part
             from recsys.rerank import RerankScorer
             both = RerankScorer(scorer, dataset.items, config, split.candidates, cancel, [as_stage(stage, callbacks)])

@@ -7,6 +7,8 @@ from recsys.encoder_names import DEFAULT_MODEL, split_pooling
 from recsys.errors import RecTuneError
 
 KINDS = ("auto", "history", "attention")
+ENCODER_TUNINGS = ("none", "lora", "full", "align", "auto")
+ALIGNING = ("align", "auto")  # the encoder tunings that run after the first stage
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,12 @@ class TrainConfig:
     seed: int = 0
     precision: str = "auto"  # "auto": bf16 autocast where the hardware is fast at it; "fp32"
     encoder_model: str = DEFAULT_MODEL
-    encoder_tuning: str = "none"  # "none" | "lora" | "full": tune the language model itself first
-    encoder_pairs: int = 2000  # (history -> next item) text pairs for encoder tuning (~25/s on 2 CPU cores, full)
+    # Tune the language model itself: "lora" | "full" before the first stage, on (history -> next item) text
+    # pairs; "align" after it, LoRA towards the trained item vectors, for new items (align.py); "auto": align,
+    # kept only when held-out items say it wins; "none".
+    encoder_tuning: str = "none"
+    encoder_pairs: int = 2000  # (history -> next item) text pairs for encoder tuning (~25/s on 2 CPU cores, full);
+    # for "align", the most items it aligns on
     encoder_lr: float = 5e-5
     encoder_epochs: int = 1
     lora_rank: int = 8
@@ -70,7 +76,7 @@ class TrainConfig:
         checks = {"dim": self.dim >= 2, "max_history": self.max_history >= 1, "epochs": self.epochs >= 1,
                   "batch_size": self.batch_size >= 2, "lr": self.lr > 0,
                   "max_seconds": self.max_seconds is None or self.max_seconds > 0,
-                  "encoder_tuning": self.encoder_tuning in ("none", "lora", "full"), "patience": self.patience >= 1,
+                  "encoder_tuning": self.encoder_tuning in ENCODER_TUNINGS, "patience": self.patience >= 1,
                   "check_every_steps": self.check_every_steps >= 1, "min_steps": self.min_steps >= 1,
                   "feedback_weight": self.feedback_weight >= 0, "encoder_pairs": self.encoder_pairs >= 8,
                   "text_loss_weight": self.text_loss_weight >= 0, "weight_decay": self.weight_decay >= 0,

@@ -46,13 +46,7 @@ def tune_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: Trai
     model = copy.deepcopy(encoder.model)
     hf = model[0].auto_model
     if config.encoder_tuning == "lora":
-        from peft import LoraConfig, get_peft_model
-        hf = get_peft_model(hf, LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank,
-                                           # BERT-family names where the model has them, else peft's default
-                                           # for its architecture (GPT-2: c_attn, which holds query, key, value)
-                                           target_modules=["query", "key", "value"] if any(
-                                               n.endswith(".query") for n, _ in hf.named_modules()) else None,
-                                           lora_dropout=0.05))
+        hf = with_lora(hf, config.lora_rank)
         model[0].auto_model = hf
     pairs = build_pairs(dataset, feedback, config.encoder_pairs, config.seed)
     losses = _train_contrastive(model, pairs, config, encoder.device, list(callbacks), cancel)
@@ -64,6 +58,14 @@ def tune_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: Trai
     return tuned, {"encoder_tuning": config.encoder_tuning, "encoder_pairs": len(pairs),
                    "encoder_final_loss": float(np.mean(losses[-10:])), "encoder_dir": "encoder",
                    **measure_drift(encoder, tuned).to_dict()}
+
+
+def with_lora(hf, rank: int):
+    """`hf` wrapped with LoRA adapters (peft): BERT-family attention names where the model has them, else peft's
+    default for its architecture (GPT-2: c_attn, which holds query, key, value)."""
+    from peft import LoraConfig, get_peft_model
+    names = ["query", "key", "value"] if any(n.endswith(".query") for n, _ in hf.named_modules()) else None
+    return get_peft_model(hf, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=names, lora_dropout=0.05))
 
 
 def _train_contrastive(model, pairs: list[tuple[str, str, str]], config: TrainConfig, device: str,
@@ -78,7 +80,7 @@ def _train_contrastive(model, pairs: list[tuple[str, str, str]], config: TrainCo
             if cancel is not None and cancel.is_set():
                 raise Cancelled()
             columns = zip(*pairs[start:start + BATCH])  # anchors, positives, hard negatives
-            loss = loss_fn([_features(model, list(texts), device) for texts in columns], None)
+            loss = loss_fn([features(model, list(texts), device) for texts in columns], None)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
@@ -96,6 +98,6 @@ def _mnrl():
     return MultipleNegativesRankingLoss
 
 
-def _features(model, texts: list[str], device: str) -> dict:
+def features(model, texts: list[str], device: str) -> dict:
     tokenize = getattr(model, "preprocess", None) or model.tokenize
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in tokenize(texts).items()}

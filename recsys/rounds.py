@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.config import TrainConfig
+from recsys.config import ALIGNING, TrainConfig
 from recsys.data import Dataset, dataset_fingerprint
 from recsys.drift import guard_reason
 from recsys.encoder import item_text_vectors
@@ -52,10 +52,13 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
     fit = fit_model(text, item_ids, dataset.interactions, feedback, config, callbacks, cancel)
     config = replace(config, positives=fit.positives)  # the rule as used, saved with the version
+    base_encoder = encoder
+    fit, encoder, extra = _round_alignment(ws, fit, encoder, dataset, config, extra, callbacks, cancel)
     metrics = {**_fit_metrics(fit), "feedback_seen": len(feedback), **extra}
     if evaluate:
         from recsys.comparison import evaluate_config
-        metrics["evaluation"] = evaluate_config(ws.cache_dir, dataset, text, config, cancel, callbacks=callbacks)
+        metrics["evaluation"] = evaluate_config(ws.cache_dir, dataset, text, config, cancel, callbacks=callbacks,
+                                                encoder=base_encoder)
     metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
     reranker = _round_reranker(fit, dataset, feedback, config, metrics, callbacks, cancel)
     gate = _activation(ws, previous, fit, dataset, config, metrics)
@@ -122,11 +125,24 @@ def _serving(ws: Workspace, version: str | None) -> ServingModel | None:
 
 
 def _round_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: TrainConfig, callbacks, cancel):
-    """The encoder the round uses: as is, or a tuned copy (the base weights are never modified)."""
-    if config.encoder_tuning == "none":
+    """The encoder the first stage uses: as is, or a tuned copy (the base weights are never modified)."""
+    if config.encoder_tuning == "none" or config.encoder_tuning in ALIGNING:
         return encoder, {}
     from recsys.encoder_tuning import tune_encoder
     return tune_encoder(encoder, dataset, feedback, config, callbacks, cancel)
+
+
+def _round_alignment(ws: Workspace, fit, encoder, dataset: Dataset, config: TrainConfig, extra: dict, callbacks,
+                     cancel):
+    """'align' / 'auto': the encoder tuned towards the trained item vectors places the items no one has touched
+    yet (align.py); returns the fit, the encoder the version keeps, and the report."""
+    if config.encoder_tuning not in ALIGNING:
+        return fit, encoder, extra
+    from recsys.align import align_model
+    texts = dataset.items["text"].tolist()
+    model, result = align_model(fit.model, encoder, texts, dataset.interactions, config, callbacks, cancel,
+                                encode=lambda tuned: item_text_vectors(ws.cache_dir, texts, tuned, callbacks))
+    return replace(fit, model=model), result.encoder if result.keep else encoder, {**extra, **result.report}
 
 
 def _data_record(dataset: Dataset, feedback: pd.DataFrame) -> dict:

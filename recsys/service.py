@@ -14,7 +14,7 @@ import pandas as pd
 
 from recsys import reports
 from recsys.columns import catalog_coverage, detect_log_columns
-from recsys.config import TrainConfig
+from recsys.config import ENCODER_TUNINGS, TrainConfig
 from recsys.data import (
     ImportConfig,
     ImportReport,
@@ -230,7 +230,7 @@ class Service:
             on_event(TrainEvent("evaluate", 0, 1, None, f"evaluating {version.name}"))
             encoder = self.encoder_factory(config.encoder_model)
             text = item_text_vectors(self.ws.cache_dir, dataset.items["text"].tolist(), encoder, events)
-            result = evaluate_config(self.ws.cache_dir, dataset, text, config, cancel, k, events)
+            result = evaluate_config(self.ws.cache_dir, dataset, text, config, cancel, k, events, encoder=encoder)
             self.ws.store.update_metrics(version.name, evaluation=result)
             on_event(TrainEvent("evaluate", 1, 1, None, "evaluation written"))
             return version.name
@@ -316,7 +316,7 @@ def read_upload(path: str | Path) -> pd.DataFrame:
 
 
 # What pages and commands use besides Service, so that this module is their one front door.
-__all__ = ["DEFAULT_MODEL", "ImportConfig", "available_methods", "expected_seconds", "ImportRequest", "RecTuneError",
-           "Service", "TrainConfig", "WorkspaceStatus", "demo_paths", "detect_catalog_template",
+__all__ = ["DEFAULT_MODEL", "ENCODER_TUNINGS", "ImportConfig", "available_methods", "expected_seconds", "ImportRequest",
+           "RecTuneError", "Service", "TrainConfig", "WorkspaceStatus", "demo_paths", "detect_catalog_template",
            "detect_log_columns", "is_version_name", "open_demo", "preview_texts", "read_upload", "remove_workspace",
            "rename_workspace", "reset_demo", "to_safe_csv", "train_config"]

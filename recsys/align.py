@@ -1,0 +1,160 @@
+"""Encoders aligned to taste (`encoder_tuning="align"`, or `"auto"`: kept only when it wins): after the first stage
+is trained, a LoRA copy of the text encoder is tuned so that the trained model's own adapters, applied to an
+item's new text vector, land where training put the item (its text path plus its learned ID residual, on both
+the history side and the candidate side). A new item then starts where items that users treat alike sit, not only
+where its words put it. Only items never seen in training (new, cold items) are served from the aligned text;
+seen items keep their trained vectors.
+
+Targets are the items seen at least MIN_COUNT times (a rarely seen item's residual is mostly noise). A tenth of
+them, drawn by seed, are held out: the report compares, on those, how far the frozen and the aligned text land
+from the trained vectors (paired, with its standard error), and `auto` keeps the alignment only when it is
+closer by more than twice that error. The base weights are never modified."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from recsys.config import TrainConfig
+from recsys.drift import measure_drift
+from recsys.events import Callback, Cancelled, TrainEvent, emit
+from recsys.serving import ServingModel
+
+MIN_COUNT = 5  # training interactions an item needs to be a target
+HOLDOUT = 0.1  # share of the targets held out to decide
+BATCH = 32
+NOISE_SE = 2.0  # 'auto' keeps the alignment when the held-out gain exceeds this many standard errors
+
+
+@dataclass(frozen=True)
+class Alignment:
+    encoder: object | None  # the aligned TextEncoder (None when there was too little to align on)
+    report: dict
+    keep: bool
+
+
+def align_model(model: ServingModel, encoder, texts: list[str], train: pd.DataFrame, config: TrainConfig,
+                callbacks: list[Callback] = (), cancel: threading.Event | None = None,
+                encode: Callable[[object], np.ndarray] | None = None) -> tuple[ServingModel, Alignment]:
+    """The trained `model` with its never-seen items placed by an aligned encoder (when kept), and the alignment.
+    `train`: the interactions the model was trained on; `encode(encoder)`: every item's text vector (default:
+    encoder.encode(texts); a round passes its embedding cache)."""
+    counts = pd.Index(model.item_ids).get_indexer(train["item_id"].astype(str))
+    counts = np.bincount(counts[counts >= 0], minlength=len(model.item_ids))
+    result = align_encoder(encoder, model, texts, counts, config, callbacks, cancel)
+    emit(list(callbacks), TrainEvent("tune-encoder", 1, 1, None, result.report["align_summary"]))
+    if not result.keep:
+        return model, result
+    text = encode(result.encoder) if encode is not None else result.encoder.encode(texts)
+    return with_aligned_cold_items(model, text, counts), result
+
+
+def align_encoder(encoder, model: ServingModel, texts: list[str], counts: np.ndarray, config: TrainConfig,
+                  callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> Alignment:
+    """`counts`: (n_items,) training interactions per item, rows as `model.item_ids`; `texts` likewise."""
+    rng = np.random.default_rng(config.seed)
+    eligible = np.flatnonzero(counts >= MIN_COUNT)
+    if len(eligible) < 50:
+        return Alignment(None, {"encoder_tuning": config.encoder_tuning, "align_kept": False,
+                                      "align_summary": f"alignment skipped: only {len(eligible)} items were seen "
+                                                       f"{MIN_COUNT}+ times (50 needed)"}, False)
+    held = np.sort(rng.choice(eligible, size=max(20, int(HOLDOUT * len(eligible))), replace=False))
+    pool = np.setdiff1d(eligible, held)
+    train = rng.permutation(pool)[:config.encoder_pairs]
+    tuned, losses = _tune(encoder, model, texts, train, config, list(callbacks), cancel)
+    held_texts = [texts[i] for i in held]
+    report = _held_out_report(model, encoder.encode(held_texts), tuned.encode(held_texts), held)
+    report.update(encoder_tuning=config.encoder_tuning, align_items=len(train), encoder_pairs=len(train),
+                  encoder_final_loss=float(np.mean(losses[-10:])), encoder_dir="encoder",
+                  **measure_drift(encoder, tuned).to_dict())
+    keep = config.encoder_tuning == "align" or report["align_gain"] > NOISE_SE * report["align_gain_se"]
+    report.update(align_kept=keep, align_summary=_summary(report, keep, config.encoder_tuning))
+    if not keep:  # nothing of it serves: no encoder to save, no drift for the forgetting guard to judge
+        report = {k: v for k, v in report.items() if k != "encoder_dir" and not k.startswith("drift_")}
+    return Alignment(tuned if keep else None, report, keep)
+
+
+def with_aligned_cold_items(model: ServingModel, text: np.ndarray, counts: np.ndarray) -> ServingModel:
+    """The model with every item never seen in training (counts == 0) placed by its aligned text."""
+    cold = counts == 0
+    item_in, item_out = model.item_in.copy(), model.item_out.copy()
+    item_in[cold] = text[cold] @ model.in_adapter.T
+    item_out[cold] = text[cold] @ model.out_adapter.T
+    return replace(model, item_in=item_in, item_out=item_out)
+
+
+def _tune(encoder, model: ServingModel, texts: list[str], train: np.ndarray, config: TrainConfig,
+          callbacks: list[Callback], cancel: threading.Event | None):
+    import torch
+
+    from recsys.encoder import TextEncoder
+    from recsys.encoder_tuning import with_lora
+    torch.manual_seed(config.seed)
+    st_model = copy.deepcopy(encoder.model)
+    hf = with_lora(st_model[0].auto_model, config.lora_rank)
+    st_model[0].auto_model = hf
+    w_in = torch.from_numpy(model.in_adapter).to(encoder.device)
+    w_out = torch.from_numpy(model.out_adapter).to(encoder.device)
+    t_in = torch.from_numpy(model.item_in).to(encoder.device)
+    t_out = torch.from_numpy(model.item_out).to(encoder.device)
+    optim = torch.optim.AdamW([p for p in st_model.parameters() if p.requires_grad], lr=config.encoder_lr)
+    total, losses = config.encoder_epochs * -(-len(train) // BATCH), []
+    st_model.train()
+    for epoch in range(config.encoder_epochs):
+        order = np.random.default_rng(config.seed + epoch).permutation(train)
+        for start in range(0, len(order), BATCH):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            idx = torch.from_numpy(order[start:start + BATCH])
+            vec = _embed(st_model, [texts[i] or " " for i in idx.tolist()], encoder.device)
+            loss = _relative_error(vec @ w_out.T, t_out[idx]) + _relative_error(vec @ w_in.T, t_in[idx])
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            losses.append(float(loss.detach()))
+            emit(callbacks, TrainEvent("tune-encoder", len(losses), total, losses[-1], "aligning the encoder"))
+    st_model[0].auto_model = hf.merge_and_unload()
+    st_model.eval()
+    key = hashlib.sha1(f"{encoder.key}|align|{sum(losses)}".encode()).hexdigest()[:16]
+    return TextEncoder.from_model(st_model, key, encoder.device, encoder.precision), losses
+
+
+def _embed(st_model, texts: list[str], device: str):
+    import torch
+
+    from recsys.encoder_tuning import features
+    return torch.nn.functional.normalize(st_model(features(st_model, texts, device))["sentence_embedding"], dim=-1)
+
+
+def _relative_error(pred, target):
+    return ((pred - target) ** 2).sum() / (target ** 2).sum().clamp_min(1e-12)
+
+
+def _held_out_report(model: ServingModel, frozen: np.ndarray, aligned: np.ndarray, held: np.ndarray) -> dict:
+    """Per held-out item, the squared distance (relative to the target's) between adapter(text) and the trained
+    vector, candidate side: frozen text vs aligned text; and the cosines."""
+    target = model.item_out[held]
+    before, after = frozen @ model.out_adapter.T, aligned @ model.out_adapter.T
+    err = lambda pred: ((pred - target) ** 2).sum(1) / np.maximum((target ** 2).sum(1), 1e-12)
+    cos = lambda pred: float(np.mean((pred * target).sum(1) / np.maximum(
+        np.linalg.norm(pred, axis=1) * np.linalg.norm(target, axis=1), 1e-12)))
+    gain = err(before) - err(after)
+    return {"align_held_out_items": len(held), "align_error_frozen": float(err(before).mean()),
+            "align_error_aligned": float(err(after).mean()), "align_gain": float(gain.mean()),
+            "align_gain_se": float(gain.std(ddof=1) / np.sqrt(len(gain))),
+            "align_cosine_frozen": cos(before), "align_cosine_aligned": cos(after)}
+
+
+def _summary(report: dict, keep: bool, mode: str) -> str:
+    told = (f"on {report['align_held_out_items']} held-out items the aligned text lands "
+            f"{report['align_gain']:+.3f} +- {report['align_gain_se']:.3f} closer to the trained vectors "
+            f"(relative error {report['align_error_frozen']:.3f} -> {report['align_error_aligned']:.3f}, cosine "
+            f"{report['align_cosine_frozen']:.3f} -> {report['align_cosine_aligned']:.3f})")
+    if mode == "align":
+        return f"aligned encoder used for new items (as configured): {told}"
+    return f"aligned encoder {'kept' if keep else 'not kept (no gain beyond the noise)'}: {told}"
