@@ -52,13 +52,9 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
     fit = fit_model(text, item_ids, dataset.interactions, feedback, config, callbacks, cancel)
     config = replace(config, positives=fit.positives)  # the rule as used, saved with the version
-    base_encoder = encoder
+    evaluation = _round_evaluation(ws, dataset, text, config, encoder, callbacks, cancel) if evaluate else {}
     fit, encoder, extra = _round_alignment(ws, fit, encoder, dataset, config, extra, callbacks, cancel)
-    metrics = {**_fit_metrics(fit), "feedback_seen": len(feedback), **extra}
-    if evaluate:
-        from recsys.comparison import evaluate_config
-        metrics["evaluation"] = evaluate_config(ws.cache_dir, dataset, text, config, cancel, callbacks=callbacks,
-                                                encoder=base_encoder)
+    metrics = {**_fit_metrics(fit), "feedback_seen": len(feedback), **extra, **evaluation}
     metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
     reranker = _round_reranker(fit, dataset, feedback, config, metrics, callbacks, cancel)
     gate = _activation(ws, previous, fit, dataset, config, metrics)
@@ -130,6 +126,15 @@ def _round_encoder(encoder, dataset: Dataset, feedback: pd.DataFrame, config: Tr
         return encoder, {}
     from recsys.encoder_tuning import tune_encoder
     return tune_encoder(encoder, dataset, feedback, config, callbacks, cancel)
+
+
+def _round_evaluation(ws: Workspace, dataset: Dataset, text: np.ndarray, config: TrainConfig, encoder, callbacks,
+                      cancel) -> dict:
+    """{'evaluation': ...}: the config refitted on both protocols over the first stage's text and encoder (an
+    aligning config aligns on each protocol's training part itself)."""
+    from recsys.comparison import evaluate_config
+    return {"evaluation": evaluate_config(ws.cache_dir, dataset, text, config, cancel, callbacks=callbacks,
+                                          encoder=encoder)}
 
 
 def _round_alignment(ws: Workspace, fit, encoder, dataset: Dataset, config: TrainConfig, extra: dict, callbacks,

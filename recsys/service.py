@@ -45,6 +45,12 @@ def default_encoder_factory(name: str):
     return shared_encoder(name)
 
 
+def round_in_child(root: str, config: TrainConfig, evaluate: bool, on_event: Callback, cancel) -> str:
+    """A training round in a child process (Service.train from the app): the workspace opened afresh."""
+    from recsys.rounds import run_round
+    return run_round(Workspace(root), config, default_encoder_factory, [on_event], cancel, evaluate).version
+
+
 @dataclass(frozen=True)
 class ImportRequest:
     """Files to import (paths) and how to read them."""
@@ -200,11 +206,17 @@ class Service:
         """A training round as the workspace's job (with an import first when `request` is given)."""
         from recsys.rounds import run_round
 
+        in_child = background and self.encoder_factory is default_encoder_factory  # fakes stay in this process
+
         def work(on_event: Callback, cancel: threading.Event) -> str:
             events = [on_event, *callbacks]
             if request is not None:
                 report = self._import(request, events, untuned=False)
                 emit(events, TrainEvent("import", 1, 1, None, "imported\n" + "\n".join(report.lines())))
+            if in_child:  # its own GIL: pages opened meanwhile do not slow it (child_process.py)
+                from recsys.child_process import run_in_child
+                return run_in_child(round_in_child, {"root": str(self.ws.root), "config": config,
+                                                     "evaluate": evaluate}, lambda e: emit(events, e), cancel)
             return run_round(self.ws, config, self.encoder_factory, events, cancel, evaluate).version
         return self.runner.start(work, {**config.to_dict(), "evaluate": evaluate}, background=background)
 
