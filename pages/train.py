@@ -91,7 +91,9 @@ if st.button("Start training", type="primary", disabled=config is None or not se
 apply_feedback_button(service, "apply_feedback_train")
 
 
-ACTIVE = service.job().active
+JOB = service.job()  # one snapshot for this run: whether to poll fast, and the job state the page shows
+ACTIVE = JOB.active
+st.session_state["train_job_seen"] = (JOB.job_id, JOB.state)  # the polls rerun the page when this changes
 
 
 @st.fragment(run_every=5.0 if ACTIVE else 10.0)
@@ -104,7 +106,7 @@ def live_status() -> None:
     progress every 2 s and plotly curves and the rounds every 10 s, 151 s with Vega-Lite curves and no rounds
     in the poll, 147 s with progress every 5 s (Chromium then used 7.6 CPU-s over the round, 14.5 at 2 s)."""
     status = service.job()
-    if (status.job_id, status.state) != st.session_state.setdefault("train_job_seen", (status.job_id, status.state)):
+    if (status.job_id, status.state) != st.session_state["train_job_seen"]:
         st.session_state["train_job_seen"] = (status.job_id, status.state)
         st.rerun()  # a job started or ended: the curves' polling, the rounds and the settings follow
     if status.state == "idle":

@@ -8,7 +8,8 @@ seen items keep their trained vectors.
 Targets are the items seen at least MIN_COUNT times (a rarely seen item's residual is mostly noise). A tenth of
 them, drawn by seed, are held out: the report compares, on those, how far the frozen and the aligned text land
 from the trained vectors (paired, with its standard error), and `auto` keeps the alignment only when it is
-closer by more than twice that error. The base weights are never modified."""
+closer by more than twice that error. An alignment that fails the forgetting guard is dropped (the round serves
+without it) rather than holding back the whole round. The base weights are never modified."""
 from __future__ import annotations
 
 import copy
@@ -72,8 +73,9 @@ def align_encoder(encoder, model: ServingModel, texts: list[str], counts: np.nda
     report.update(encoder_tuning=config.encoder_tuning, align_items=len(train), encoder_pairs=len(train),
                   encoder_final_loss=float(np.mean(losses[-10:])), encoder_dir="encoder",
                   **measure_drift(encoder, tuned).to_dict())
-    keep = config.encoder_tuning == "align" or report["align_gain"] > NOISE_SE * report["align_gain_se"]
-    report.update(align_kept=keep, align_summary=_summary(report, keep, config.encoder_tuning))
+    drifted = report["drift_similarity_spearman"] < config.min_drift_spearman  # the forgetting guard
+    keep = not drifted and (config.encoder_tuning == "align" or report["align_gain"] > NOISE_SE * report["align_gain_se"])
+    report.update(align_kept=keep, align_summary=_summary(report, keep, config.encoder_tuning, drifted))
     if not keep:  # nothing of it serves: no encoder to save, no drift for the forgetting guard to judge
         report = {k: v for k, v in report.items() if k != "encoder_dir" and not k.startswith("drift_")}
     return Alignment(tuned if keep else None, report, keep)
@@ -150,11 +152,14 @@ def _held_out_report(model: ServingModel, frozen: np.ndarray, aligned: np.ndarra
             "align_cosine_frozen": cos(before), "align_cosine_aligned": cos(after)}
 
 
-def _summary(report: dict, keep: bool, mode: str) -> str:
+def _summary(report: dict, keep: bool, mode: str, drifted: bool) -> str:
     told = (f"on {report['align_held_out_items']} held-out items the aligned text lands "
             f"{report['align_gain']:+.3f} +- {report['align_gain_se']:.3f} closer to the trained vectors "
             f"(relative error {report['align_error_frozen']:.3f} -> {report['align_error_aligned']:.3f}, cosine "
             f"{report['align_cosine_frozen']:.3f} -> {report['align_cosine_aligned']:.3f})")
+    if drifted:
+        return (f"aligned encoder not kept (the forgetting guard: similarity Spearman "
+                f"{report['drift_similarity_spearman']:.3f}); the round serves without it: {told}")
     if mode == "align":
         return f"aligned encoder used for new items (as configured): {told}"
     return f"aligned encoder {'kept' if keep else 'not kept (no gain beyond the noise)'}: {told}"

@@ -26,6 +26,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--disable-quic", "--no-first-run"]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 MAIN_TEXT = "() => document.querySelector(\"[data-testid='stMain']\").innerText"
+BUSY_PAUSE_S = 2  # between visits while a round trains: a person reads a page; back to back visits cost 5x speed
 ROUND_PAIRS = 2  # app round, CLI round, twice: one pair of a ~140 s round varies by up to ~8% on a shared box
 
 
@@ -87,6 +88,7 @@ def _page_rows(page, service: Service, rows: list) -> None:
     while service.job().active:
         for name in PAGES:
             busy[name] += _visits(page, name, 1)
+            page.wait_for_timeout(1000 * BUSY_PAUSE_S)
     page.wait_for_timeout(500)
     for name in PAGES:
         rows.append(("dashboard", f"{name} page render, calm / while a round trains (median s)",

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import sys
 import threading
+import time
+import types
 from collections.abc import Callable
 
 from recsys import errors
@@ -18,6 +21,8 @@ from recsys.errors import JobError
 from recsys.events import Callback, Cancelled
 
 POLL_S = 0.2
+CANCEL_GRACE_S = 60  # a child that has not stopped this long after Cancel is terminated
+_START_LOCK = threading.Lock()
 
 
 def run_in_child(target: Callable, kwargs: dict, on_event: Callback, cancel: threading.Event):
@@ -26,7 +31,7 @@ def run_in_child(target: Callable, kwargs: dict, on_event: Callback, cancel: thr
     ctx = mp.get_context("spawn")  # no fork of a threaded server; the child starts clean
     messages, stop = ctx.Queue(), ctx.Event()
     child = ctx.Process(target=_child_main, args=(target, kwargs, messages, stop), name="rectune-work", daemon=True)
-    child.start()
+    _start_without_main(child)
     try:
         return _relay(child, messages, stop, on_event, cancel)
     finally:
@@ -37,17 +42,34 @@ def run_in_child(target: Callable, kwargs: dict, on_event: Callback, cancel: thr
             child.join(5)
 
 
+def _start_without_main(child) -> None:
+    """Spawn re-runs the parent's main module in the child. Under `streamlit run` (and after Streamlit's AppTest)
+    that is app.py, which would run a page in the child: hide it while the child starts."""
+    with _START_LOCK:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            child.start()
+        finally:
+            sys.modules["__main__"] = main
+
+
 def _relay(child, messages, stop, on_event: Callback, cancel: threading.Event):
+    cancelled_at = None
     while True:
-        if cancel.is_set():
+        if cancel.is_set() and cancelled_at is None:
             stop.set()
+            cancelled_at = time.monotonic()
+        if cancelled_at is not None and time.monotonic() - cancelled_at > CANCEL_GRACE_S:
+            child.terminate()  # stuck in a step that never checks: the job ends cancelled all the same
+            raise Cancelled()
         try:
             kind, payload = messages.get(timeout=POLL_S if child.is_alive() else 2.0)
-        except queue.Empty:
+        except (queue.Empty, EOFError, OSError):  # EOF: a child killed in the middle of a message
             if child.is_alive():
                 continue
-            raise JobError(f"the training process stopped unexpectedly (exit code {child.exitcode}); the previous "
-                           "model stays active.") from None
+            raise JobError(f"the training process stopped unexpectedly (exit code {child.exitcode}); the rounds "
+                           "table shows whether it wrote a version, and the active model is unchanged.") from None
         if kind == "event":
             on_event(payload)
         elif kind == "done":

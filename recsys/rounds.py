@@ -53,7 +53,7 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     fit = fit_model(text, item_ids, dataset.interactions, feedback, config, callbacks, cancel)
     config = replace(config, positives=fit.positives)  # the rule as used, saved with the version
     evaluation = _round_evaluation(ws, dataset, text, config, encoder, callbacks, cancel) if evaluate else {}
-    fit, encoder, extra = _round_alignment(ws, fit, encoder, dataset, config, extra, callbacks, cancel)
+    fit, encoder, extra = _round_alignment(ws, fit, encoder, dataset, feedback, config, extra, callbacks, cancel)
     metrics = {**_fit_metrics(fit), "feedback_seen": len(feedback), **extra, **evaluation}
     metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
     reranker = _round_reranker(fit, dataset, feedback, config, metrics, callbacks, cancel)
@@ -137,15 +137,16 @@ def _round_evaluation(ws: Workspace, dataset: Dataset, text: np.ndarray, config:
                                           encoder=encoder)}
 
 
-def _round_alignment(ws: Workspace, fit, encoder, dataset: Dataset, config: TrainConfig, extra: dict, callbacks,
-                     cancel):
+def _round_alignment(ws: Workspace, fit, encoder, dataset: Dataset, feedback: pd.DataFrame, config: TrainConfig,
+                     extra: dict, callbacks, cancel):
     """'align' / 'auto': the encoder tuned towards the trained item vectors places the items no one has touched
     yet (align.py); returns the fit, the encoder the version keeps, and the report."""
     if config.encoder_tuning not in ALIGNING:
         return fit, encoder, extra
     from recsys.align import align_model
     texts = dataset.items["text"].tolist()
-    model, result = align_model(fit.model, encoder, texts, dataset.interactions, config, callbacks, cancel,
+    trained = pd.concat([dataset.interactions[["item_id"]], feedback.loc[feedback["label"] == "up", ["item_id"]]])
+    model, result = align_model(fit.model, encoder, texts, trained, config, callbacks, cancel,  # ups train items too
                                 encode=lambda tuned: item_text_vectors(ws.cache_dir, texts, tuned, callbacks))
     return replace(fit, model=model), result.encoder if result.keep else encoder, {**extra, **result.report}
 

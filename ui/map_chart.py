@@ -91,7 +91,7 @@ def fit_ratio(x_span: list[float], y_span: list[float]) -> tuple[list[float], li
 
 
 def _ratio(x_span: list[float], y_span: list[float]) -> float:
-    return (y_span[1] - y_span[0]) / (x_span[1] - x_span[0])
+    return max(y_span[1] - y_span[0], 1e-9) / max(x_span[1] - x_span[0], 1e-9)
 
 
 def _widen(span: list[float], length: float) -> list[float]:
@@ -104,5 +104,5 @@ def shared_span(*maps: MapData) -> tuple[list[float], list[float]]:
     points = [m.items[["x", "y"]].to_numpy() for m in maps] + [m.users[["x", "y"]].to_numpy() for m in maps
                                                                 if len(m.users)]
     lo, hi = np.min([p.min(0) for p in points], 0), np.max([p.max(0) for p in points], 0)
-    pad = 0.05 * (hi - lo)
+    pad = np.maximum(0.05 * (hi - lo), 0.5)  # a single point (or a line of them) still gets room
     return [float(lo[0] - pad[0]), float(hi[0] + pad[0])], [float(lo[1] - pad[1]), float(hi[1] + pad[1])]
