@@ -53,6 +53,7 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     fit = fit_model(text, item_ids, dataset.interactions, feedback, config, callbacks, cancel)
     config = replace(config, positives=fit.positives)  # the rule as used, saved with the version
     evaluation = _round_evaluation(ws, dataset, text, config, encoder, callbacks, cancel) if evaluate else {}
+    text_key = getattr(encoder, "key", "")  # the text the first stage learned from (Explore's "before" map)
     fit, encoder, extra = _round_alignment(ws, fit, encoder, dataset, feedback, config, extra, callbacks, cancel)
     metrics = {**_fit_metrics(fit), "feedback_seen": len(feedback), **extra, **evaluation}
     metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
@@ -64,7 +65,7 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     def fill(folder: Path) -> None:
         fit.model.save(folder)
         write_version_files(folder, {**config.to_dict(), "kind": fit.kind, "kind_requested": requested,
-                                     "encoder_key": getattr(encoder, "key", ""),
+                                     "encoder_key": text_key,
                                      "previous_version": previous},
                             {**metrics, "seconds": time.perf_counter() - started}, _data_record(dataset, feedback))
         feedback.to_csv(folder / FEEDBACK_SEEN, index=False)
