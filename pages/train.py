@@ -84,7 +84,7 @@ st.text(f"Workspace: {service.ws.name}")
 if st.button("Start training", type="primary", disabled=config is None or not service.ws.has_data(), key="start_training"):
     try:
         service.train(config, evaluate)
-        st.toast("Training started: other pages stay usable.")
+        st.rerun()  # the page as it is during a job: settings folded, progress and curves polling
     except RecTuneError as exc:
         alert("error", exc)
 
