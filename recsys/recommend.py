@@ -3,11 +3,14 @@ Thumbs act at once: downs are never shown again, ups join the user's history (th
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from recsys.ann import ANN_MIN_ITEMS, CALIBRATION_USERS, AnnIndex, index_for, top_k_with_index
 from recsys.errors import RecTuneError
 from recsys.feedback import FeedbackLedger
 from recsys.ranking import position_of, rank
@@ -31,12 +34,17 @@ class Recommender:
     """One model version over one workspace's data and ledger; read-only, safe to share between threads."""
 
     def __init__(self, model: ServingModel, interactions: pd.DataFrame, ledger: FeedbackLedger | None = None,
-                 version: str = "", reranker: Reranker | None = None, catalog: Catalog | None = None) -> None:
+                 version: str = "", reranker: Reranker | None = None, catalog: Catalog | None = None,
+                 folder: Path | None = None, ann_min_items: int = ANN_MIN_ITEMS) -> None:
         self.model, self.ledger, self.version = model, ledger, version
         self.reranker, self.catalog = reranker, catalog  # the optional second stage (rerank.py)
         self.item_ids = model.item_ids
         self.index = pd.Index(model.item_ids)
         self.sequences = user_sequences(interactions, model.item_ids)
+        self.folder = folder  # the version's folder: a built approximate index is saved there
+        self.ann_min_items = ann_min_items  # catalogs this large serve full lists through ann.py
+        self._ann: AnnIndex | None = None
+        self._ann_lock = threading.Lock()
 
     @classmethod
     def from_workspace(cls, ws: Workspace, version: str | None = None) -> Recommender:
@@ -47,7 +55,8 @@ class Recommender:
         dataset = ws.load_dataset()
         reranker = Reranker.load(ws.models_dir / name)
         catalog = catalog_of(dataset.items, model.item_ids, reranker.fusion.history) if reranker else None
-        return cls(model, dataset.interactions, FeedbackLedger(ws.ledger_path), name, reranker, catalog)
+        return cls(model, dataset.interactions, FeedbackLedger(ws.ledger_path), name, reranker, catalog,
+                   folder=ws.models_dir / name)
 
     def first_stage(self) -> Recommender:
         """The same model without its re-ranker (to compare or time the stages)."""
@@ -73,13 +82,40 @@ class Recommender:
     def scores(self, user_id: str, ups: list[int] = (), hide_last: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(scores over all items, the history used). Thumbs-ups count as the most recent history; hide_last:
         as if the user's last logged interaction had not happened yet."""
+        vector, history = self._user(user_id, ups, hide_last)
+        return self.model.scores(vector[None, :])[0], history
+
+    def _user(self, user_id: str, ups: list[int], hide_last: bool) -> tuple[np.ndarray, np.ndarray]:
         logged = self.history(user_id)
         history = np.concatenate([logged[:-1] if hide_last else logged, np.array(ups, dtype=np.int64)])
-        return self.model.scores(self.model.user_vector(history)[None, :])[0], history
+        return self.model.user_vector(history), history
+
+    def uses_index(self, candidates: list[str] | None = None) -> bool:
+        """Full lists of a large catalog come from the approximate index (ann.py); a candidate shelf, a re-ranker
+        and small catalogs are scored exactly."""
+        return candidates is None and self.reranker is None and len(self.item_ids) >= self.ann_min_items
+
+    def calibration_users(self) -> list[str]:
+        """The users the approximate index is calibrated on: a fixed sample of up to CALIBRATION_USERS."""
+        users = sorted(self.sequences)
+        pick = np.random.default_rng(0).choice(len(users), min(len(users), CALIBRATION_USERS), replace=False)
+        return [users[i] for i in np.sort(pick)]
+
+    def ann(self) -> AnnIndex:
+        """The version's approximate index, loaded or built (and calibrated on this data's users) once."""
+        with self._ann_lock:
+            if self._ann is None:
+                hidden = [self.sequences[u] for u in self.calibration_users()]
+                vectors = np.stack([self.model.user_vector(h) for h in hidden]) if hidden else \
+                    np.zeros((0, self.model.item_out.shape[1]), np.float32)
+                self._ann = index_for(self.folder, self.model.item_out, self.model.item_bias, vectors, hidden)
+            return self._ann
 
     def recommend(self, user_id: str, k: int = 10, candidates: list[str] | None = None,
                   use_feedback: bool = True, explain: int = 3, hide_last: bool = False) -> list[Recommendation]:
         """Top k, never an item the user already has (history or thumbs-up) nor a thumbs-down."""
+        if self.uses_index(candidates):
+            return self._from_index(user_id, k, use_feedback, explain, hide_last)
         scores, hidden, history = self._scored(user_id, use_feedback, hide_last)
         allowed = self._allowed(candidates)
         if self.reranker is not None:
@@ -88,6 +124,19 @@ class Recommender:
         reasons = self.explain_list(history, picks, explain)
         return [Recommendation(str(self.item_ids[j]), pos + 1, float(scores[j]), reasons[pos])
                 for pos, j in enumerate(picks)]
+
+    def _from_index(self, user_id: str, k: int, use_feedback: bool, explain: int, hide_last: bool):
+        """recommend() through the approximate index: the same hidden items, exact scores of the picks."""
+        ups, downs = self._labels(user_id) if use_feedback else ([], [])
+        vector, history = self._user(user_id, ups, hide_last)
+        hidden = np.concatenate([history, np.array(downs, dtype=np.int64)])
+        picks = top_k_with_index(self.ann(), vector, hidden[hidden >= 0], k)
+        scores = self.model.item_out[picks] @ vector + self.model.item_bias[picks]
+        order = np.argsort(-scores, kind="stable")
+        picks, scores = picks[order], scores[order]
+        reasons = self.explain_list(history, picks, explain)
+        return [Recommendation(str(self.item_ids[j]), pos + 1, float(s), reasons[pos])
+                for pos, (j, s) in enumerate(zip(picks, scores))]
 
     def _reranked(self, scores: np.ndarray, history: np.ndarray, hidden: np.ndarray, allowed: np.ndarray | None,
                   k: int, explain: int) -> list[Recommendation]:

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+
+from recsys.ann import AnnIndex, build_index, exact_top, indexed_rows, recall_at, top_k_with_index
+from recsys.feedback import Feedback, FeedbackLedger
+from recsys.recommend import Recommender
+from recsys.synthetic import taste_catalog
+
+N = 20_000
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return taste_catalog(N, dim=128, n_users=120, topics=200)
+
+
+def test_an_indexed_row_times_the_user_with_a_one_is_the_model_score(catalog):
+    model, _ = catalog
+    user = model.item_in[:5].mean(0)
+    np.testing.assert_allclose(indexed_rows(model.item_out, model.item_bias) @ np.append(user, 1.0),
+                               model.scores(user[None, :])[0], rtol=1e-5, atol=1e-6)
+
+
+def test_calibration_picks_the_smallest_power_of_two_nprobe_that_reaches_the_recall_target(catalog):
+    model, log = catalog
+    rec = Recommender(model, log)
+    hidden = [rec.sequences[u] for u in sorted(rec.sequences)]
+    users = np.stack([model.user_vector(h) for h in hidden])
+    ann = build_index(model.item_out, model.item_bias, users[:60], hidden[:60])
+    truth = exact_top(model.item_out, model.item_bias, users[:60], hidden[:60], 10)
+    assert ann.stats.n_lists == 141 and ann.stats.n_items == N
+    assert ann.stats.nprobe in (1, 2, 4, 8, 16, 32, 64, 128) and ann.stats.recall >= 0.99
+    assert recall_at(ann, users[:60], hidden[:60], truth, 10, ann.stats.nprobe) == ann.stats.recall
+    if ann.stats.nprobe > 1:  # the next smaller nprobe misses the target
+        assert recall_at(ann, users[:60], hidden[:60], truth, 10, ann.stats.nprobe // 2) < 0.99
+    held_out = exact_top(model.item_out, model.item_bias, users[60:], hidden[60:], 10)
+    assert recall_at(ann, users[60:], hidden[60:], held_out, 10) >= 0.98  # users it was not calibrated on
+
+
+def test_hidden_items_never_come_back_and_k_items_still_do(catalog):
+    model, log = catalog
+    rec = Recommender(model, log)
+    user = sorted(rec.sequences)[0]
+    history = rec.sequences[user]
+    ann = build_index(model.item_out, model.item_bias, np.zeros((0, 128), np.float32), [])
+    vector = model.user_vector(history)
+    assert ann.stats.nprobe == ann.stats.n_lists  # nobody to calibrate on: every list is visited
+    best = top_k_with_index(ann, vector, history, 10)
+    assert best.tolist() == exact_top(model.item_out, model.item_bias, vector[None], [history], 10)[0].tolist()
+    hidden = np.concatenate([history, best[:5]])  # the five best are hidden too
+    picks = top_k_with_index(ann, vector, hidden, 10)
+    assert len(picks) == 10 and not np.isin(picks, hidden).any()
+    assert picks[:5].tolist() == best[5:].tolist()
+
+
+def test_large_catalogs_serve_through_the_index_saved_beside_the_version(catalog, tmp_path):
+    model, log = catalog
+    ledger = FeedbackLedger(tmp_path / "ledger.sqlite")
+    exact = Recommender(model, log, ledger)
+    rec = Recommender(model, log, ledger, folder=tmp_path, ann_min_items=N)
+    assert rec.uses_index() and not exact.uses_index() and not rec.uses_index(candidates=["i0000001"])
+    users = sorted(rec.sequences)
+    agree = [len({r.item_id for r in rec.recommend(u, 10)} & {r.item_id for r in exact.recommend(u, 10)})
+             for u in users]
+    assert np.mean(agree) >= 9.8
+    user = users[0]
+    got, want = rec.recommend(user, 10), exact.recommend(user, 10)
+    same = {r.item_id: r.score for r in want}
+    assert all(r.score == pytest.approx(same[r.item_id], abs=1e-5) for r in got if r.item_id in same)
+    assert [r.rank for r in got] == list(range(1, 11)) and all(a.score >= b.score for a, b in zip(got, got[1:]))
+    first = rec.recommend(user, 10)[0].item_id
+    ledger.add(Feedback(user, first, "down", annotator="t"))
+    assert first not in [r.item_id for r in rec.recommend(user, 10)]  # a thumbs-down acts at once here too
+    saved = AnnIndex.load(tmp_path, N)
+    assert saved is not None and saved.stats == rec.ann().stats
+    assert AnnIndex.load(tmp_path, N + 1) is None  # another catalog size: rebuilt, not misused
+    again = Recommender(model, log, ledger, folder=tmp_path, ann_min_items=N)
+    assert again.ann().stats == rec.ann().stats
