@@ -4,9 +4,9 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from recsys.maps import MapData
+from recsys.maps import MAP_ITEMS, MapData
 from recsys.service import RecTuneError, available_methods, expected_seconds
-from ui.common import alert, catalog, page_setup, require_model, service_for
+from ui.common import alert, catalog, page_setup, pick_user, require_model, service_for
 from ui.map_chart import map_chart
 
 service = page_setup("Explore the embedding map")
@@ -22,16 +22,18 @@ method = c3.selectbox("Projection", available_methods(), key="map_method",
                       help="PCA is instant and places users too; t-SNE (and UMAP, when umap-learn is installed) keep "
                            "neighbours together better but take about a minute on 2 cores.")
 color = c4.selectbox("Colour by", ["category", "popularity"], key="map_color")
-user = st.selectbox("Highlight user", rec.users(), key="map_user")
+user = pick_user(rec.users(), label="Highlight user")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_map(root: str, version: str, space: str, method: str, fingerprint: str, user: str,
+def cached_map(root: str, version: str, space: str, method: str, fingerprint: str, user: str, keep: tuple[str, ...],
                align_version: str | None = None, align_space: str = "tuned") -> MapData:
     target = None
     if align_version is not None:
-        target = cached_map(root, align_version, align_space, method, fingerprint, user).items[["x", "y"]].to_numpy()
-    return service_for(root).embedding_map(version, space, method, align_to=target, extra_users=(user,))
+        target = cached_map(root, align_version, align_space, method, fingerprint, user, keep).items[["x", "y"]]
+        target = target.to_numpy()
+    return service_for(root).embedding_map(version, space, method, align_to=target, extra_users=(user,),
+                                           keep_items=keep)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -42,10 +44,11 @@ def cached_chart(root: str, after: str, before: str, method: str, fingerprint: s
     history = [rec.item_ids[i] for i in rec.history(user)]
     highlight = {"history": history[:-1], "last item": history[-1:],
                  "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [user]}
-    maps = [(f"after: {after}", cached_map(root, after, "tuned", method, fingerprint, user))]
+    keep = tuple(dict.fromkeys(history[-MAP_ITEMS // 4:] + highlight["top 10"]))
+    maps = [(f"after: {after}", cached_map(root, after, "tuned", method, fingerprint, user, keep))]
     if before != "nothing":
         space, other = ("text", after) if before.startswith("untuned") else ("tuned", before)
-        maps.insert(0, (f"before: {before}", cached_map(root, other, space, method, fingerprint, user, after,
+        maps.insert(0, (f"before: {before}", cached_map(root, other, space, method, fingerprint, user, keep, after,
                                                         "tuned")))
     return map_chart(maps, highlight, color)
 
@@ -56,7 +59,7 @@ st.caption("Each dot is an item, placed so that items the model treats alike sit
            "'after' with the Map buttons under the chart; drag to pan, scroll to zoom, double-click to reset. Both "
            "maps share one scale and the 'before' map is rotated onto the 'after' one (Procrustes), so an item that "
            "moved really moved.")
-n_items = len(catalog(service))
+n_items = min(len(catalog(service)), MAP_ITEMS)
 wait = expected_seconds(method, n_items) * (1 if before == "nothing" else 2)
 try:
     with st.spinner(f"Projecting {n_items:,} items with {method.upper()}"
@@ -64,5 +67,10 @@ try:
         chart = cached_chart(str(service.ws.root), after, before, method, service.ws.data_dir.name, user, color,
                              service.ledger().count())
     st.altair_chart(chart, width="content", key="map")
+    total = len(catalog(service))
+    if total > MAP_ITEMS:
+        st.caption(f"The map draws {MAP_ITEMS:,} of the catalog's {total:,} items: a fixed random sample plus all of "
+                   "this user's items (history and top 10), the same items in both maps. Recommendations rank "
+                   "every item.")
 except (RecTuneError, ValueError) as exc:
     alert("error", exc)

@@ -13,13 +13,34 @@ from recsys.sequences import user_sequences
 from recsys.serving import ServingModel
 from recsys.workspace import Workspace
 
+MAP_ITEMS = 20_000  # the most items a map draws: larger catalogs are sampled
+
 
 @dataclass(frozen=True)
 class MapData:
-    """items: item_id, title, category, popularity, x, y; users: user_id, x, y (PCA maps only)."""
+    """items: item_id, title, category, popularity, x, y; users: user_id, x, y (PCA maps only);
+    total_items: the catalog's size (more than len(items) when the map shows a sample)."""
 
     items: pd.DataFrame
     users: pd.DataFrame
+    total_items: int = 0
+
+    @property
+    def sampled(self) -> bool:
+        return self.total_items > len(self.items)
+
+
+def map_sample(item_ids: np.ndarray, keep: tuple[str, ...] = (), limit: int | None = None, seed: int = 0) -> np.ndarray:
+    """Row indices of the items a map draws, in catalog order: all of them up to `limit`; above it, the `keep`
+    items (the chosen user's) plus a fixed random sample, so two maps given the same `keep` draw the same items."""
+    n, limit = len(item_ids), limit or MAP_ITEMS
+    if n <= limit:
+        return np.arange(n)
+    wanted = pd.Index(item_ids).get_indexer(list(keep))
+    wanted = np.unique(wanted[wanted >= 0])[: limit // 2]
+    order = np.random.default_rng(seed).permutation(n)
+    rest = order[~np.isin(order, wanted)][: limit - len(wanted)]
+    return np.sort(np.concatenate([wanted, rest]))
 
 
 def space_model(ws: Workspace, version: str, space: str) -> ServingModel:
@@ -36,17 +57,21 @@ def space_model(ws: Workspace, version: str, space: str) -> ServingModel:
 
 
 def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "pca", max_users: int = 400,
-              align_to: np.ndarray | None = None, extra_users: tuple[str, ...] = ()) -> MapData:
-    """Project the version's items (and, on PCA maps, a sample of users plus `extra_users`) to 2-D;
-    `align_to` (n_items, 2) rotates this map onto another so the two can be compared."""
+              align_to: np.ndarray | None = None, extra_users: tuple[str, ...] = (), keep_items: tuple[str, ...] = (),
+              max_items: int | None = None) -> MapData:
+    """Project the version's items (at most `max_items`, default MAP_ITEMS: a sample that always holds
+    `keep_items`) and, on PCA maps, a sample of users plus `extra_users`, to 2-D; `align_to` (rows of the same
+    sample, 2) rotates this map onto another so the two can be compared."""
     dataset = ws.load_dataset()
     model = space_model(ws, version, space)
-    proj = project(model.item_out, method)
+    rows = map_sample(model.item_ids, keep_items, max_items)
+    proj = project(model.item_out[rows], method)
     moved = alignment(proj.coords, align_to) if align_to is not None else None
     coords = moved.apply(proj.coords) if moved is not None else proj.coords
     counts = dataset.interactions["item_id"].value_counts()
-    items = dataset.items.assign(popularity=dataset.items["item_id"].map(counts).fillna(0).astype(int),
-                                 x=coords[:, 0], y=coords[:, 1])
+    catalog = dataset.items.set_index("item_id").reindex(model.item_ids[rows]).reset_index()
+    items = catalog.assign(popularity=catalog["item_id"].map(counts).fillna(0).astype(int),
+                           x=coords[:, 0], y=coords[:, 1])
     users = pd.DataFrame(columns=["user_id", "x", "y"])
     if proj.axes is not None:
         sequences = user_sequences(dataset.interactions, model.item_ids)
@@ -54,4 +79,4 @@ def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "
         xy = proj.place(model.user_vectors([sequences[u] for u in chosen]))
         xy = moved.apply(xy) if moved is not None else xy  # users turn with their items
         users = pd.DataFrame({"user_id": chosen, "x": xy[:, 0], "y": xy[:, 1]})
-    return MapData(items[["item_id", "title", "category", "popularity", "x", "y"]], users)
+    return MapData(items[["item_id", "title", "category", "popularity", "x", "y"]], users, len(model.item_ids))

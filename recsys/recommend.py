@@ -44,6 +44,7 @@ class Recommender:
         self.folder = folder  # the version's folder: a built approximate index is saved there
         self.ann_min_items = ann_min_items  # catalogs this large serve full lists through ann.py
         self._ann: AnnIndex | None = None
+        self._users: list[str] | None = None
         self._ann_lock = threading.Lock()
 
     @classmethod
@@ -65,7 +66,10 @@ class Recommender:
         return out
 
     def users(self) -> list[str]:
-        return sorted(self.sequences)
+        """Every user id, sorted as strings (computed once: pickers ask on every rerun)."""
+        if self._users is None:
+            self._users = sorted(self.sequences)
+        return self._users
 
     def history(self, user_id: str) -> np.ndarray:
         """Item indices the user interacted with, oldest first (thumbs-ups not included)."""

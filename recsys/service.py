@@ -155,10 +155,13 @@ class Service:
         from recsys.recommend import label_queue
         return label_queue(self.recommender(), n)
 
-    def embedding_map(self, version: str, space: str, method: str, align_to=None, extra_users: tuple[str, ...] = ()):
-        """Items and users of a version on a 2-D map (maps.MapData); space 'tuned' or 'text' (untuned)."""
+    def embedding_map(self, version: str, space: str, method: str, align_to=None, extra_users: tuple[str, ...] = (),
+                      keep_items: tuple[str, ...] = ()):
+        """Items and users of a version on a 2-D map (maps.MapData); space 'tuned' or 'text' (untuned). Large
+        catalogs are sampled (maps.MAP_ITEMS), `keep_items` always drawn."""
         from recsys.maps import build_map
-        return build_map(self.ws, version, space, method, align_to=align_to, extra_users=extra_users)
+        return build_map(self.ws, version, space, method, align_to=align_to, extra_users=extra_users,
+                         keep_items=keep_items)
 
     def positives_rule(self, saved: dict | None = None) -> PositiveRule:
         """The positives rule a round would use on this workspace's data (saved: explicit rule fields)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -266,6 +267,33 @@ def test_explore_page_draws_one_map_switching_between_before_and_after(home):
     assert spec["height"] == round(760 * (y[1] - y[0]) / (x[1] - x[0]))
     at.selectbox(key="map_before").set_value("nothing").run()
     assert [p["name"] for p in json.loads(at.get("vega_lite_chart")[0].proto.spec)["params"]] == ["zoom"]
+
+
+def test_with_many_users_the_picker_searches_and_the_map_samples_keeping_the_users_items(home, monkeypatch):
+    import recsys.maps
+    import ui.common
+    monkeypatch.setattr(ui.common, "PICKER_OPTIONS", 100)  # the demo's 700 users stand for 100,000
+    monkeypatch.setattr(recsys.maps, "MAP_ITEMS", 300)
+    at = app(REC)
+    assert at.text_input(key="user_query").label == "Find a user among 700"
+    picker = next(s for s in at.selectbox if s.label.startswith("User ("))
+    assert picker.options == [f"U{i:04d}" for i in range(1, 51)]  # no query: the first 50, never all 700
+    at.text_input(key="user_query").set_value("U012").run()
+    picker = next(s for s in at.selectbox if s.label.startswith("User ("))
+    assert picker.label == "User (10 matches shown)" and picker.options == [f"U012{d}" for d in range(10)]
+    picker.set_value("U0127").run()
+    assert at.session_state["user"] == "U0127" and len(at.get("feedback")) == 10
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception and at.session_state["user"] == "U0127"  # the choice follows the user across pages
+    chart = at.get("vega_lite_chart")[0].proto
+    name = json.loads(chart.spec)["layer"][1]["data"]["name"]  # the items layer
+    data = next(pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in chart.datasets if d.name == name)
+    rec = Service(home / "demo").recommender()
+    mine = {rec.item_ids[i] for i in rec.history("U0127")}
+    after = set(data.loc[data["map"] == "after: v0002", "item_id"])
+    assert len(after) == 300 and mine <= after
+    assert set(data.loc[data["map"].str.startswith("before"), "item_id"]) == after
+    assert "The map draws 300 of the catalog's 1,600 items" in " ".join(c.value for c in at.caption)
 
 
 def test_evaluate_page_shows_rounds_and_baselines(home):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.maps import build_map
+from recsys.maps import build_map, map_sample
 
 
 def test_a_pca_map_places_every_item_and_the_users(tiny_service):
@@ -26,3 +26,22 @@ def test_aligning_a_map_onto_a_rotated_copy_of_itself_lands_on_it(tiny_service):
     turned = base @ np.array([[0.0, -1.0], [1.0, 0.0]]) * 2 + 5
     aligned = build_map(tiny_service.ws, "v0001", "tuned", "pca", align_to=turned).items[["x", "y"]].to_numpy()
     assert np.allclose(aligned, turned, atol=1e-5)
+
+
+def test_a_large_catalog_is_sampled_with_the_chosen_users_items_always_drawn(tiny_service):
+    full = build_map(tiny_service.ws, "v0001", "tuned", "pca")
+    assert not full.sampled and full.total_items == 6
+    data = build_map(tiny_service.ws, "v0001", "tuned", "pca", keep_items=("i6", "i5", "nope"), max_items=4)
+    assert data.sampled and data.total_items == 6 and len(data.items) == 4
+    assert {"i5", "i6"} <= set(data.items["item_id"])
+    other = build_map(tiny_service.ws, "v0001", "text", "pca", keep_items=("i6", "i5", "nope"), max_items=4)
+    assert other.items["item_id"].tolist() == data.items["item_id"].tolist()  # before and after draw the same items
+    assert data.items.set_index("item_id").loc["i5", "title"] == full.items.set_index("item_id").loc["i5", "title"]
+
+
+def test_the_sample_is_fixed_and_keeps_at_most_half_the_room_for_kept_items():
+    ids = np.array([f"i{i:03d}" for i in range(100)], dtype=object)
+    rows = map_sample(ids, keep=tuple(ids[:30]), limit=20)
+    assert len(rows) == 20 and np.isin(np.arange(10), rows).all() and rows.tolist() == sorted(rows.tolist())
+    assert map_sample(ids, keep=tuple(ids[:30]), limit=20).tolist() == rows.tolist()
+    assert map_sample(ids, limit=200).tolist() == list(range(100))

@@ -15,6 +15,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from recsys.errors import RecTuneError
 from recsys.service import ROOT, Service, open_demo, remove_workspace, rename_workspace, reset_demo
+from recsys.user_search import MATCHES_SHOWN, find_users
 from recsys.workspace import list_workspaces, workspace_path
 
 HOME = Path(os.environ.get("RECTUNE_HOME", ROOT / "workspaces"))
@@ -221,12 +222,27 @@ def version_label(version) -> str:
     return " · ".join([version.name, version.label] + (["active"] if version.active else []))
 
 
-def pick_user(users: list[str], key: str = "user") -> str:
-    """The user picker every page shares (type to search); the choice survives page switches."""
+PICKER_OPTIONS = 1000  # above this many users the picker searches instead of listing everyone
+
+
+def pick_user(users: list[str], key: str = "user", label: str = "User") -> str:
+    """The user picker every page shares; the choice survives page switches. Up to PICKER_OPTIONS users, one
+    select box (type to filter); above, a search box (an id or its start) feeding a short list of matches."""
     if st.session_state.get(key) not in users:
         st.session_state[key] = users[0]
-    choice = st.selectbox("User (type to search)", users, index=users.index(st.session_state[key]),
-                          key=f"{key}_picker")
+    current = st.session_state[key]
+    if len(users) <= PICKER_OPTIONS:
+        choice = st.selectbox(f"{label} (type to search)", users, index=users.index(current), key=f"{key}_picker")
+    else:
+        c1, c2 = st.columns([1, 2])
+        query = c1.text_input(f"Find a user among {len(users):,}", key=f"{key}_query", placeholder="id or its start")
+        matches = find_users(users, query, MATCHES_SHOWN)
+        if not matches:
+            c2.caption(f"No user id contains '{query}'.")
+        options = matches if current in matches or query.strip() else [current, *[m for m in matches if m != current]]
+        options = options or [current]
+        choice = c2.selectbox(f"{label} ({len(matches)} match{'es' if len(matches) != 1 else ''} shown)", options,
+                              index=options.index(current) if current in options else 0)
     st.session_state[key] = choice
     return choice
 
