@@ -30,8 +30,11 @@ def _texts(n: int = 2000) -> list[str]:
 
 
 def bench_encode(rows: list) -> None:
+    _encode_rows(rows, _texts(), "encode", "MovieLens texts" if (MOVIELENS / "movies.csv").exists() else "demo texts")
+
+
+def _encode_rows(rows: list, texts: list[str], area: str, what: str) -> None:
     from recsys.encoder import DEFAULT_MODEL, TextEncoder
-    texts = _texts()
     enc = TextEncoder(DEFAULT_MODEL)
     enc.encode(texts[:64])
     enc.model.encode(texts[:64])  # warm both paths up
@@ -42,11 +45,12 @@ def bench_encode(rows: list) -> None:
     plain = enc.model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
     plain_rate = len(texts) / (time.perf_counter() - t)
     cos = (ours * plain).sum(1)
-    rows += [("encode", "project path (items/s)", f"{ours_rate:.0f}"),
-             ("encode", "plain SentenceTransformer.encode (items/s)", f"{plain_rate:.0f}"),
-             ("encode", "speed-up", f"{ours_rate / plain_rate:.2f}x"),
-             ("encode", "cosine agreement min / mean", f"{cos.min():.5f} / {cos.mean():.5f}"),
-             ("encode", "precision used", str(enc.autocast_dtype()).replace("torch.", "") or "fp32")]
+    tokens = np.mean([len(ids) for ids in enc.model.tokenizer(texts[:500])["input_ids"]])
+    rows += [(area, f"{len(texts):,} {what} (~{tokens:.0f} tokens each): project path (items/s)", f"{ours_rate:.0f}"),
+             (area, "plain SentenceTransformer.encode, same texts, same run (items/s)", f"{plain_rate:.0f}"),
+             (area, "speed-up", f"{ours_rate / plain_rate:.2f}x"),
+             (area, "cosine agreement min / mean", f"{cos.min():.5f} / {cos.mean():.5f}"),
+             (area, "precision used", str(enc.autocast_dtype()).replace("torch.", "") if enc.autocast_dtype() else "fp32")]
 
 
 def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -125,6 +129,24 @@ def _encoder_pairs_per_s(mode: str, pairs: int = 64) -> float:
     return pairs / (time.perf_counter() - t)
 
 
+def bench_softmax_crossover(rows: list, sizes=(2_000, 10_000, 50_000, 100_000, 250_000)) -> None:
+    """Training steps/s of the history model with the full softmax on both paths, with only the full (text + ID)
+    scores sampled, and with both sampled, per catalog size (random text vectors: the cost depends on the size
+    only). Where the full softmax stops paying off sets `softmax_items` and `text_softmax_items`."""
+    from recsys.config import TrainConfig
+    from recsys.trainer import step_rate
+    rng = np.random.default_rng(0)
+    settings = {"full softmax": dict(softmax_items=10**9, text_softmax_items=10**9),
+                "ID scores sampled": dict(softmax_items=2048, text_softmax_items=10**9),
+                "both sampled": dict(softmax_items=2048, text_softmax_items=16)}
+    for n in sizes:
+        text = rng.standard_normal((n, 384), dtype=np.float32)
+        rates = {name: step_rate(text, TrainConfig(**kw), steps=2 if n >= 100_000 else 4) for name, kw in settings.items()}
+        rows.append(("train", f"{n:,} items: examples/s, " + " / ".join(settings),
+                     " / ".join(f"{r:.0f}" for r in rates.values())))
+        print(rows[-1], file=sys.stderr, flush=True)
+
+
 def bench_recommend(rows: list) -> None:
     """Per-user latency of a full top 10, exact and (at 1M items) through the calibrated approximate index.
     The vectors are synthetic with a taste structure (items around 2,000 topic centres, each user's history drawn
@@ -176,25 +198,27 @@ def _p50_p95(times: list[float]) -> str:
     return f"{p50:.1f} / {p95:.1f}"
 
 
-def bench_big_import(rows: list, n_rows: int = 1_000_000) -> None:
-    """Peak memory of importing a 1M-row log, in a child process so it is measured alone."""
+def bench_big_import(rows: list) -> None:
+    """The synthetic set of Book-Crossing's shape (synthetic.large_ratings_set: ~1M ratings, ~100k users, 250k books,
+    no time column): import time and peak memory in a child process (measured alone), then the encode rate on its
+    own texts, the project's path against plain SentenceTransformer.encode in the same run."""
+    from recsys.synthetic import large_ratings_set
     with tempfile.TemporaryDirectory() as tmp:
-        rng = np.random.default_rng(0)
-        items = pd.DataFrame({"item_id": [f"i{i}" for i in range(20_000)], "title": [f"Item {i}" for i in range(20_000)]})
-        log = pd.DataFrame({"user_id": rng.integers(0, 50_000, n_rows).astype(str),
-                            "item_id": "i" + pd.Series(rng.integers(0, 20_000, n_rows)).astype(str),
-                            "timestamp": rng.integers(1.6e9, 1.7e9, n_rows)})
-        items.to_csv(f"{tmp}/items.csv", index=False)
-        log.to_csv(f"{tmp}/log.csv", index=False)
+        ratings, books = large_ratings_set(tmp)
         # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec, so a child would report our peak.
-        code = ("import re, time; from recsys.data import import_dataset; t = time.time(); "
-                f"import_dataset('{tmp}/log.csv', '{tmp}/items.csv'); "
+        code = ("import re, sys, time; from recsys.data import import_dataset; t = time.time(); "
+                f"ds = import_dataset('{ratings}', '{books}'); "
                 "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
-                "print(time.time() - t, int(hwm) / 1024)")
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-        seconds, peak = map(float, out.stdout.split())
-    rows += [("memory", f"import of a {n_rows:,}-row log: peak RSS (MB)", f"{peak:.0f}"),
-             ("memory", f"import of a {n_rows:,}-row log: time (s)", f"{seconds:.1f}")]
+                "print(time.time() - t, int(hwm) / 1024, len(ds.interactions), ds.report.users, len(ds.items)); "
+                "ds.items['text'].sample(4000, random_state=0).to_csv(sys.argv[1], index=False)")
+        out = subprocess.run([sys.executable, "-c", code, f"{tmp}/texts.csv"], cwd=ROOT, capture_output=True, text=True,
+                             check=True)
+        seconds, peak, n_rows, n_users, n_items = map(float, out.stdout.split())
+        texts = pd.read_csv(f"{tmp}/texts.csv")["text"].astype(str).tolist()
+    shape = f"{n_rows:,.0f} ratings, {n_users:,.0f} users, {n_items:,.0f} items"
+    rows += [("large set", f"import ({shape}): time (s)", f"{seconds:.1f}"),
+             ("large set", "import: peak RSS (MB)", f"{peak:.0f}")]
+    _encode_rows(rows, texts, "large set", "of its texts")
 
 
 def bench_quality(rows: list) -> None:
@@ -253,7 +277,8 @@ def run_bench(json_path: str, quick: bool = False) -> list[tuple[str, str, str]]
     rows: list[tuple[str, str, str]] = []
     from recsys.bench_lm import bench_align, bench_drift, bench_rerank
     from recsys.bench_pages import bench_pages
-    steps = [bench_matmul, bench_encode, bench_training_and_first_model, bench_recommend, bench_big_import, bench_pages,
+    steps = [bench_matmul, bench_encode, bench_training_and_first_model, bench_softmax_crossover, bench_recommend,
+             bench_big_import, bench_pages,
              bench_rerank, bench_drift, bench_align]
     if not quick and REFEREE.exists() and MOVIELENS.exists():
         steps.append(bench_quality)

@@ -28,6 +28,9 @@ class TrainConfig:
     # Full softmax over the catalog up to this many seen items; above it, each step scores the batch's targets and
     # this many random seen items (a logQ-corrected sampled softmax), so a step's cost stops growing with the catalog.
     softmax_items: int = 2048
+    # The text-only loss (what places new items) keeps a full softmax up to this many items, then samples the same
+    # columns: its (batch x n_items) scores cost ~1 GB and ~100 GFLOP a step at 250,000 items (bench: crossover).
+    text_softmax_items: int = 50_000
     patience: int = 2  # validation checks without gain before stopping
     check_every_steps: int = 50  # validate after each epoch, but no more often than this
     min_steps: int = 600  # no early stop before this many steps: on small data sets an epoch is a few steps
@@ -83,7 +86,8 @@ class TrainConfig:
                   "history_dropout": 0 <= self.history_dropout < 1,
                   "precision": self.precision in ("auto", "fp32"), "lora_rank": self.lora_rank >= 1,
                   "min_drift_spearman": -1 <= self.min_drift_spearman <= 1,
-                  "kind": self.kind in KINDS, "softmax_items": self.softmax_items >= 16, "id_init": self.id_init >= 0,
+                  "kind": self.kind in KINDS, "softmax_items": self.softmax_items >= 16,
+                  "text_softmax_items": self.text_softmax_items >= 16, "id_init": self.id_init >= 0,
                   "attention_blocks": self.attention_blocks >= 0,
                   "attention_heads": self.attention_heads >= 1 and self.dim % self.attention_heads == 0,
                   "attention_dropout": 0 <= self.attention_dropout < 1,

@@ -24,14 +24,16 @@ def next_item_loss(full: torch.Tensor, text_only: torch.Tensor, target: torch.Te
     return loss
 
 
-def sampled_columns(target: torch.Tensor, counts: np.ndarray, size: int, rng) -> tuple[torch.Tensor, torch.Tensor,
-                                                                                   torch.Tensor]:
+def sampled_columns(target: torch.Tensor, counts: np.ndarray, size: int, rng, targets_drawn: bool = True
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The columns of a sampled softmax (Jean et al. 2015; logQ correction as in Yi et al. 2019): the batch's
     targets (draws from the training targets' distribution q) plus `size` more draws from q. An item is a column
     with probability p = 1 - (1 - q)^draws; adding -log p to its logit makes the sampled partition function an
     estimate of the full one, so frequent items (always drawn, p ~ 1) are contrasted exactly and a rare drawn item
     stands for the many rare items not drawn. Returns (candidate item indices, each row's target column, the
-    correction to add to the logits; 0 in each row's own target column). counts: training targets per item."""
+    correction to add to the logits; 0 in each row's own target column). counts: training targets per item.
+    targets_drawn=False: the targets are not draws from q (thumbs-down items, say): they are columns for certain,
+    so no row corrects them."""
     q = counts / counts.sum()
     extra = torch.from_numpy(rng.choice(len(counts), size=size, p=q)).to(target.device)
     candidates, inverse = torch.unique(torch.cat([target, extra]), return_inverse=True)
@@ -39,6 +41,8 @@ def sampled_columns(target: torch.Tensor, counts: np.ndarray, size: int, rng) ->
     draws = len(target) + size
     included = -np.expm1(draws * np.log1p(-np.minimum(q[candidates.cpu().numpy()], 1 - 1e-12)))
     correction = (-torch.from_numpy(np.log(np.maximum(included, 1e-30))).float()).to(target.device)
+    if not targets_drawn:
+        correction[columns] = 0.0
     correction = correction.expand(len(target), -1).clone()
     correction[torch.arange(len(target), device=target.device), columns] = 0.0
     return candidates, columns, correction

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from recsys.serving import ServingModel
 
 MIN_STEPS_EPOCHS = 100  # cap on the no-early-stop floor, in epochs
 DOWN_BATCH = 256  # thumbs-down examples per step for the unlikelihood term
+VALIDATION_CHUNK = 256  # validation users scored at a time
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,12 @@ class EarlyStopping:
 def validation_ndcg(model: ItemTower, sequences: dict[str, np.ndarray], users: list[str], max_history: int, k=10) -> float:
     """NDCG@k of each validation user's last training item, the rest of their history excluded."""
     history = history_rows(sequences, users, max_history, model.n_items, drop_last=True)
-    with torch.no_grad():
-        scores = model.logits(model.users(torch.from_numpy(history).to(model.text.device))).float().cpu().numpy()
-    earlier = [sequences[u][:-1] for u in users]
-    lists = rank(scores, k, exclude=seen_cells(earlier))
+    lists = []
+    for start in range(0, len(users), VALIDATION_CHUNK):  # (chunk x n_items) scores at a time: large catalogs fit
+        rows = torch.from_numpy(history[start:start + VALIDATION_CHUNK]).to(model.text.device)
+        with torch.no_grad():
+            scores = model.logits(model.users(rows)).float().cpu().numpy()
+        lists += rank(scores, k, exclude=seen_cells([sequences[u][:-1] for u in users[start:start + VALIDATION_CHUNK]]))
     positions = target_positions(lists, [int(sequences[u][-1]) for u in users])
     return float(ndcg_gains(positions, k).sum() / max(len(users), 1))
 
@@ -206,6 +209,29 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     epochs = len(state.losses) / state.steps_per_epoch
     return FitResult(model.to_serving(item_ids), round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict())
+
+
+def step_rate(text: np.ndarray, config: TrainConfig, steps: int = 3, seed: int = 0) -> float:
+    """Training examples/s of the history model's steps on `text` (n_items, text_dim) with synthetic Zipf-like
+    targets: the cost of one step at this catalog size, full or sampled softmax as `config` says (the benchmark's
+    crossover). The first step is a warm-up."""
+    rng = np.random.default_rng(seed)
+    n = len(text)
+    popularity = 1.0 / np.arange(1, n + 1)
+    draw = lambda size: rng.choice(n, size=size, p=popularity / popularity.sum())
+    rows = config.batch_size * (steps + 1)
+    examples = Examples(draw((rows, config.max_history)), draw(rows), np.ones(rows, np.float32))
+    model = build_model(text.astype(np.float32), np.ones(n, bool), replace(config, kind="history"))
+    model.target_counts = target_counts(examples, n)
+    model.train()
+    optim = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    no_downs = Examples(np.zeros((0, config.max_history), np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+    batches = _batches(rows, config.batch_size, rng)
+    _step(model, optim, examples, next(batches), (no_downs, no_downs), config, "cpu", rng)
+    t = time.perf_counter()
+    for _ in range(steps):
+        _step(model, optim, examples, next(batches), (no_downs, no_downs), config, "cpu", rng)
+    return steps * config.batch_size / (time.perf_counter() - t)
 
 
 def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig) -> ItemTower:
@@ -305,17 +331,17 @@ def _step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: tuple
     weight = torch.from_numpy(ex.weight[batch]).to(device)
     with autocast(device, config.precision):
         users, target, weight = model.train_rows(history, target, weight)
-        full, columns, text_only = _logits(model, users, target, config, rng)
+        full, columns, text_only, text_columns = _logits(model, users, target, config, rng)
         liked, disliked = weight > 0, weight < 0  # weight 0 (e.g. thumbs at feedback_weight 0): no signal
         loss = full.new_zeros(())
         if bool(liked.any()):
             loss = next_item_loss(full[liked], text_only[liked], columns[liked], weight[liked],
-                                  config.text_loss_weight, target[liked])
+                                  config.text_loss_weight, text_columns[liked])
         if bool(disliked.any()):  # disliked steps inside attention windows
             loss = loss + unlikelihood(full[disliked], columns[disliked])
         for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
             if len(examples.target) and scale > 0:
-                loss = loss + scale * _down_loss(model, examples, device, rng)
+                loss = loss + scale * _down_loss(model, examples, device, rng, config)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
@@ -323,23 +349,40 @@ def _step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: tuple
 
 
 def _logits(model: ItemTower, users: torch.Tensor, target: torch.Tensor, config: TrainConfig, rng):
-    """(full scores, each row's target column in them, text-only scores over every item). Above `softmax_items`
-    seen items the full scores are a corrected sampled softmax over the batch's targets and `softmax_items`
-    drawn items; the text-only scores always cover every item: new items are placed by the text path alone,
-    among all items (measured on ml-latest-small's cold protocol: sampling this path too cost 0.009 NDCG@10)."""
-    if model.target_counts is None or (model.target_counts > 0).sum() <= config.softmax_items:
+    """(full scores, each row's target column in them, text-only scores, each row's target column in those).
+    Above `softmax_items` seen items the full scores are a corrected sampled softmax over the batch's targets and
+    `softmax_items` drawn items. The text-only scores cover every item up to `text_softmax_items` items: new items
+    are placed by the text path alone, among all items (measured on ml-latest-small's cold protocol: sampling this
+    path too cost 0.009 NDCG@10); above that, they share the full scores' sampled columns (a step's cost then stops
+    growing with the catalog)."""
+    if not _sampled(model, config):
         full, text_only = model.both_logits(users)
-        return full, target, text_only
+        return full, target, text_only, target
     candidates, columns, correction = sampled_columns(target, model.target_counts, config.softmax_items, rng)
-    full, _ = model.candidate_logits(users, candidates)
-    text_only = model.text_logits(users) if config.text_loss_weight > 0 else full
-    return full + correction, columns, text_only
+    full, text_sampled = model.candidate_logits(users, candidates)
+    if config.text_loss_weight <= 0:
+        return full + correction, columns, full, columns
+    if model.n_items > config.text_softmax_items:
+        return full + correction, columns, text_sampled + correction, columns
+    return full + correction, columns, model.text_logits(users), target
 
 
-def _down_loss(model: ItemTower, downs: Examples, device, rng) -> torch.Tensor:
+def _sampled(model: ItemTower, config: TrainConfig) -> bool:
+    return model.target_counts is not None and (model.target_counts > 0).sum() > config.softmax_items
+
+
+def _down_loss(model: ItemTower, downs: Examples, device, rng, config: TrainConfig) -> torch.Tensor:
+    """Unlikelihood of a sample of thumbs-down (or disliked) items: over every item, or, where the next-item loss
+    samples its columns, over the down items plus the same kind of corrected sample."""
     pick = rng.choice(len(downs.target), size=min(DOWN_BATCH, len(downs.target)), replace=False)
     history = torch.from_numpy(downs.history[pick]).to(device)
-    return unlikelihood(model.logits(model.users(history)), torch.from_numpy(downs.target[pick]).to(device))
+    down = torch.from_numpy(downs.target[pick]).to(device)
+    users = model.users(history)
+    if not _sampled(model, config):
+        return unlikelihood(model.logits(users), down)
+    candidates, columns, correction = sampled_columns(down, model.target_counts, config.softmax_items, rng,
+                                                      targets_drawn=False)
+    return unlikelihood(model.candidate_logits(users, candidates)[0] + correction, columns)
 
 
 def drop_history(history: np.ndarray, p: float, pad: int, rng) -> np.ndarray:

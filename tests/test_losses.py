@@ -81,3 +81,12 @@ def test_a_frequent_item_is_contrasted_almost_uncorrected_and_a_rare_one_is_push
     rare = -math.log(1 - (1 - 1 / 1002) ** 3)  # about log(1002 / 3): it stands for the rare items not drawn
     np.testing.assert_allclose(correction[0, 1:].numpy(), [rare, rare], rtol=1e-6)
     assert rare == pytest.approx(5.8121, abs=1e-4)
+
+
+def test_targets_that_are_not_draws_are_columns_for_certain_in_every_row():
+    counts = np.array([0.0, 1.0, 1.0, 2.0])  # item 0 is never a training target (q = 0): a thumbs-down item, say
+    candidates, columns, correction = sampled_columns(torch.tensor([0, 1]), counts, 1, FixedDraws([3]),
+                                                      targets_drawn=False)
+    assert candidates.tolist() == [0, 1, 3] and columns.tolist() == [0, 1]
+    p3 = 1 - 0.5 ** 3
+    np.testing.assert_allclose(correction.numpy(), [[0.0, 0.0, -math.log(p3)], [0.0, 0.0, -math.log(p3)]], rtol=1e-6)

@@ -31,14 +31,14 @@ def test_history_rows_take_the_latest_items():
     assert history_rows(seqs, ["a"], 4, 9, drop_last=True).tolist() == [[9, 9, 5, 6]]
 
 
-def pair_world(n_users: int = 60) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def pair_world(n_users: int = 60, pairs: int = 4) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """p_k is always followed by q_k: a taste no text shows (all p read 'space', all q read 'cake')."""
-    ids = np.array([f"p{k}" for k in range(4)] + [f"q{k}" for k in range(4)])
-    texts = ["space"] * 4 + ["cake"] * 4
+    ids = np.array([f"p{k}" for k in range(pairs)] + [f"q{k}" for k in range(pairs)])
+    texts = ["space"] * pairs + ["cake"] * pairs
     rng = np.random.default_rng(0)
     rows = []
     for u in range(n_users):
-        for t, k in enumerate(rng.permutation(4)[:3]):
+        for t, k in enumerate(rng.permutation(pairs)[:3]):
             rows += [(f"u{u}", f"p{k}", 2 * t), (f"u{u}", f"q{k}", 2 * t + 1)]
     df = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).assign(row=lambda d: np.arange(len(d)))
     text = FakeEncoder(["space", "cake"]).encode(texts)
@@ -54,6 +54,43 @@ def test_tuning_learns_a_taste_that_the_text_does_not_show():
         scores[k] = -np.inf
         assert ids[int(np.argmax(scores))] == f"q{k}"
     assert result.losses[-1] < result.losses[0]
+
+
+def test_with_both_softmax_paths_sampled_tuning_still_learns_the_taste_and_thumbs_down_still_push():
+    df, ids, text = pair_world(n_users=300, pairs=20)
+    config = TrainConfig(**{**FAST.to_dict(), "softmax_items": 16, "text_softmax_items": 16, "epochs": 40})
+    result = fit_adapter(text, ids, df, NO_FEEDBACK, config)
+    model = result.model
+    found = 0
+    for k in range(20):
+        scores = model.item_out @ model.user_vector(np.array([k])) + model.item_bias
+        scores[k] = -np.inf
+        found += ids[int(np.argmax(scores))] == f"q{k}"
+    assert found == 20 and result.losses[-1] < result.losses[0]
+    seqs = user_sequences(df, ids)
+    users = [u for u in sorted(seqs) if 20 not in seqs[u]][:40]  # users whose history lacks p0's partner
+    fb = pd.DataFrame({"user_id": users, "item_id": ["q0"] * len(users), "label": ["down"] * len(users)})
+    pushed = fit_adapter(text, ids, df, fb, config).model
+    rank_q0 = lambda m: np.mean([(m.item_out @ m.user_vector(seqs[u]) + m.item_bias > (m.item_out[20] @ m.user_vector(
+        seqs[u]) + m.item_bias[20])).sum() for u in users])
+    assert rank_q0(pushed) > rank_q0(model) + 1  # thumbs-downs sink the item for those users
+
+
+def test_above_text_softmax_items_the_text_scores_share_the_sampled_columns():
+    import torch
+
+    from recsys.model import HistoryModel
+    from recsys.trainer import _logits
+    rng = np.random.default_rng(0)
+    model = HistoryModel(rng.standard_normal((40, 6)).astype(np.float32), np.ones(40, bool), 8, 4, True)
+    model.target_counts = np.ones(40)
+    users, target = torch.randn(5, 8), torch.tensor([0, 1, 2, 3, 39])
+    sampled = TrainConfig(softmax_items=16, text_softmax_items=16)
+    full, columns, text_only, text_columns = _logits(model, users, target, sampled, np.random.default_rng(1))
+    assert text_only.shape == full.shape and full.shape[1] < 40 and torch.equal(text_columns, columns)
+    full_text = TrainConfig(softmax_items=16, text_softmax_items=40)
+    full, columns, text_only, text_columns = _logits(model, users, target, full_text, np.random.default_rng(1))
+    assert full.shape[1] < 40 and text_only.shape == (5, 40) and torch.equal(text_columns, target)
 
 
 def test_the_no_early_stop_floor_is_capped_at_100_epochs_on_a_tiny_data_set():
