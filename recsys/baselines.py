@@ -12,6 +12,11 @@ from recsys.protocols import history_matrix
 from recsys.sequences import user_sequences
 from recsys.serving import ServingModel
 
+# Catalog sizes above which a baseline is left out of evaluations (it would not fit or not finish):
+ITEMKNN_MAX_ITEMS = 30_000  # ItemKNN keeps a dense (items x items) similarity matrix
+EASE_MAX_ITEMS = 30_000  # EASE inverts an (items x items) matrix: 7 GB in float64 at this size
+SASREC_MAX_ITEMS = 50_000  # the SASRec baseline's full softmax: (batch x items) scores every step
+
 
 class _Collaborative:
     """Shared fitting: the user x item matrix over the items seen in training (others score -inf)."""

@@ -9,7 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.baselines import EASE, ItemKNN, Popularity, SASRec, ServedModel, UntunedEncoder
+from recsys.baselines import (
+    EASE,
+    EASE_MAX_ITEMS,
+    ITEMKNN_MAX_ITEMS,
+    SASREC_MAX_ITEMS,
+    ItemKNN,
+    Popularity,
+    SASRec,
+    ServedModel,
+    UntunedEncoder,
+)
 from recsys.config import ALIGNING, TrainConfig
 from recsys.data import Dataset, dataset_fingerprint
 from recsys.events import Callback, TrainEvent, as_stage, emit
@@ -20,7 +30,6 @@ from recsys.storage import atomic_write_json, read_json
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
 FROZEN_ROW = "tuned, frozen encoder"  # an aligning config's own fit, its new items placed by the frozen encoder
-EASE_MAX_ITEMS = 30_000  # EASE inverts an (items x items) matrix: 7 GB in float64 at this size
 
 
 def TunedScorer(text: np.ndarray, config: TrainConfig, cancel: threading.Event | None = None,  # noqa: N802
@@ -64,8 +73,9 @@ def baseline_metrics(cache_dir: Path, dataset: Dataset, text: np.ndarray, k: int
     item_ids = dataset.items["item_id"].astype(str).to_numpy()
     out: dict[str, dict] = {}
     for split in splits(dataset, config):
-        scorers = [Popularity(), ItemKNN(), EASE() if len(item_ids) <= EASE_MAX_ITEMS else None, UntunedEncoder(text),
-                   SASRec() if split.name == "warm" else None]  # ID-only: it cannot score new items
+        scorers = [Popularity(), ItemKNN() if len(item_ids) <= ITEMKNN_MAX_ITEMS else None,
+                   EASE() if len(item_ids) <= EASE_MAX_ITEMS else None, UntunedEncoder(text),
+                   SASRec() if split.name == "warm" and len(item_ids) <= SASREC_MAX_ITEMS else None]  # ID-only
         out[split.name] = {s.name: evaluate(s, split, item_ids, k).to_dict() for s in scorers if s is not None}
     atomic_write_json(path, out)
     return out

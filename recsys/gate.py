@@ -9,11 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from recsys.baselines import ItemKNN, Popularity, ServedModel
+from recsys.baselines import ITEMKNN_MAX_ITEMS, ItemKNN, Popularity, ServedModel
 from recsys.protocols import Split, per_user_ndcg
 from recsys.serving import ServingModel
-
-ITEMKNN_MAX_ITEMS = 30_000  # ItemKNN keeps a dense (items x items) similarity matrix
 
 
 @dataclass(frozen=True)
