@@ -273,7 +273,35 @@ def _run(cmd: list[str]) -> str:
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
-def run_bench(json_path: str, quick: bool = False) -> list[tuple[str, str, str]]:
+def bench_large_round(rows: list, shape: dict | None = None) -> None:
+    """The whole path at Book-Crossing's shape: `recsys train` (import, encoding 250,000 texts, a default round)
+    as a CLI process, its wall time and peak memory and the round's own figures; then every page in a browser."""
+    from recsys.bench_pages import large_page_rows
+    from recsys.synthetic import large_ratings_set
+    with tempfile.TemporaryDirectory() as tmp:
+        ratings, books = large_ratings_set(f"{tmp}/files", **(shape or {}))
+        home = Path(tmp) / "home"
+        t = time.perf_counter()
+        code = ("import re, sys; from recsys.cli import main; rc = main(sys.argv[1:]); "
+                "print('VmHWM', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); sys.exit(rc)")
+        out = _run([sys.executable, "-c", code, "train", "--interactions", str(ratings), "--items", str(books),
+                    "--workspace", str(home / "books")])
+        wall = time.perf_counter() - t
+        peak = int(out.rsplit("VmHWM", 1)[1].split()[0]) / 1024
+        service = Service(home / "books")
+        version = service.active_version() or service.versions()[-1]
+        m = version.metrics
+        rows += [("large set", "`recsys train` from the files: wall time, import + encoding + round (s)", f"{wall:.0f}"),
+                 ("large set", "`recsys train`: peak RSS (MB)", f"{peak:.0f}"),
+                 ("large set", "the round's training loop (s)", f"{m.seconds:.0f}"),
+                 ("large set", "model kind chosen", str(m.extra.get("kind_reason", "")))]
+        training_rows("large set", version, len(service.items()), rows)
+        for row in rows[-5:]:
+            print(row, file=sys.stderr, flush=True)
+        large_page_rows(home, rows)
+
+
+def run_bench(json_path: str, quick: bool = False, large: bool = False) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     from recsys.bench_lm import bench_align, bench_drift, bench_rerank
     from recsys.bench_pages import bench_pages
@@ -282,6 +310,8 @@ def run_bench(json_path: str, quick: bool = False) -> list[tuple[str, str, str]]
              bench_rerank, bench_drift, bench_align]
     if not quick and REFEREE.exists() and MOVIELENS.exists():
         steps.append(bench_quality)
+    if large:
+        steps = [bench_large_round]
     for step in steps:
         print(f"... {step.__name__}", file=sys.stderr, flush=True)
         try:

@@ -62,6 +62,23 @@ def bench_pages(rows: list) -> None:
                  f"{app:.1f} vs {cli:.1f} ({app / cli - 1:+.0%}; app {_join(app_seconds)}, CLI {_join(cli_seconds)})"))
 
 
+def large_page_rows(home: Path, rows: list, visits: int = 3) -> None:
+    """Every page's render time (median of `visits` sidebar visits) on the one workspace in `home`."""
+    with app_server(home, env={"RECTUNE_DEMO": "0"}) as url, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(600_000)
+        page.goto(url)
+        page.wait_for_selector(IDLE)
+        first = {}
+        for name in PAGES:  # the first visit of each page fills the caches (a map projected, a version loaded)
+            first[name] = _visits(page, name, 1)[0]
+        for name in PAGES:
+            times = _visits(page, name, visits)
+            rows.append(("large set", f"{name} page render, first visit / after (median s)",
+                         f"{first[name]:.2f} / {np.median(times):.2f}"))
+            print(rows[-1], file=sys.stderr, flush=True)
+
+
 def _join(values: list[float]) -> str:
     return " / ".join(f"{v:.0f}" for v in values)
 

@@ -20,6 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="speed, memory and (with ../shared) quality table")
     b.add_argument("--json", dest="json_out", default="bench.json")
     b.add_argument("--quick", action="store_true", help="skip the ml-latest-small quality runs")
+    b.add_argument("--large", action="store_true", help="only the large-catalog run: a round on ~1M ratings and "
+                                                           "250,000 items, then every page in a browser (~30+ min)")
     return ap
 
 

@@ -58,10 +58,11 @@ def space_model(ws: Workspace, version: str, space: str) -> ServingModel:
 
 def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "pca", max_users: int = 400,
               align_to: np.ndarray | None = None, extra_users: tuple[str, ...] = (), keep_items: tuple[str, ...] = (),
-              max_items: int | None = None) -> MapData:
+              max_items: int | None = None, sequences: dict[str, np.ndarray] | None = None) -> MapData:
     """Project the version's items (at most `max_items`, default MAP_ITEMS: a sample that always holds
     `keep_items`) and, on PCA maps, a sample of users plus `extra_users`, to 2-D; `align_to` (rows of the same
-    sample, 2) rotates this map onto another so the two can be compared."""
+    sample, 2) rotates this map onto another so the two can be compared. `sequences`: the users' item-index
+    histories over this version's items, when the caller has them (a Recommender's), else read from the log."""
     dataset = ws.load_dataset()
     model = space_model(ws, version, space)
     rows = map_sample(model.item_ids, keep_items, max_items)
@@ -74,7 +75,8 @@ def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "
                            x=coords[:, 0], y=coords[:, 1])
     users = pd.DataFrame(columns=["user_id", "x", "y"])
     if proj.axes is not None:
-        sequences = user_sequences(dataset.interactions, model.item_ids)
+        if sequences is None:
+            sequences = user_sequences(dataset.interactions, model.item_ids)
         chosen = sorted(set(sorted(sequences)[:max_users]) | {u for u in extra_users if u in sequences})
         xy = proj.place(model.user_vectors([sequences[u] for u in chosen]))
         xy = moved.apply(xy) if moved is not None else xy  # users turn with their items

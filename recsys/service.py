@@ -161,7 +161,7 @@ class Service:
         catalogs are sampled (maps.MAP_ITEMS), `keep_items` always drawn."""
         from recsys.maps import build_map
         return build_map(self.ws, version, space, method, align_to=align_to, extra_users=extra_users,
-                         keep_items=keep_items)
+                         keep_items=keep_items, sequences=self.recommender(version).sequences)
 
     def positives_rule(self, saved: dict | None = None) -> PositiveRule:
         """The positives rule a round would use on this workspace's data (saved: explicit rule fields)."""
