@@ -44,6 +44,7 @@ STAGE_NAMES = {"load": "Reading the data", "encode": "Reading the item texts wit
                "rerank": "Teaching the language model to re-rank each list",
                "validate": "Checking on held-out users", "save": "Saving the new model version",
                "import": "Importing the files", "quick": "Applying the thumbs", "evaluate": "Evaluating",
+               "index": "Indexing a large catalog so that lists come fast",
                "evaluate: baselines": "Scoring the simple baselines",
                "evaluate: warm": "Testing on known items (each user's latest choice hidden)",
                "evaluate: cold": "Testing on brand-new items"}

@@ -211,6 +211,14 @@ class Recommender:
         return pd.DataFrame(rows, columns=["user_id", "item_id", "rank", "score"])
 
 
+def serving_index(model: ServingModel, interactions: pd.DataFrame) -> AnnIndex | None:
+    """The approximate index a version of a large catalog serves from (None below ANN_MIN_ITEMS items), built
+    when the version is made, so that no page waits for it; saved beside the version by its writer."""
+    if len(model.item_ids) < ANN_MIN_ITEMS:
+        return None
+    return Recommender(model, interactions).ann()
+
+
 def label_queue(rec: Recommender, n: int = 20) -> list[str]:
     """Users most worth labelling next: those with the fewest thumbs so far, the most active first
     (their lists are seen most, and a first label moves a list more than a tenth one)."""

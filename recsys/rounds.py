@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.ann import ANN_MIN_ITEMS, AnnIndex
 from recsys.config import ALIGNING, TrainConfig
 from recsys.data import Dataset, dataset_fingerprint
 from recsys.drift import guard_reason
@@ -22,6 +23,7 @@ from recsys.feedback import FeedbackLedger
 from recsys.gate import decide
 from recsys.positives import PositiveRule
 from recsys.quick import QuickConfig, QuickResult, new_thumbs, quick_update
+from recsys.recommend import serving_index
 from recsys.rerank import RERANK_DIR, RERANK_FILE
 from recsys.serving import ServingModel
 from recsys.versions import ENCODER_DIR, FEEDBACK_SEEN, seen_thumbs, write_version_files
@@ -59,11 +61,14 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
     reranker = _round_reranker(fit, dataset, feedback, config, metrics, callbacks, cancel)
     gate = _activation(ws, previous, fit, dataset, config, metrics)
+    index = _index(fit.model, dataset, metrics, callbacks)
     emit(callbacks, TrainEvent("save", 0, 1, None, gate.reason))
     emit(callbacks, TrainEvent("save", 1, 1, None, "writing the model version"))
 
     def fill(folder: Path) -> None:
         fit.model.save(folder)
+        if index is not None:
+            index.save(folder)
         write_version_files(folder, {**config.to_dict(), "kind": fit.kind, "kind_requested": requested,
                                      "encoder_key": text_key,
                                      "previous_version": previous},
@@ -76,6 +81,17 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
 
     version = ws.write_version(fill, activate=gate.activate)
     return RoundResult(version, metrics, time.perf_counter() - started)
+
+
+def _index(model: ServingModel, dataset: Dataset, metrics: dict, callbacks) -> AnnIndex | None:
+    """A large catalog's serving index (recommend.serving_index), its build reported as stage 'index'."""
+    if len(model.item_ids) < ANN_MIN_ITEMS:
+        return None
+    emit(callbacks, TrainEvent("index", 0, 1, None, f"indexing {len(model.item_ids):,} items for fast lists"))
+    index = serving_index(model, dataset.interactions)
+    metrics["serving_index"] = asdict(index.stats)
+    emit(callbacks, TrainEvent("index", 1, 1, None, f"{index.stats.kind} index, recall@10 {index.stats.recall:.3f}"))
+    return index
 
 
 def _check_before_work(config: TrainConfig) -> None:
@@ -176,9 +192,12 @@ def run_quick_round(ws: Workspace, quick: QuickConfig = QuickConfig(), callbacks
     result = quick_update(model, dataset.interactions, labels, fresh, quick)
     metrics = _quick_metrics(base.name, result, quick, dataset, labels)
     emit(callbacks, TrainEvent("quick", 1, 1, None, metrics["quick"]["summary"]))
+    index = _index(result.model, dataset, metrics, callbacks)
 
     def fill(folder: Path) -> None:
         result.model.save(folder)
+        if index is not None:
+            index.save(folder)
         write_version_files(folder, {**base.config, "previous_version": base.name, "round": "quick",
                                      "quick": quick.to_dict()},
                             {**metrics, "seconds": time.perf_counter() - started}, _data_record(dataset, labels))
@@ -211,9 +230,12 @@ def create_untuned_version(ws: Workspace, encoder_factory: EncoderFactory, encod
     encoder = encoder_factory(config.encoder_model)
     text = item_text_vectors(ws.cache_dir, dataset.items["text"].tolist(), encoder, list(callbacks))
     model = ServingModel.untuned(dataset.items["item_id"].astype(str).to_numpy(), text)
+    index = _index(model, dataset, {}, list(callbacks))
 
     def fill(folder: Path) -> None:
         model.save(folder)
+        if index is not None:
+            index.save(folder)
         write_version_files(folder, {"kind": "untuned", "encoder_model": config.encoder_model,
                                      "encoder_key": getattr(encoder, "key", "")},
                             {"feedback_seen": 0}, {"fingerprint": dataset_fingerprint(dataset)})

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from recsys.ann import AnnIndex, build_index, exact_top, indexed_rows, recall_at, top_k_with_index
+from recsys.ann import AnnIndex, build_index, distance_rows, exact_top, indexed_rows, recall_at, top_k_with_index
 from recsys.feedback import Feedback, FeedbackLedger
 from recsys.recommend import Recommender
 from recsys.synthetic import taste_catalog
@@ -14,25 +14,33 @@ def catalog():
     return taste_catalog(N, dim=128, n_users=120, topics=200)
 
 
-def test_an_indexed_row_times_the_user_with_a_one_is_the_model_score(catalog):
+def test_an_indexed_row_times_the_user_with_a_one_is_the_model_score_and_nearer_rows_score_higher(catalog):
     model, _ = catalog
     user = model.item_in[:5].mean(0)
-    np.testing.assert_allclose(indexed_rows(model.item_out, model.item_bias) @ np.append(user, 1.0),
-                               model.scores(user[None, :])[0], rtol=1e-5, atol=1e-6)
+    scores = model.scores(user[None, :])[0]
+    np.testing.assert_allclose(indexed_rows(model.item_out, model.item_bias) @ np.append(user, 1.0), scores,
+                               rtol=1e-5, atol=1e-6)
+    distance = ((distance_rows(model.item_out, model.item_bias) - np.concatenate([user, [1.0, 0.0]])) ** 2).sum(1)
+    assert np.argsort(distance)[:10].tolist() == np.argsort(-scores)[:10].tolist()
 
 
-def test_calibration_picks_the_smallest_power_of_two_nprobe_that_reaches_the_recall_target(catalog):
+def test_calibration_picks_the_cheaper_kind_and_the_smallest_power_of_two_width_that_reaches_the_target(catalog):
     model, log = catalog
     rec = Recommender(model, log)
     hidden = [rec.sequences[u] for u in sorted(rec.sequences)]
     users = np.stack([model.user_vector(h) for h in hidden])
     ann = build_index(model.item_out, model.item_bias, users[:60], hidden[:60])
     truth = exact_top(model.item_out, model.item_bias, users[:60], hidden[:60], 10)
-    assert ann.stats.n_lists == 141 and ann.stats.n_items == N
-    assert ann.stats.nprobe in (1, 2, 4, 8, 16, 32, 64, 128) and ann.stats.recall >= 0.99
-    assert recall_at(ann, users[:60], hidden[:60], truth, 10, ann.stats.nprobe) == ann.stats.recall
-    if ann.stats.nprobe > 1:  # the next smaller nprobe misses the target
-        assert recall_at(ann, users[:60], hidden[:60], truth, 10, ann.stats.nprobe // 2) < 0.99
+    assert (ann.stats.n_items, ann.stats.kind, ann.stats.lists) == (N, "ivf", 141)  # this catalog clusters well
+    assert ann.stats.width in (1, 2, 4, 8, 16, 32) and ann.stats.recall >= 0.99
+    assert recall_at(ann, users[:60], hidden[:60], truth, 10, ann.stats.width) == ann.stats.recall
+    if ann.stats.width > 1:  # the next smaller width misses the target
+        assert recall_at(ann, users[:60], hidden[:60], truth, 10, ann.stats.width // 2) < 0.99
+    graph = build_index(model.item_out, model.item_bias, users[:60], hidden[:60], kinds=("hnsw",))
+    assert graph.stats.kind == "hnsw" and graph.stats.width in (16, 32, 64, 128, 256, 512, 1024)
+    assert graph.stats.recall >= 0.99 and recall_at(graph, users[:60], hidden[:60], truth, 10) == graph.stats.recall
+    again = build_index(model.item_out, model.item_bias, users[:60], hidden[:60], kinds=("hnsw",))
+    assert [again.search(u, 20).tolist() for u in users[:5]] == [graph.search(u, 20).tolist() for u in users[:5]]
     held_out = exact_top(model.item_out, model.item_bias, users[60:], hidden[60:], 10)
     assert recall_at(ann, users[60:], hidden[60:], held_out, 10) >= 0.98  # users it was not calibrated on
 
@@ -44,7 +52,7 @@ def test_hidden_items_never_come_back_and_k_items_still_do(catalog):
     history = rec.sequences[user]
     ann = build_index(model.item_out, model.item_bias, np.zeros((0, 128), np.float32), [])
     vector = model.user_vector(history)
-    assert ann.stats.nprobe == ann.stats.n_lists  # nobody to calibrate on: every list is visited
+    assert (ann.stats.kind, ann.stats.width) == ("ivf", ann.stats.lists)  # nobody to calibrate on: every list
     best = top_k_with_index(ann, vector, history, 10)
     assert best.tolist() == exact_top(model.item_out, model.item_bias, vector[None], [history], 10)[0].tolist()
     hidden = np.concatenate([history, best[:5]])  # the five best are hidden too
@@ -76,3 +84,26 @@ def test_large_catalogs_serve_through_the_index_saved_beside_the_version(catalog
     assert AnnIndex.load(tmp_path, N + 1) is None  # another catalog size: rebuilt, not misused
     again = Recommender(model, log, ledger, folder=tmp_path, ann_min_items=N)
     assert again.ann().stats == rec.ann().stats
+
+
+def test_a_round_on_a_large_catalog_saves_its_index_so_no_page_builds_one(tmp_path, tiny_files, fake_encoder,
+                                                                          monkeypatch):
+    import recsys.recommend
+    import recsys.rounds
+    from recsys.config import TrainConfig
+    from recsys.rounds import run_round
+    from recsys.service import ImportRequest, Service
+    service = Service(tmp_path / "w", lambda name: fake_encoder)
+    service.import_files(ImportRequest(*tiny_files))  # v0001: six items, below the (real) threshold: no index
+    assert not (service.ws.models_dir / "v0001" / "ann.index").exists()
+    for module in (recsys.recommend, recsys.rounds):
+        monkeypatch.setattr(module, "ANN_MIN_ITEMS", 6)  # the tiny catalog stands for a large one
+    config = TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, val_users=2, min_steps=1)
+    version = run_round(service.ws, config, lambda name: fake_encoder).version
+    folder = service.ws.models_dir / version
+    saved = AnnIndex.load(folder, 6)
+    assert saved is not None and service.ws.version(version).metrics.extra["serving_index"]["n_items"] == 6
+    rec = Recommender.from_workspace(service.ws, version)
+    rec.ann_min_items = 6
+    assert rec.uses_index() and rec.ann().stats == saved.stats  # loaded, not rebuilt
+    assert len(rec.recommend("u1", 3)) == 3
