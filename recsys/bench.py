@@ -129,97 +129,6 @@ def _encoder_pairs_per_s(mode: str, pairs: int = 64) -> float:
     return pairs / (time.perf_counter() - t)
 
 
-def bench_softmax_crossover(rows: list, sizes=(2_000, 10_000, 50_000, 100_000, 250_000)) -> None:
-    """Training steps/s of the history model with the full softmax on both paths, with only the full (text + ID)
-    scores sampled, and with both sampled, per catalog size (random text vectors: the cost depends on the size
-    only). Where the full softmax stops paying off sets `softmax_items` and `text_softmax_items`."""
-    from recsys.config import TrainConfig
-    from recsys.trainer import step_rate
-    rng = np.random.default_rng(0)
-    settings = {"full softmax": dict(softmax_items=10**9, text_softmax_items=10**9),
-                "ID scores sampled": dict(softmax_items=2048, text_softmax_items=10**9),
-                "both sampled": dict(softmax_items=2048, text_softmax_items=16)}
-    for n in sizes:
-        text = rng.standard_normal((n, 384), dtype=np.float32)
-        rates = {name: step_rate(text, TrainConfig(**kw), steps=2 if n >= 100_000 else 4) for name, kw in settings.items()}
-        rows.append(("train", f"{n:,} items: examples/s, " + " / ".join(settings),
-                     " / ".join(f"{r:.0f}" for r in rates.values())))
-        print(rows[-1], file=sys.stderr, flush=True)
-
-
-def bench_recommend(rows: list) -> None:
-    """Per-user latency of a full top 10, exact and (at 1M items) through the calibrated approximate index.
-    The vectors are synthetic with a taste structure (items around 2,000 topic centres, each user's history drawn
-    from 3 topics), as trained item vectors have (the README gives the index's recall on real trained vectors)."""
-    from recsys.ann import exact_top, recall_at
-    from recsys.synthetic import taste_catalog
-    for n in (10_000, 100_000, 1_000_000):
-        model, log = taste_catalog(n)
-        exact = _serving_times(_recommender(model, log, ann_min_items=n + 1), log)
-        rows.append(("recommend", f"one user, {n:,} items, exact: p50 / p95 (ms)", _p50_p95(exact)))
-        if n < 1_000_000:
-            continue
-        rec = _recommender(model, log, ann_min_items=n)
-        t = time.perf_counter()
-        stats = rec.ann().stats
-        build = time.perf_counter() - t
-        served = _serving_times(rec, log)
-        calibrated = set(rec.calibration_users())
-        users = [u for u in sorted(rec.sequences) if u not in calibrated]
-        hidden = [rec.sequences[u] for u in users]
-        vectors = np.stack([model.user_vector(h) for h in hidden])
-        truth = exact_top(model.item_out, model.item_bias, vectors, hidden, 10)
-        width = f"IVF, {stats.width} of {stats.lists} lists" if stats.kind == "ivf" else f"HNSW, efSearch {stats.width}"
-        rows += [("recommend", f"one user, {n:,} items, approximate index ({width}): p50 / p95 (ms)", _p50_p95(served)),
-                 ("recommend", f"{n:,} items: index recall@10 vs exact, calibration users / the other users",
-                  f"{stats.recall:.4f} / {recall_at(rec.ann(), vectors, hidden, truth, 10):.4f}"),
-                 ("recommend", f"{n:,} items: index build + calibration (s)", f"{build:.1f}")]
-
-
-def _recommender(model, log, ann_min_items: int):
-    from recsys.recommend import Recommender
-    return Recommender(model, log, ann_min_items=ann_min_items)
-
-
-def _serving_times(rec, log, n: int = 100) -> list[float]:
-    users = sorted(rec.sequences)[:n]
-    rec.recommend(users[0], 10, explain=0)  # warm-up (and, for the index, its build)
-    times = []
-    for user in users:
-        t = time.perf_counter()
-        rec.recommend(user, 10, explain=0)
-        times.append(time.perf_counter() - t)
-    return times
-
-
-def _p50_p95(times: list[float]) -> str:
-    p50, p95 = np.percentile(times, [50, 95]) * 1000
-    return f"{p50:.1f} / {p95:.1f}"
-
-
-def bench_big_import(rows: list) -> None:
-    """The synthetic set of Book-Crossing's shape (synthetic.large_ratings_set: ~1M ratings, ~100k users, 250k books,
-    no time column): import time and peak memory in a child process (measured alone), then the encode rate on its
-    own texts, the project's path against plain SentenceTransformer.encode in the same run."""
-    from recsys.synthetic import large_ratings_set
-    with tempfile.TemporaryDirectory() as tmp:
-        ratings, books = large_ratings_set(tmp)
-        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork+exec, so a child would report our peak.
-        code = ("import re, sys, time; from recsys.data import import_dataset; t = time.time(); "
-                f"ds = import_dataset('{ratings}', '{books}'); "
-                "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
-                "print(time.time() - t, int(hwm) / 1024, len(ds.interactions), ds.report.users, len(ds.items)); "
-                "ds.items['text'].sample(4000, random_state=0).to_csv(sys.argv[1], index=False)")
-        out = subprocess.run([sys.executable, "-c", code, f"{tmp}/texts.csv"], cwd=ROOT, capture_output=True, text=True,
-                             check=True)
-        seconds, peak, n_rows, n_users, n_items = map(float, out.stdout.split())
-        texts = pd.read_csv(f"{tmp}/texts.csv")["text"].astype(str).tolist()
-    shape = f"{n_rows:,.0f} ratings, {n_users:,.0f} users, {n_items:,.0f} items"
-    rows += [("large set", f"import ({shape}): time (s)", f"{seconds:.1f}"),
-             ("large set", "import: peak RSS (MB)", f"{peak:.0f}")]
-    _encode_rows(rows, texts, "large set", "of its texts")
-
-
 def bench_quality(rows: list) -> None:
     """The referee protocol end to end with the default settings (EVALUATION.md)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -272,38 +181,11 @@ def _run(cmd: list[str]) -> str:
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
-def bench_large_round(rows: list, shape: dict | None = None) -> None:
-    """The whole path at Book-Crossing's shape: `recsys train` (import, encoding 250,000 texts, a default round)
-    as a CLI process, its wall time and peak memory and the round's own figures; then every page in a browser."""
-    from recsys.bench_pages import large_page_rows
-    from recsys.synthetic import large_ratings_set
-    with tempfile.TemporaryDirectory() as tmp:
-        ratings, books = large_ratings_set(f"{tmp}/files", **(shape or {}))
-        home = Path(tmp) / "home"
-        t = time.perf_counter()
-        code = ("import re, sys; from recsys.cli import main; rc = main(sys.argv[1:]); "
-                "print('VmHWM', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); sys.exit(rc)")
-        out = _run([sys.executable, "-c", code, "train", "--interactions", str(ratings), "--items", str(books),
-                    "--workspace", str(home / "books")])
-        wall = time.perf_counter() - t
-        peak = int(out.rsplit("VmHWM", 1)[1].split()[0]) / 1024
-        service = Service(home / "books")
-        version = service.active_version() or service.versions()[-1]
-        m = version.metrics
-        rows += [("large set", "`recsys train` from the files: wall time, import + encoding + round (s)", f"{wall:.0f}"),
-                 ("large set", "`recsys train`: peak RSS (MB)", f"{peak:.0f}"),
-                 ("large set", "the round's training loop (s)", f"{m.seconds:.0f}"),
-                 ("large set", "model kind chosen", str(m.extra.get("kind_reason", "")))]
-        training_rows("large set", version, len(service.items()), rows)
-        for row in rows[-5:]:
-            print(row, file=sys.stderr, flush=True)
-        large_page_rows(home, rows)
-
-
 def run_bench(json_path: str, quick: bool = False, large: bool = False) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     from recsys.bench_lm import bench_align, bench_drift, bench_rerank
     from recsys.bench_pages import bench_pages
+    from recsys.bench_scale import bench_big_import, bench_large_round, bench_recommend, bench_softmax_crossover
     steps = [bench_matmul, bench_encode, bench_training_and_first_model, bench_softmax_crossover, bench_recommend,
              bench_big_import, bench_pages,
              bench_rerank, bench_drift, bench_align]

@@ -49,24 +49,7 @@ def large_ratings_set(folder, n_ratings: int = 1_030_000, n_users: int = 100_000
     rng = np.random.default_rng(seed)
     genres = 40
     genre = rng.integers(0, genres, n_items)
-    genre_words = rng.integers(0, len(WORDS), (genres, 6))  # each genre favours 6 words in its titles
-    own = genre_words[genre, rng.integers(0, 6, (2, n_items))]
-    other = rng.integers(0, len(WORDS), n_items)
-    words = np.array(WORDS, dtype=object)
-    sub = np.array(SUBTITLES, dtype=object)[rng.integers(0, len(SUBTITLES), n_items)]
-    title = ("The " + pd.Series(words[own[0]]).str.capitalize() + " of " + pd.Series(words[other]).str.capitalize()
-             + " " + pd.Series(words[own[1]]).str.capitalize())
-    title = title.where(rng.random(n_items) < 0.6, title + ": " + sub)
-    first = np.array([f"{c}{v}" for c in "BDFGKLMNPRST" for v in ("ana", "elo", "ira", "orn", "ust")], dtype=object)
-    last = np.array([f"{c}{v}" for c in "BCDHKLMNPRSTVW" for v in ("ark", "erson", "ill", "ovic", "aard", "ley")],
-                    dtype=object)
-    books = pd.DataFrame({
-        "ISBN": pd.Series(rng.choice(10**10 - 10**9, n_items, replace=False) + 10**9).astype(str).str.zfill(10),
-        "Book-Title": title,
-        "Book-Author": pd.Series(first[rng.integers(0, len(first), n_items)]) + " "
-        + pd.Series(last[rng.integers(0, len(last), n_items)]),
-        "Year-Of-Publication": rng.integers(1950, 2005, n_items),
-        "Publisher": "Press " + pd.Series(rng.integers(0, 2000, n_items)).astype(str)})
+    books = _books(genre, genres, rng)
     popularity = 1.0 / (np.arange(n_items) + 10.0) ** 0.9
     rng.shuffle(popularity)
     activity = rng.lognormal(0.0, 1.3, n_users)
@@ -87,3 +70,26 @@ def large_ratings_set(folder, n_ratings: int = 1_030_000, n_users: int = 100_000
     ratings.to_csv(paths[0], index=False, sep=";")
     books.to_csv(paths[1], index=False, sep=";")
     return paths
+
+
+def _books(genre: np.ndarray, genres: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Book-Crossing's columns: titles from words each genre favours, invented authors and publishers."""
+    n_items = len(genre)
+    genre_words = rng.integers(0, len(WORDS), (genres, 6))  # each genre favours 6 words in its titles
+    own = genre_words[genre, rng.integers(0, 6, (2, n_items))]
+    other = rng.integers(0, len(WORDS), n_items)
+    words = np.array(WORDS, dtype=object)
+    sub = np.array(SUBTITLES, dtype=object)[rng.integers(0, len(SUBTITLES), n_items)]
+    title = ("The " + pd.Series(words[own[0]]).str.capitalize() + " of " + pd.Series(words[other]).str.capitalize()
+             + " " + pd.Series(words[own[1]]).str.capitalize())
+    title = title.where(rng.random(n_items) < 0.6, title + ": " + sub)
+    first = np.array([f"{c}{v}" for c in "BDFGKLMNPRST" for v in ("ana", "elo", "ira", "orn", "ust")], dtype=object)
+    last = np.array([f"{c}{v}" for c in "BCDHKLMNPRSTVW" for v in ("ark", "erson", "ill", "ovic", "aard", "ley")],
+                    dtype=object)
+    return pd.DataFrame({
+        "ISBN": pd.Series(rng.choice(10**10 - 10**9, n_items, replace=False) + 10**9).astype(str).str.zfill(10),
+        "Book-Title": title,
+        "Book-Author": pd.Series(first[rng.integers(0, len(first), n_items)]) + " "
+        + pd.Series(last[rng.integers(0, len(last), n_items)]),
+        "Year-Of-Publication": rng.integers(1950, 2005, n_items),
+        "Publisher": "Press " + pd.Series(rng.integers(0, 2000, n_items)).astype(str)})

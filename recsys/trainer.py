@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -211,29 +211,6 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict())
 
 
-def step_rate(text: np.ndarray, config: TrainConfig, steps: int = 3, seed: int = 0) -> float:
-    """Training examples/s of the history model's steps on `text` (n_items, text_dim) with synthetic Zipf-like
-    targets: the cost of one step at this catalog size, full or sampled softmax as `config` says (the benchmark's
-    crossover). The first step is a warm-up."""
-    rng = np.random.default_rng(seed)
-    n = len(text)
-    popularity = 1.0 / np.arange(1, n + 1)
-    draw = lambda size: rng.choice(n, size=size, p=popularity / popularity.sum())
-    rows = config.batch_size * (steps + 1)
-    examples = Examples(draw((rows, config.max_history)), draw(rows), np.ones(rows, np.float32))
-    model = build_model(text.astype(np.float32), np.ones(n, bool), replace(config, kind="history"))
-    model.target_counts = target_counts(examples, n)
-    model.train()
-    optim = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    no_downs = Examples(np.zeros((0, config.max_history), np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    batches = _batches(rows, config.batch_size, rng)
-    _step(model, optim, examples, next(batches), (no_downs, no_downs), config, "cpu", rng)
-    t = time.perf_counter()
-    for _ in range(steps):
-        _step(model, optim, examples, next(batches), (no_downs, no_downs), config, "cpu", rng)
-    return steps * config.batch_size / (time.perf_counter() - t)
-
-
 def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig) -> ItemTower:
     if config.kind == "attention":
         from recsys.attention import SequenceModel
@@ -287,12 +264,12 @@ def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, v
 def _run_loop(state: LoopState, hooks: list, examples: Examples, downs: tuple[Examples, Examples],
               config: TrainConfig, device, rng) -> None:
     optim = torch.optim.AdamW(state.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    batches = _batches(len(examples.target), _batch_rows(config, examples), rng)
+    batches = batches_of(len(examples.target), _batch_rows(config, examples), rng)
     for step in range(1, state.total + 1):
         state.step = step
         for hook in hooks:
             getattr(hook, "before_step", _nothing)(state)
-        state.losses.append(_step(state.model, optim, examples, next(batches), downs, config, device, rng))
+        state.losses.append(train_step(state.model, optim, examples, next(batches), downs, config, device, rng))
         for hook in hooks:
             getattr(hook, "after_step", _nothing)(state)
         for hook in hooks:
@@ -314,7 +291,7 @@ def _nothing(state: LoopState) -> None:
     return None
 
 
-def _batches(n: int, batch_size: int, rng):
+def batches_of(n: int, batch_size: int, rng):
     """Endless minibatches of example indices, a fresh shuffle each pass."""
     while True:
         order = rng.permutation(n)
@@ -322,7 +299,7 @@ def _batches(n: int, batch_size: int, rng):
             yield order[start:start + batch_size]
 
 
-def _step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: tuple[Examples, Examples],
+def train_step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: tuple[Examples, Examples],
           config: TrainConfig, device, rng) -> float:
     """One optimiser step: the next-item loss on the batch, plus the unlikelihood of thumbs-down items
     (x feedback_weight) and of disliked interactions (a low rating; x 1), each on a sample per step."""
