@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.bench_common import encode_rows, matmul_peak_gflops, run, training_rows
 from recsys.service import ROOT, Service
 
 SHARED = ROOT.parent / "shared"
@@ -30,58 +30,11 @@ def _texts(n: int = 2000) -> list[str]:
 
 
 def bench_encode(rows: list) -> None:
-    _encode_rows(rows, _texts(), "encode", "MovieLens texts" if (MOVIELENS / "movies.csv").exists() else "demo texts")
-
-
-def _encode_rows(rows: list, texts: list[str], area: str, what: str) -> None:
-    from recsys.encoder import DEFAULT_MODEL, TextEncoder
-    enc = TextEncoder(DEFAULT_MODEL)
-    enc.encode(texts[:64])
-    enc.model.encode(texts[:64])  # warm both paths up
-    t = time.perf_counter()
-    ours = enc.encode(texts)
-    ours_rate = len(texts) / (time.perf_counter() - t)
-    t = time.perf_counter()
-    plain = enc.model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
-    plain_rate = len(texts) / (time.perf_counter() - t)
-    cos = (ours * plain).sum(1)
-    tokens = np.mean([len(ids) for ids in enc.model.tokenizer(texts[:500])["input_ids"]])
-    rows += [(area, f"{len(texts):,} {what} (~{tokens:.0f} tokens each): project path (items/s)", f"{ours_rate:.0f}"),
-             (area, "plain SentenceTransformer.encode, same texts, same run (items/s)", f"{plain_rate:.0f}"),
-             (area, "speed-up", f"{ours_rate / plain_rate:.2f}x"),
-             (area, "cosine agreement min / mean", f"{cos.min():.5f} / {cos.mean():.5f}"),
-             (area, "precision used", str(enc.autocast_dtype()).replace("torch.", "") if enc.autocast_dtype() else "fp32")]
-
-
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """This machine's fp32 matrix-multiply rate (best of `repeats`), the yardstick for training speed."""
-    import torch
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
+    encode_rows(rows, _texts(), "encode", "MovieLens texts" if (MOVIELENS / "movies.csv").exists() else "demo texts")
 
 
 def bench_matmul(rows: list) -> None:
     rows.append(("train", "machine fp32 matmul peak, 2048x2048 (GFLOP/s)", f"{matmul_peak_gflops():.0f}"))
-
-
-def training_rows(label: str, version, n_items: int, rows: list) -> None:
-    """Examples/s of a round and the share of the matmul peak that its softmax matmuls alone account for:
-    per target, (columns x dim) multiply-adds forward, twice that backward, once more for the text-only scores."""
-    from recsys.config import TrainConfig
-    config, m = TrainConfig.from_saved(version.config), version.metrics
-    rate = m.train_examples_per_s or 0.0
-    columns = n_items if n_items <= config.softmax_items else config.softmax_items + config.batch_size
-    flops = 6 * config.dim * columns * (2 if config.text_loss_weight > 0 else 1)
-    peak = next((float(v) for a, w, v in rows if w.startswith("machine fp32 matmul peak")), None)
-    share = f", ~{rate * flops / 1e9 / peak:.0%} of the matmul peak in the softmax" if peak else ""
-    rows.append(("train", f"{label}: training examples/s ({m.extra.get('kind', config.kind)} model, "
-                          f"{m.epochs} epochs, {m.stopped_by})", f"{rate:.0f}{share}"))
 
 
 def bench_training_and_first_model(rows: list) -> None:
@@ -97,7 +50,7 @@ def bench_training_and_first_model(rows: list) -> None:
         tuned = time.perf_counter() - t0
         metrics = service.ws.version(status.version).metrics
         t = time.perf_counter()
-        _run([sys.executable, "-m", "recsys", "status", "--workspace", str(service.ws.root), "--json"])
+        run([sys.executable, "-m", "recsys", "status", "--workspace", str(service.ws.root), "--json"])
         rows.append(("cli", "`python -m recsys status` wall time, no torch import (s)", f"{time.perf_counter() - t:.2f}"))
         training_rows("demo data", service.ws.version(status.version), len(service.items()), rows)
     rows += [("demo data", "import -> first usable (untuned) model (s)", f"{first:.1f}"),
@@ -133,27 +86,27 @@ def bench_quality(rows: list) -> None:
     """The referee protocol end to end with the default settings (EVALUATION.md)."""
     with tempfile.TemporaryDirectory() as tmp:
         split = f"{tmp}/split"
-        _run([sys.executable, str(REFEREE), "split", "--interactions", str(MOVIELENS / "ratings.csv"), "--out", split])
+        run([sys.executable, str(REFEREE), "split", "--interactions", str(MOVIELENS / "ratings.csv"), "--out", split])
         cold_shelf = ["--candidates", f"{split}/cold_items.txt"]
         for name, train, extra, flag in (("warm", "train.csv", [], []), ("cold", "cold_train.csv", cold_shelf, ["--cold"])):
             t = time.perf_counter()
-            _run([sys.executable, "-m", "recsys", "train", "--interactions", f"{split}/{train}",
+            run([sys.executable, "-m", "recsys", "train", "--interactions", f"{split}/{train}",
                   "--items", str(MOVIELENS / "movies.csv"), "--workspace", f"{tmp}/ws-{name}"])
             seconds = time.perf_counter() - t
-            _run([sys.executable, "-m", "recsys", "recommend", "--workspace", f"{tmp}/ws-{name}", "--all-users",
+            run([sys.executable, "-m", "recsys", "recommend", "--workspace", f"{tmp}/ws-{name}", "--all-users",
                   "--out", f"{tmp}/recs-{name}.csv", *extra])
             recs = f"{tmp}/recs-{name}.csv"
-            score = _run([sys.executable, str(REFEREE), "score", "--split", split, "--recs", recs, *flag])
+            score = run([sys.executable, str(REFEREE), "score", "--split", split, "--recs", recs, *flag])
             rows += [("quality", f"ml-latest-small {name}: referee", score.strip()),
                      ("quality", f"ml-latest-small {name}: `recsys train` wall time (s)", f"{seconds:.0f}")]
             service = Service(f"{tmp}/ws-{name}")
             training_rows(f"ml-latest-small {name}", service.active_version(), len(service.items()), rows)
         t = time.perf_counter()
         _sasrec_recs(f"{tmp}/ws-warm", f"{tmp}/recs-sasrec.csv")
-        score = _run([sys.executable, str(REFEREE), "score", "--split", split, "--recs", f"{tmp}/recs-sasrec.csv"])
+        score = run([sys.executable, str(REFEREE), "score", "--split", split, "--recs", f"{tmp}/recs-sasrec.csv"])
         rows += [("quality", "ml-latest-small warm: SASRec (library baseline, full-softmax CE): referee", score.strip()),
                  ("quality", "ml-latest-small warm: SASRec training wall time (s)", f"{time.perf_counter() - t:.0f}")]
-        for line in _run([sys.executable, str(REFEREE), "baselines", "--split", split]).strip().splitlines():
+        for line in run([sys.executable, str(REFEREE), "baselines", "--split", split]).strip().splitlines():
             rows.append(("quality", f"ml-latest-small warm baseline {line.split()[0]}", " ".join(line.split()[1:3])))
 
 
@@ -175,10 +128,6 @@ def _sasrec_recs(workspace: str, out: str, k: int = 10) -> None:
             top = np.argsort(-scores[row], kind="stable")[:k]
             rows += [(user, item_ids[i], rank + 1, float(scores[row, i])) for rank, i in enumerate(top)]
     pd.DataFrame(rows, columns=["user_id", "item_id", "rank", "score"]).to_csv(out, index=False)
-
-
-def _run(cmd: list[str]) -> str:
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
 
 
 def run_bench(json_path: str, quick: bool = False, large: bool = False) -> list[tuple[str, str, str]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys.bench import _encode_rows, _run, training_rows
+from recsys.bench_common import encode_rows, run, training_rows
 from recsys.service import ROOT, Service
 
 
@@ -132,7 +132,7 @@ def bench_big_import(rows: list) -> None:
     shape = f"{n_rows:,.0f} ratings, {n_users:,.0f} users, {n_items:,.0f} items"
     rows += [("large set", f"import ({shape}): time (s)", f"{seconds:.1f}"),
              ("large set", "import: peak RSS (MB)", f"{peak:.0f}")]
-    _encode_rows(rows, texts, "large set", "of its texts")
+    encode_rows(rows, texts, "large set", "of its texts")
 
 
 def bench_large_round(rows: list, shape: dict | None = None) -> None:
@@ -146,7 +146,7 @@ def bench_large_round(rows: list, shape: dict | None = None) -> None:
         t = time.perf_counter()
         code = ("import re, sys; from recsys.cli import main; rc = main(sys.argv[1:]); "
                 "print('VmHWM', re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); sys.exit(rc)")
-        out = _run([sys.executable, "-c", code, "train", "--interactions", str(ratings), "--items", str(books),
+        out = run([sys.executable, "-c", code, "train", "--interactions", str(ratings), "--items", str(books),
                     "--workspace", str(home / "books")])
         wall = time.perf_counter() - t
         peak = int(out.rsplit("VmHWM", 1)[1].split()[0]) / 1024
