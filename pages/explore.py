@@ -30,8 +30,8 @@ def cached_map(root: str, version: str, space: str, method: str, fingerprint: st
                align_version: str | None = None, align_space: str = "tuned") -> MapData:
     target = None
     if align_version is not None:
-        target = cached_map(root, align_version, align_space, method, fingerprint, user, keep).items[["x", "y"]]
-        target = target.to_numpy()
+        target = cached_map(root, align_version, align_space, method, fingerprint, user, keep).items[["item_id", "x",
+                                                                                                       "y"]]
     return service_for(root).embedding_map(version, space, method, align_to=target, extra_users=(user,),
                                            keep_items=keep)
 
@@ -44,7 +44,9 @@ def cached_chart(root: str, after: str, before: str, method: str, fingerprint: s
     history = [rec.item_ids[i] for i in rec.history(user)]
     highlight = {"history": history[:-1], "last item": history[-1:],
                  "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [user]}
-    keep = tuple(dict.fromkeys(history[-MAP_ITEMS // 4:] + highlight["top 10"]))
+    # the user's items a sampled map must draw (a full map draws them anyway: no key change, no re-projection)
+    keep = tuple(dict.fromkeys(history[-MAP_ITEMS // 4:] + highlight["top 10"])) if len(rec.item_ids) > MAP_ITEMS \
+        else ()
     maps = [(f"after: {after}", cached_map(root, after, "tuned", method, fingerprint, user, keep))]
     if before != "nothing":
         space, other = ("text", after) if before.startswith("untuned") else ("tuned", before)

@@ -38,7 +38,7 @@ def sampled_columns(target: torch.Tensor, counts: np.ndarray, size: int, rng, ta
     extra = torch.from_numpy(rng.choice(len(counts), size=size, p=q)).to(target.device)
     candidates, inverse = torch.unique(torch.cat([target, extra]), return_inverse=True)
     columns = inverse[:len(target)]
-    draws = len(target) + size
+    draws = size + (len(target) if targets_drawn else 0)  # targets that are not draws add no chances
     included = -np.expm1(draws * np.log1p(-np.minimum(q[candidates.cpu().numpy()], 1 - 1e-12)))
     correction = (-torch.from_numpy(np.log(np.maximum(included, 1e-30))).float()).to(target.device)
     if not targets_drawn:

@@ -56,9 +56,23 @@ def space_model(ws: Workspace, version: str, space: str) -> ServingModel:
     return ServingModel.untuned(model.item_ids, vectors)
 
 
+def _aligned(coords: np.ndarray, item_ids: np.ndarray, target):
+    """The Procrustes alignment onto `target`: (n, 2) coordinates of the same rows, or a frame of item_id, x, y
+    (another version's map: aligned on the items both draw, which differ when catalogs or samples do)."""
+    if not isinstance(target, pd.DataFrame):
+        return alignment(coords, np.asarray(target))
+    where = target.drop_duplicates("item_id").set_index("item_id")[["x", "y"]]
+    shared = np.isin(item_ids, where.index)
+    if shared.sum() < 3:
+        raise RecTuneError("these two versions share too few items to be drawn on one layout; compare with the "
+                           "untuned text embeddings instead.")
+    return alignment(coords[shared], where.loc[item_ids[shared]].to_numpy())
+
+
 def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "pca", max_users: int = 400,
-              align_to: np.ndarray | None = None, extra_users: tuple[str, ...] = (), keep_items: tuple[str, ...] = (),
-              max_items: int | None = None, sequences: dict[str, np.ndarray] | None = None) -> MapData:
+              align_to: np.ndarray | pd.DataFrame | None = None, extra_users: tuple[str, ...] = (),
+              keep_items: tuple[str, ...] = (), max_items: int | None = None,
+              sequences: dict[str, np.ndarray] | None = None) -> MapData:
     """Project the version's items (at most `max_items`, default MAP_ITEMS: a sample that always holds
     `keep_items`) and, on PCA maps, a sample of users plus `extra_users`, to 2-D; `align_to` (rows of the same
     sample, 2) rotates this map onto another so the two can be compared. `sequences`: the users' item-index
@@ -67,7 +81,7 @@ def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "
     model = space_model(ws, version, space)
     rows = map_sample(model.item_ids, keep_items, max_items)
     proj = project(model.item_out[rows], method)
-    moved = alignment(proj.coords, align_to) if align_to is not None else None
+    moved = _aligned(proj.coords, model.item_ids[rows], align_to) if align_to is not None else None
     coords = moved.apply(proj.coords) if moved is not None else proj.coords
     counts = dataset.interactions["item_id"].value_counts()
     catalog = dataset.items.set_index("item_id").reindex(model.item_ids[rows]).reset_index()

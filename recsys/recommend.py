@@ -133,8 +133,12 @@ class Recommender:
         """recommend() through the approximate index: the same hidden items, exact scores of the picks."""
         ups, downs = self._labels(user_id) if use_feedback else ([], [])
         vector, history = self._user(user_id, ups, hide_last)
-        hidden = np.concatenate([history, np.array(downs, dtype=np.int64)])
-        picks = top_k_with_index(self.ann(), vector, hidden[hidden >= 0], k)
+        hidden = np.unique(np.concatenate([history, np.array(downs, dtype=np.int64)]))
+        hidden = hidden[hidden >= 0]
+        picks = top_k_with_index(self.ann(), vector, hidden, k)
+        if len(picks) < min(k, len(self.item_ids) - len(hidden)):  # the searched part was mostly hidden items
+            scores = self.model.scores(vector[None, :])[0]
+            picks = rank(scores[None, :], k, exclude=(np.zeros(len(hidden), dtype=np.int64), hidden))[0]
         scores = self.model.item_out[picks] @ vector + self.model.item_bias[picks]
         order = np.argsort(-scores, kind="stable")
         picks, scores = picks[order], scores[order]

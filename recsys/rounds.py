@@ -61,7 +61,7 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
     reranker = _round_reranker(fit, dataset, feedback, config, metrics, callbacks, cancel)
     gate = _activation(ws, previous, fit, dataset, config, metrics)
-    index = _index(fit.model, dataset, metrics, callbacks)
+    index = _index(fit.model, dataset, metrics, callbacks) if reranker is None else None  # re-ranked: exact
     emit(callbacks, TrainEvent("save", 0, 1, None, gate.reason))
     emit(callbacks, TrainEvent("save", 1, 1, None, "writing the model version"))
 
@@ -192,7 +192,7 @@ def run_quick_round(ws: Workspace, quick: QuickConfig = QuickConfig(), callbacks
     result = quick_update(model, dataset.interactions, labels, fresh, quick)
     metrics = _quick_metrics(base.name, result, quick, dataset, labels)
     emit(callbacks, TrainEvent("quick", 1, 1, None, metrics["quick"]["summary"]))
-    index = _index(result.model, dataset, metrics, callbacks)
+    index = None if (base.path / RERANK_FILE).exists() else _index(result.model, dataset, metrics, callbacks)
 
     def fill(folder: Path) -> None:
         result.model.save(folder)

@@ -107,3 +107,14 @@ def test_a_round_on_a_large_catalog_saves_its_index_so_no_page_builds_one(tmp_pa
     rec.ann_min_items = 6
     assert rec.uses_index() and rec.ann().stats == saved.stats  # loaded, not rebuilt
     assert len(rec.recommend("u1", 3)) == 3
+
+
+def test_when_the_searched_part_is_mostly_hidden_the_list_falls_back_to_exact_scoring(catalog, monkeypatch):
+    import recsys.recommend
+    model, log = catalog
+    rec = Recommender(model, log, ann_min_items=N)
+    exact = Recommender(model, log)
+    user = sorted(rec.sequences)[0]
+    monkeypatch.setattr(recsys.recommend, "top_k_with_index", lambda ann, vector, hidden, k: np.array([0, 1, 2])[:k])
+    assert [r.item_id for r in rec.recommend(user, 10)] == [r.item_id for r in exact.recommend(user, 10)]
+    assert rec.recommend(user, 0) == []

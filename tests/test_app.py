@@ -280,7 +280,9 @@ def test_with_many_users_the_picker_searches_and_the_map_samples_keeping_the_use
     assert picker.options == [f"U{i:04d}" for i in range(1, 51)]  # no query: the first 50, never all 700
     at.text_input(key="user_query").set_value("U012").run()
     picker = next(s for s in at.selectbox if s.label.startswith("User ("))
-    assert picker.label == "User (10 matches shown)" and picker.options == [f"U012{d}" for d in range(10)]
+    assert picker.label == "User (10 matches shown)"
+    assert picker.options == ["U0001"] + [f"U012{d}" for d in range(10)]  # typing alone does not switch the user
+    assert picker.value == "U0001" and at.session_state["user"] == "U0001"
     picker.set_value("U0127").run()
     assert at.session_state["user"] == "U0127" and len(at.get("feedback")) == 10
     at.switch_page("pages/explore.py").run()

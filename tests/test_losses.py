@@ -88,5 +88,5 @@ def test_targets_that_are_not_draws_are_columns_for_certain_in_every_row():
     candidates, columns, correction = sampled_columns(torch.tensor([0, 1]), counts, 1, FixedDraws([3]),
                                                       targets_drawn=False)
     assert candidates.tolist() == [0, 1, 3] and columns.tolist() == [0, 1]
-    p3 = 1 - 0.5 ** 3
+    p3 = 1 - 0.5 ** 1  # one draw from q: the two down items are not draws
     np.testing.assert_allclose(correction.numpy(), [[0.0, 0.0, -math.log(p3)], [0.0, 0.0, -math.log(p3)]], rtol=1e-6)

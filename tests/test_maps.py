@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from recsys.errors import RecTuneError
 from recsys.maps import build_map, map_sample
 
 
@@ -45,3 +47,13 @@ def test_the_sample_is_fixed_and_keeps_at_most_half_the_room_for_kept_items():
     assert len(rows) == 20 and np.isin(np.arange(10), rows).all() and rows.tolist() == sorted(rows.tolist())
     assert map_sample(ids, keep=tuple(ids[:30]), limit=20).tolist() == rows.tolist()
     assert map_sample(ids, limit=200).tolist() == list(range(100))
+
+
+def test_aligning_onto_another_maps_frame_pairs_items_by_id_whatever_their_order(tiny_service):
+    base = build_map(tiny_service.ws, "v0001", "tuned", "pca").items
+    turned = base.assign(x=-base["y"] * 2 + 5, y=base["x"] * 2 - 1).iloc[::-1]  # rows in another order
+    aligned = build_map(tiny_service.ws, "v0001", "tuned", "pca", align_to=turned[["item_id", "x", "y"]]).items
+    want = turned.set_index("item_id").loc[aligned["item_id"], ["x", "y"]].to_numpy()
+    assert np.allclose(aligned[["x", "y"]].to_numpy(), want, atol=1e-5)
+    with pytest.raises(RecTuneError, match="share too few items"):
+        build_map(tiny_service.ws, "v0001", "tuned", "pca", align_to=turned.assign(item_id="other")[["item_id", "x", "y"]])

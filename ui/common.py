@@ -239,8 +239,7 @@ def pick_user(users: list[str], key: str = "user", label: str = "User") -> str:
         matches = find_users(users, query, MATCHES_SHOWN)
         if not matches:
             c2.caption(f"No user id contains '{query}'.")
-        options = matches if current in matches or query.strip() else [current, *[m for m in matches if m != current]]
-        options = options or [current]
+        options = matches if current in matches else [current, *matches]  # typing does not switch the user
         choice = c2.selectbox(f"{label} ({len(matches)} match{'es' if len(matches) != 1 else ''} shown)", options,
                               index=options.index(current) if current in options else 0)
     st.session_state[key] = choice
