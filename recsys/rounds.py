@@ -43,22 +43,21 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
               cancel: threading.Event | None = None, evaluate: bool = False) -> RoundResult:
     """Train a new model version on the workspace's data plus all feedback so far, and activate it."""
     from recsys.kinds import fit_model
-    started, callbacks, requested = time.perf_counter(), list(callbacks), config.kind
+    started, callbacks, requested, previous = time.perf_counter(), list(callbacks), config.kind, ws.active_name()
     _check_before_work(config)
     dataset = ws.load_dataset()
     feedback = FeedbackLedger(ws.ledger_path).current_labels()
-    previous = ws.active_name()
     emit(callbacks, TrainEvent("load", 1, 1, None, f"{len(dataset.interactions):,} interactions, {len(feedback)} thumbs"))
     encoder, extra = _round_encoder(encoder_factory(config.encoder_model), dataset, feedback, config, callbacks, cancel)
     text = item_text_vectors(ws.cache_dir, dataset.items["text"].tolist(), encoder, callbacks)
-    item_ids = dataset.items["item_id"].astype(str).to_numpy()
-    fit = fit_model(text, item_ids, dataset.interactions, feedback, config, callbacks, cancel)
+    fit = fit_model(text, dataset.items["item_id"].astype(str).to_numpy(), dataset.interactions, feedback, config,
+                    callbacks, cancel)
     config = replace(config, positives=fit.positives)  # the rule as used, saved with the version
     evaluation = _round_evaluation(ws, dataset, text, config, encoder, callbacks, cancel) if evaluate else {}
     text_key = getattr(encoder, "key", "")  # the text the first stage learned from (Explore's "before" map)
     fit, encoder, extra = _round_alignment(ws, fit, encoder, dataset, feedback, config, extra, callbacks, cancel)
-    metrics = {**_fit_metrics(fit), "feedback_seen": len(feedback), **extra, **evaluation}
-    metrics["feedback_report"] = feedback_report(fit.model, dataset, feedback)
+    metrics = {**_fit_metrics(fit), "feedback_seen": len(feedback), **extra, **evaluation,
+               "feedback_report": feedback_report(fit.model, dataset, feedback)}
     reranker = _round_reranker(fit, dataset, feedback, config, metrics, callbacks, cancel)
     gate = _activation(ws, previous, fit, dataset, config, metrics)
     index = _index(fit.model, dataset, metrics, callbacks) if reranker is None else None  # re-ranked: exact
@@ -70,8 +69,7 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
         if index is not None:
             index.save(folder)
         write_version_files(folder, {**config.to_dict(), "kind": fit.kind, "kind_requested": requested,
-                                     "encoder_key": text_key,
-                                     "previous_version": previous},
+                                     "encoder_key": text_key, "previous_version": previous},
                             {**metrics, "seconds": time.perf_counter() - started}, _data_record(dataset, feedback))
         feedback.to_csv(folder / FEEDBACK_SEEN, index=False)
         if extra.get("encoder_dir"):

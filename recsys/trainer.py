@@ -13,7 +13,7 @@ import torch
 from recsys.config import TrainConfig
 from recsys.devices import autocast, deterministic, keep_freed_memory, pick_device
 from recsys.events import Callback, Cancelled, TrainEvent, emit
-from recsys.losses import next_item_loss, sampled_columns, unlikelihood
+from recsys.losses import next_item_loss, unlikelihood
 from recsys.metrics import ndcg_gains, target_positions
 from recsys.model import HistoryModel, ItemTower
 from recsys.positives import rule_from_config
@@ -30,9 +30,9 @@ from recsys.sequences import (
     user_values,
 )
 from recsys.serving import ServingModel
+from recsys.softmax import down_loss, step_logits
 
 MIN_STEPS_EPOCHS = 100  # cap on the no-early-stop floor, in epochs
-DOWN_BATCH = 256  # thumbs-down examples per step for the unlikelihood term
 VALIDATION_CHUNK = 256  # validation users scored at a time
 
 
@@ -308,7 +308,7 @@ def train_step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: 
     weight = torch.from_numpy(ex.weight[batch]).to(device)
     with autocast(device, config.precision):
         users, target, weight = model.train_rows(history, target, weight)
-        full, columns, text_only, text_columns = _logits(model, users, target, config, rng)
+        full, columns, text_only, text_columns = step_logits(model, users, target, config, rng)
         liked, disliked = weight > 0, weight < 0  # weight 0 (e.g. thumbs at feedback_weight 0): no signal
         loss = full.new_zeros(())
         if bool(liked.any()):
@@ -318,49 +318,11 @@ def train_step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: 
             loss = loss + unlikelihood(full[disliked], columns[disliked])
         for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
             if len(examples.target) and scale > 0:
-                loss = loss + scale * _down_loss(model, examples, device, rng, config)
+                loss = loss + scale * down_loss(model, examples, device, rng, config)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
     return float(loss.detach())
-
-
-def _logits(model: ItemTower, users: torch.Tensor, target: torch.Tensor, config: TrainConfig, rng):
-    """(full scores, each row's target column in them, text-only scores, each row's target column in those).
-    Above `softmax_items` seen items the full scores are a corrected sampled softmax over the batch's targets and
-    `softmax_items` drawn items. The text-only scores cover every item up to `text_softmax_items` items: new items
-    are placed by the text path alone, among all items (measured on ml-latest-small's cold protocol: sampling this
-    path too cost 0.009 NDCG@10); above that, they share the full scores' sampled columns (a step's cost then stops
-    growing with the catalog)."""
-    if not _sampled(model, config):
-        full, text_only = model.both_logits(users)
-        return full, target, text_only, target
-    candidates, columns, correction = sampled_columns(target, model.target_counts, config.softmax_items, rng)
-    full, text_sampled = model.candidate_logits(users, candidates)
-    if config.text_loss_weight <= 0:
-        return full + correction, columns, full, columns
-    if model.n_items > config.text_softmax_items:
-        return full + correction, columns, text_sampled + correction, columns
-    return full + correction, columns, model.text_logits(users), target
-
-
-def _sampled(model: ItemTower, config: TrainConfig) -> bool:
-    return model.target_counts is not None and (model.target_counts > 0).sum() > config.softmax_items
-
-
-def _down_loss(model: ItemTower, downs: Examples, device, rng, config: TrainConfig) -> torch.Tensor:
-    """Unlikelihood of a sample of thumbs-down (or disliked) items: over every item, or, where even the text path
-    samples its columns (catalogs above text_softmax_items), over the down items plus the same kind of corrected
-    sample. (Sampled on ml-latest-small, whose low ratings count as downs, it cost cold NDCG@10 0.0677 -> 0.0602.)"""
-    pick = rng.choice(len(downs.target), size=min(DOWN_BATCH, len(downs.target)), replace=False)
-    history = torch.from_numpy(downs.history[pick]).to(device)
-    down = torch.from_numpy(downs.target[pick]).to(device)
-    users = model.users(history)
-    if not _sampled(model, config) or model.n_items <= config.text_softmax_items:
-        return unlikelihood(model.logits(users), down)
-    candidates, columns, correction = sampled_columns(down, model.target_counts, config.softmax_items, rng,
-                                                      targets_drawn=False)
-    return unlikelihood(model.candidate_logits(users, candidates)[0] + correction, columns)
 
 
 def drop_history(history: np.ndarray, p: float, pad: int, rng) -> np.ndarray:

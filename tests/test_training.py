@@ -80,16 +80,16 @@ def test_above_text_softmax_items_the_text_scores_share_the_sampled_columns():
     import torch
 
     from recsys.model import HistoryModel
-    from recsys.trainer import _logits
+    from recsys.softmax import step_logits
     rng = np.random.default_rng(0)
     model = HistoryModel(rng.standard_normal((40, 6)).astype(np.float32), np.ones(40, bool), 8, 4, True)
     model.target_counts = np.ones(40)
     users, target = torch.randn(5, 8), torch.tensor([0, 1, 2, 3, 39])
     sampled = TrainConfig(softmax_items=16, text_softmax_items=16)
-    full, columns, text_only, text_columns = _logits(model, users, target, sampled, np.random.default_rng(1))
+    full, columns, text_only, text_columns = step_logits(model, users, target, sampled, np.random.default_rng(1))
     assert text_only.shape == full.shape and full.shape[1] < 40 and torch.equal(text_columns, columns)
     full_text = TrainConfig(softmax_items=16, text_softmax_items=40)
-    full, columns, text_only, text_columns = _logits(model, users, target, full_text, np.random.default_rng(1))
+    full, columns, text_only, text_columns = step_logits(model, users, target, full_text, np.random.default_rng(1))
     assert full.shape[1] < 40 and text_only.shape == (5, 40) and torch.equal(text_columns, target)
 
 
