@@ -101,7 +101,7 @@ class Recommender:
 
     def calibration_users(self) -> list[str]:
         """The users the approximate index is calibrated on: a fixed sample of up to CALIBRATION_USERS."""
-        users = sorted(self.sequences)
+        users = self.users()
         pick = np.random.default_rng(0).choice(len(users), min(len(users), CALIBRATION_USERS), replace=False)
         return [users[i] for i in np.sort(pick)]
 
