@@ -74,9 +74,10 @@ def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "
               keep_items: tuple[str, ...] = (), max_items: int | None = None,
               sequences: dict[str, np.ndarray] | None = None) -> MapData:
     """Project the version's items (at most `max_items`, default MAP_ITEMS: a sample that always holds
-    `keep_items`) and, on PCA maps, a sample of users plus `extra_users`, to 2-D; `align_to` (rows of the same
-    sample, 2) rotates this map onto another so the two can be compared. `sequences`: the users' item-index
-    histories over this version's items, when the caller has them (a Recommender's), else read from the log."""
+    `keep_items`) and, on PCA maps, a sample of users plus `extra_users`, to 2-D; `align_to` (another map's
+    item_id, x, y frame, or (n, 2) coordinates of the same rows) rotates this map onto it so the two compare.
+    `sequences`: the users' item-index histories over this version's items, when the caller has them (a
+    Recommender's), else read from the log."""
     dataset = ws.load_dataset()
     model = space_model(ws, version, space)
     rows = map_sample(model.item_ids, keep_items, max_items)
