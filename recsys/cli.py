@@ -47,6 +47,11 @@ def _data_commands(sub) -> None:
     t.add_argument("--min-rating", type=float, help="ratings below this are not positives but count as thumbs-down "
                                                     "(default: read from the data)")
     t.add_argument("--event-weights", help="what each event type weighs, e.g. purchase=3,cart=2,view=1 (0 = ignore)")
+    t.add_argument("--backend", choices=["local", "ray"],
+                   help="where the round runs: local (default), or ray: encoding as a Ray Data job and training on Ray "
+                        "Train workers (DDP), on the cluster at RAY_ADDRESS, else a local one (pip install -r "
+                        "requirements-ray.txt)")
+    t.add_argument("--workers", type=int, help="Ray Train workers and encoder actors for --backend ray (default 2)")
     t.add_argument("--evaluate", action="store_true", help="also score the round on the warm and cold protocols")
     t.add_argument("--quick", action="store_true",
                    help="apply the thumbs now: adjust the active version to them in seconds (no full retraining)")

@@ -51,7 +51,8 @@ def _train_values(args: argparse.Namespace) -> dict:
     except (OSError, json.JSONDecodeError) as exc:
         raise RecTuneError(f"{args.config}: not a readable JSON file of training settings ({exc}).") from None
     flags = {"encoder_model": args.encoder, "encoder_tuning": args.encoder_tuning, "max_seconds": args.max_seconds,
-             "kind": args.kind, "positives": _positives(args), "rerank": args.rerank}
+             "kind": args.kind, "positives": _positives(args), "rerank": args.rerank, "backend": args.backend,
+             "ray_workers": args.workers}
     return {**values, **{k: v for k, v in flags.items() if v is not None}}
 
 

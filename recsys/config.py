@@ -9,6 +9,7 @@ from recsys.errors import RecTuneError
 KINDS = ("auto", "history", "attention")
 ENCODER_TUNINGS = ("none", "lora", "full", "align", "auto")
 ALIGNING = ("align", "auto")  # the encoder tunings that run after the first stage
+BACKENDS = ("local", "ray")  # where a round's encoding and training run
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ class TrainConfig:
     rerank_negatives: int = 7
     rerank_history: int = 5  # recent titles that describe the user to the re-ranker
     rerank_lr: float = 3e-5
+    # Where a full round runs: "local" (this process), or "ray": catalog encoding as a Ray Data job over encoder
+    # actors and training on Ray Train workers (DDP), on the cluster at RAY_ADDRESS, else a local one started for
+    # the round (distributed.py; needs requirements-ray.txt). Same data and seed: the same model up to rounding.
+    backend: str = "local"
+    ray_workers: int = 2  # Ray Train workers (one GPU each where the cluster has them) and encoder actors
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -93,7 +99,8 @@ class TrainConfig:
                   "attention_dropout": 0 <= self.attention_dropout < 1,
                   "rerank": self.rerank in ("off", "auto", "on"), "rerank_top_n": 10 <= self.rerank_top_n <= 500,
                   "rerank_groups": self.rerank_groups >= 1, "rerank_negatives": self.rerank_negatives >= 1,
-                  "rerank_history": self.rerank_history >= 1, "rerank_lr": self.rerank_lr > 0}
+                  "rerank_history": self.rerank_history >= 1, "rerank_lr": self.rerank_lr > 0,
+                  "backend": self.backend in BACKENDS, "ray_workers": self.ray_workers >= 1}
         _check_pooling(self.encoder_model)
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

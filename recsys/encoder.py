@@ -8,6 +8,7 @@ import io
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -179,18 +180,30 @@ class EmbeddingCache:
         known = _load_all(self.folder, self.key)
         hashes = text_hash(texts)
         first = {h: i for i, h in reversed(list(enumerate(hashes.tolist()))) if h not in known}
-        todo = sorted(first.values())  # one index per missing text, in catalog order
+        todo = np.array(sorted(first.values()), dtype=np.int64)  # one index per missing text, in catalog order
         self.misses = len(todo)
-        for start in range(0, len(todo), self.CHUNK):
-            part = todo[start:start + self.CHUNK]
-            vectors = self.encoder.encode([texts[i] for i in part])
+        done = 0
+        for positions, vectors in self._batches([texts[i] for i in todo]):
+            part = todo[positions]
             _write_npz(self.folder / f"emb-{self.key}.part-{time.time_ns()}.npz", hashes[part], vectors)
             known.update(zip(hashes[part].tolist(), vectors))
+            done += len(part)
             if progress is not None:
-                progress(min(start + self.CHUNK, len(todo)), len(todo))
-        if todo:
+                progress(done, len(todo))
+        if len(todo):
             self._compact(known)
         return np.stack([known[h] for h in hashes.tolist()]).astype(np.float32)
+
+    def _batches(self, texts: list[str]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(positions in `texts`, vectors) a chunk at a time: here, or where the encoder runs them elsewhere
+        (`encode_batches`, e.g. distributed.RayEncoder's Ray Data job), as the chunks finish."""
+        elsewhere = getattr(self.encoder, "encode_batches", None)
+        if elsewhere is not None and len(texts) > self.CHUNK:
+            yield from elsewhere(texts, self.CHUNK)
+            return
+        for start in range(0, len(texts), self.CHUNK):
+            positions = np.arange(start, min(start + self.CHUNK, len(texts)))
+            yield positions, self.encoder.encode([texts[i] for i in positions])
 
     def _compact(self, known: dict[bytes, np.ndarray]) -> None:
         parts = sorted(self.folder.glob(f"emb-{self.key}.part-*.npz"))

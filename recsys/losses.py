@@ -24,8 +24,8 @@ def next_item_loss(full: torch.Tensor, text_only: torch.Tensor, target: torch.Te
     return loss
 
 
-def sampled_columns(target: torch.Tensor, counts: np.ndarray, size: int, rng, targets_drawn: bool = True
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sampled_columns(target: torch.Tensor, counts: np.ndarray, size: int, rng, targets_drawn: bool = True,
+                    pool: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The columns of a sampled softmax (Jean et al. 2015; logQ correction as in Yi et al. 2019): the batch's
     targets (draws from the training targets' distribution q) plus `size` more draws from q. An item is a column
     with probability p = 1 - (1 - q)^draws; adding -log p to its logit makes the sampled partition function an
@@ -33,12 +33,18 @@ def sampled_columns(target: torch.Tensor, counts: np.ndarray, size: int, rng, ta
     stands for the many rare items not drawn. Returns (candidate item indices, each row's target column, the
     correction to add to the logits; 0 in each row's own target column). counts: training targets per item.
     targets_drawn=False: the targets are not draws from q (thumbs-down items, say): they are columns for certain,
-    so no row corrects them."""
+    so no row corrects them. pool: the whole batch's targets when `target` is one data-parallel worker's share of
+    them: the columns are then the whole batch's, as in a single process."""
     q = counts / counts.sum()
     extra = torch.from_numpy(rng.choice(len(counts), size=size, p=q)).to(target.device)
-    candidates, inverse = torch.unique(torch.cat([target, extra]), return_inverse=True)
-    columns = inverse[:len(target)]
-    draws = size + (len(target) if targets_drawn else 0)  # targets that are not draws add no chances
+    if pool is None:
+        candidates, inverse = torch.unique(torch.cat([target, extra]), return_inverse=True)
+        columns = inverse[:len(target)]
+    else:
+        candidates = torch.unique(torch.cat([pool, extra]))
+        columns = torch.searchsorted(candidates, target)
+    drawn = len(target) if pool is None else len(pool)
+    draws = size + (drawn if targets_drawn else 0)  # targets that are not draws add no chances
     included = -np.expm1(draws * np.log1p(-np.minimum(q[candidates.cpu().numpy()], 1 - 1e-12)))
     correction = (-torch.from_numpy(np.log(np.maximum(included, 1e-30))).float()).to(target.device)
     if not targets_drawn:

@@ -49,7 +49,7 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     feedback = FeedbackLedger(ws.ledger_path).current_labels()
     emit(callbacks, TrainEvent("load", 1, 1, None, f"{len(dataset.interactions):,} interactions, {len(feedback)} thumbs"))
     encoder, extra = _round_encoder(encoder_factory(config.encoder_model), dataset, feedback, config, callbacks, cancel)
-    text = item_text_vectors(ws.cache_dir, dataset.items["text"].tolist(), encoder, callbacks)
+    text = item_text_vectors(ws.cache_dir, dataset.items["text"].tolist(), _on_backend(encoder, config), callbacks)
     fit = fit_model(text, dataset.items["item_id"].astype(str).to_numpy(), dataset.interactions, feedback, config,
                     callbacks, cancel)
     config = replace(config, positives=fit.positives)  # the rule as used, saved with the version
@@ -92,11 +92,22 @@ def _index(model: ServingModel, dataset: Dataset, metrics: dict, callbacks) -> A
     return index
 
 
+def _on_backend(encoder, config: TrainConfig):
+    """The encoder of the round's catalog encode: on Ray for backend 'ray' (distributed.on_backend)."""
+    if config.backend == "local":
+        return encoder
+    from recsys.distributed import on_backend
+    return on_backend(encoder, config)
+
+
 def _check_before_work(config: TrainConfig) -> None:
     """Settings that can only fail late (a re-ranker base transformers cannot load) fail before any work."""
     if config.rerank != "off":
         from recsys.cross_encoder import CrossEncoder
         CrossEncoder.check_base(config.encoder_model)
+    if config.backend == "ray":  # Ray installed (an optional extra), or a clear error before any work
+        from recsys.distributed import ray_module
+        ray_module()
 
 
 def _fit_metrics(fit) -> dict:

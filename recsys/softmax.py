@@ -13,17 +13,19 @@ from recsys.sequences import Examples
 DOWN_BATCH = 256  # thumbs-down examples per step for the unlikelihood term
 
 
-def step_logits(model: ItemTower, users: torch.Tensor, target: torch.Tensor, config: TrainConfig, rng):
+def step_logits(model: ItemTower, users: torch.Tensor, target: torch.Tensor, config: TrainConfig, rng,
+                pool: torch.Tensor | None = None):
     """(full scores, each row's target column in them, text-only scores, each row's target column in those).
     Above `softmax_items` seen items the full scores are a corrected sampled softmax over the batch's targets and
     `softmax_items` drawn items. The text-only scores cover every item up to `text_softmax_items` items: new items
     are placed by the text path alone, among all items (measured on ml-latest-small's cold protocol: sampling this
     path too cost 0.009 NDCG@10); above that, they share the full scores' sampled columns (a step's cost then stops
-    growing with the catalog)."""
+    growing with the catalog). pool: the whole batch's targets when these rows are a data-parallel share of it."""
     if not sampled(model, config):
         full, text_only = model.both_logits(users)
         return full, target, text_only, target
-    candidates, columns, correction = sampled_columns(target, model.target_counts, config.softmax_items, rng)
+    candidates, columns, correction = sampled_columns(target, model.target_counts, config.softmax_items, rng,
+                                                      pool=pool)
     full, text_sampled = model.candidate_logits(users, candidates)
     if config.text_loss_weight <= 0:
         return full + correction, columns, full, columns

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,17 @@ class FitResult:
     kind: str = ""  # the model kind trained ("history" | "attention")
     kind_reason: str = ""  # why that kind (kinds.fit_model)
     positives: dict = field(default_factory=dict)  # the positives rule used (PositiveRule fields)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Data-parallel training (distributed.py, on Ray Train): every worker runs the same loop with the same seed,
+    so it draws the same batches, history dropout and sampled columns; each scores only its `rank`-th share of a
+    batch's rows, scaled so that the gradients `wrap`'s DDP averages equal the single-process step's."""
+
+    rank: int
+    world: int
+    wrap: Callable[[torch.nn.Module], torch.nn.Module]  # a DistributedDataParallel wrapper
 
 
 @dataclass
@@ -174,8 +186,13 @@ def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], 
 
 
 def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
-                config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> FitResult:
-    """Train on `train` (+ feedback); text: (n_items, text_dim) frozen embeddings in item_ids order."""
+                config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None,
+                shard: Shard | None = None) -> FitResult:
+    """Train on `train` (+ feedback); text: (n_items, text_dim) frozen embeddings in item_ids order.
+    config.backend 'ray' runs the same loop on Ray Train workers (distributed.py); `shard`: this is one of them."""
+    if config.backend == "ray" and shard is None:
+        from recsys.distributed import fit_on_ray
+        return fit_on_ray(text, item_ids, train, feedback, config, callbacks, cancel)
     keep_freed_memory()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -200,8 +217,9 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     model.train()
     state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
                                         config, callbacks, cancel)
+    step = StepLoss(model) if shard is None else shard.wrap(StepLoss(model))
     with deterministic():
-        _run_loop(state, hooks, examples, (downs, dislikes), config, device, rng)
+        _run_loop(state, hooks, step, examples, (downs, dislikes), config, device, rng, shard)
     stopper.restore_best(model)
     model.eval()
     elapsed = time.perf_counter() - state.started
@@ -261,15 +279,15 @@ def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, v
     return state, stopper, hooks
 
 
-def _run_loop(state: LoopState, hooks: list, examples: Examples, downs: tuple[Examples, Examples],
-              config: TrainConfig, device, rng) -> None:
+def _run_loop(state: LoopState, hooks: list, step_loss: torch.nn.Module, examples: Examples,
+              downs: tuple[Examples, Examples], config: TrainConfig, device, rng, shard: Shard | None) -> None:
     optim = torch.optim.AdamW(state.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     batches = batches_of(len(examples.target), _batch_rows(config, examples), rng)
     for step in range(1, state.total + 1):
         state.step = step
         for hook in hooks:
             getattr(hook, "before_step", _nothing)(state)
-        state.losses.append(train_step(state.model, optim, examples, next(batches), downs, config, device, rng))
+        state.losses.append(train_step(step_loss, optim, examples, next(batches), downs, config, device, rng, shard))
         for hook in hooks:
             getattr(hook, "after_step", _nothing)(state)
         for hook in hooks:
@@ -299,30 +317,86 @@ def batches_of(n: int, batch_size: int, rng):
             yield order[start:start + batch_size]
 
 
-def train_step(model: ItemTower, optim, ex: Examples, batch: np.ndarray, downs: tuple[Examples, Examples],
-          config: TrainConfig, device, rng) -> float:
+def train_step(step_loss: torch.nn.Module, optim, ex: Examples, batch: np.ndarray, downs: tuple[Examples, Examples],
+               config: TrainConfig, device, rng, shard: Shard | None = None) -> float:
     """One optimiser step: the next-item loss on the batch, plus the unlikelihood of thumbs-down items
-    (x feedback_weight) and of disliked interactions (a low rating; x 1), each on a sample per step."""
-    history = torch.from_numpy(drop_history(ex.history[batch], config.history_dropout, model.n_items, rng)).to(device)
-    target = torch.from_numpy(ex.target[batch]).to(device)
-    weight = torch.from_numpy(ex.weight[batch]).to(device)
-    with autocast(device, config.precision):
-        users, target, weight = model.train_rows(history, target, weight)
-        full, columns, text_only, text_columns = step_logits(model, users, target, config, rng)
-        liked, disliked = weight > 0, weight < 0  # weight 0 (e.g. thumbs at feedback_weight 0): no signal
-        loss = full.new_zeros(())
-        if bool(liked.any()):
-            loss = next_item_loss(full[liked], text_only[liked], columns[liked], weight[liked],
-                                  config.text_loss_weight, text_columns[liked])
-        if bool(disliked.any()):  # disliked steps inside attention windows
-            loss = loss + unlikelihood(full[disliked], columns[disliked])
-        for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
-            if len(examples.target) and scale > 0:
-                loss = loss + scale * down_loss(model, examples, device, rng, config)
+    (x feedback_weight) and of disliked interactions (a low rating; x 1), each on a sample per step.
+    step_loss: a StepLoss (or its DDP wrapper); with a shard, this worker's share of the batch's rows."""
+    pad = int(step_loss_model(step_loss).n_items)
+    history = drop_history(ex.history[batch], config.history_dropout, pad, rng)  # whole batch: same draws on all
+    target, weight, totals = ex.target[batch], ex.weight[batch], None
+    if shard is not None:
+        totals = batch_totals(target, weight, pad, shard.world)
+        rows = np.array_split(np.arange(len(batch)), shard.world)[shard.rank]
+        history, target, weight = history[rows], target[rows], weight[rows]
+    loss = step_loss(torch.from_numpy(history).to(device), torch.from_numpy(target).to(device),
+                     torch.from_numpy(weight).to(device), downs, config, device, rng, totals)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
-    return float(loss.detach())
+    if shard is None:
+        return float(loss.detach())
+    total = loss.detach().float().clone()  # the shards' losses sum to world x the single-process loss
+    torch.distributed.all_reduce(total)
+    return float(total) / shard.world
+
+
+def step_loss_model(step_loss: torch.nn.Module) -> ItemTower:
+    """The ItemTower inside a StepLoss, DDP-wrapped or not."""
+    return getattr(step_loss, "module", step_loss).model
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    """What a shard's loss is normalised by: the whole batch's liked weight and disliked steps, and the world size
+    (DDP averages gradients; the shards' losses must sum to the single-process loss)."""
+
+    liked: float
+    disliked: int
+    world: int
+    targets: np.ndarray  # every row's target: a sampled softmax draws the whole batch's columns
+
+
+def batch_totals(target: np.ndarray, weight: np.ndarray, pad: int, world: int) -> BatchTotals:
+    """The rows a model trains on are the targets that are not padding (an attention window's empty steps)."""
+    real = target != pad
+    return BatchTotals(float(weight[real & (weight > 0)].sum(dtype=np.float64)),
+                       int((real & (weight < 0)).sum()), world, target[real])
+
+
+class StepLoss(torch.nn.Module):
+    """A training step's loss as a module, so that a DistributedDataParallel wrapper can average its gradients."""
+
+    def __init__(self, model: ItemTower) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, history: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+                downs: tuple[Examples, Examples], config: TrainConfig, device, rng,
+                totals: BatchTotals | None = None) -> torch.Tensor:
+        model = self.model
+        with autocast(device, config.precision):
+            users, target, weight = model.train_rows(history, target, weight)
+            pool = None if totals is None else torch.from_numpy(totals.targets).to(device)
+            full, columns, text_only, text_columns = step_logits(model, users, target, config, rng, pool)
+            liked, disliked = weight > 0, weight < 0  # weight 0 (e.g. thumbs at feedback_weight 0): no signal
+            loss = full.new_zeros(())
+            if bool(liked.any()):
+                loss = next_item_loss(full[liked], text_only[liked], columns[liked], weight[liked],
+                                      config.text_loss_weight, text_columns[liked])
+                if totals is not None:  # a weighted mean over this shard -> its part of the batch's mean
+                    loss = loss * (weight[liked].float().sum() / totals.liked * totals.world)
+            if bool(disliked.any()):  # disliked steps inside attention windows
+                part = unlikelihood(full[disliked], columns[disliked])
+                if totals is not None:
+                    part = part * (int(disliked.sum()) / totals.disliked * totals.world)
+                loss = loss + part
+            for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
+                if len(examples.target) and scale > 0:  # the same sample on every worker: DDP's mean keeps it
+                    loss = loss + scale * down_loss(model, examples, device, rng, config)
+            if totals is not None:  # every parameter in the graph on every worker, even for a shard with no rows
+                loss = loss + 0.0 * full.sum()
+        return loss
 
 
 def drop_history(history: np.ndarray, p: float, pad: int, rng) -> np.ndarray:
