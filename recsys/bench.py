@@ -130,7 +130,7 @@ def _sasrec_recs(workspace: str, out: str, k: int = 10) -> None:
     pd.DataFrame(rows, columns=["user_id", "item_id", "rank", "score"]).to_csv(out, index=False)
 
 
-def run_bench(json_path: str, quick: bool = False, large: bool = False) -> list[tuple[str, str, str]]:
+def run_bench(json_path: str, quick: bool = False, large: bool = False, ray: bool = False) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     from recsys.bench_lm import bench_align, bench_drift, bench_rerank
     from recsys.bench_pages import bench_pages
@@ -142,6 +142,9 @@ def run_bench(json_path: str, quick: bool = False, large: bool = False) -> list[
         steps.append(bench_quality)
     if large:
         steps = [bench_large_round]
+    if ray:
+        from recsys.bench_backends import bench_backends
+        steps = [bench_backends]
     for step in steps:
         print(f"... {step.__name__}", file=sys.stderr, flush=True)
         try:

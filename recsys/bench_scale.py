@@ -25,7 +25,7 @@ def step_rate(text: np.ndarray, config, steps: int = 3, seed: int = 0) -> float:
     import torch
 
     from recsys.sequences import Examples
-    from recsys.trainer import batches_of, build_model, target_counts, train_step
+    from recsys.trainer import StepLoss, batches_of, build_model, target_counts, train_step
     rng = np.random.default_rng(seed)
     n = len(text)
     popularity = 1.0 / np.arange(1, n + 1)
@@ -38,10 +38,11 @@ def step_rate(text: np.ndarray, config, steps: int = 3, seed: int = 0) -> float:
     optim = torch.optim.AdamW(model.parameters(), lr=config.lr)
     no_downs = Examples(np.zeros((0, config.max_history), np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
     batches = batches_of(rows, config.batch_size, rng)
-    train_step(model, optim, examples, next(batches), (no_downs, no_downs), config, "cpu", rng)
+    step = StepLoss(model)
+    train_step(step, optim, examples, next(batches), (no_downs, no_downs), config, "cpu", rng)
     t = time.perf_counter()
     for _ in range(steps):
-        train_step(model, optim, examples, next(batches), (no_downs, no_downs), config, "cpu", rng)
+        train_step(step, optim, examples, next(batches), (no_downs, no_downs), config, "cpu", rng)
     return steps * config.batch_size / (time.perf_counter() - t)
 
 

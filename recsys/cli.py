@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="skip the ml-latest-small quality runs")
     b.add_argument("--large", action="store_true", help="only the large-catalog run: a round on ~1M ratings and "
                                                            "250,000 items, then every page in a browser (~30+ min)")
+    b.add_argument("--ray", action="store_true", help="only the backends run: the demo round locally and on a local "
+                                                         "Ray cluster, and catalog encoding both ways (~5 min)")
     return ap
 
 

@@ -192,5 +192,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from recsys.bench import run_bench
-    run_bench(args.json_out, quick=args.quick, large=args.large)
+    run_bench(args.json_out, quick=args.quick, large=args.large, ray=args.ray)
     return 0

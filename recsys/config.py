@@ -76,7 +76,8 @@ class TrainConfig:
     rerank_lr: float = 3e-5
     # Where a full round runs: "local" (this process), or "ray": catalog encoding as a Ray Data job over encoder
     # actors and training on Ray Train workers (DDP), on the cluster at RAY_ADDRESS, else a local one started for
-    # the round (distributed.py; needs requirements-ray.txt). Same data and seed: the same model up to rounding.
+    # the round (distributed.py; needs requirements-ray.txt). Same data and seed: the history model is the same
+    # up to rounding; the attention model's dropout masks differ per worker (the same in distribution).
     backend: str = "local"
     ray_workers: int = 2  # Ray Train workers (one GPU each where the cluster has them) and encoder actors
     extra: dict = field(default_factory=dict)

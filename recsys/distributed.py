@@ -4,7 +4,9 @@ Ray Train `TorchTrainer` whose workers run trainer.fit_adapter's own loop under 
 
 Every worker runs that loop with the same seed, so all draw the same batches, history dropout and sampled columns;
 each scores its share of a batch's rows, with the loss scaled so that DDP's averaged gradient is the
-single-process step's (trainer.Shard). Same data and seed: the same model up to floating-point rounding.
+single-process step's (trainer.Shard), and all leave the loop on rank 0's word (trainer.Agreement). Same data
+and seed: for the history model, the same model up to floating-point rounding; the attention model's dropout masks
+are drawn by each worker for its own rows, so its training is the same in distribution, not draw for draw.
 
 The cluster is the one at RAY_ADDRESS, else a local one started for this process. Ray is an optional extra
 (requirements-ray.txt); nothing else in the package imports this module unless the backend is asked for.
@@ -18,8 +20,10 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -31,6 +35,7 @@ from recsys.errors import RecTuneError
 from recsys.events import Callback, Cancelled, TrainEvent, emit
 
 FIT_FILE = "fit.json"  # the FitResult's fields beside the ServingModel's files in the checkpoint
+RELAY_EVERY_S = 0.5  # how often rank 0's events go up to the driver, and its cancel flag is asked
 ENCODE_BATCH = 64  # texts per forward pass inside an encoder actor (as TextEncoder's default)
 
 
@@ -73,6 +78,12 @@ def cluster_gpus() -> int:
     return int(ray.cluster_resources().get("GPU", 0))
 
 
+def gpu_each(workers: int) -> bool:
+    """One GPU per worker when the cluster has one for every worker; else all on CPU (a worker waiting for a GPU
+    that never frees would wait forever)."""
+    return cluster_gpus() >= workers
+
+
 # --- encoding: a Ray Data job ------------------------------------------------------------------------------------
 
 class _EncodeActor:
@@ -93,7 +104,7 @@ def encode_on_ray(texts: list[str], model: str, workers: int, chunk: int) -> Ite
     ray = connect(workers)
     frame = pd.DataFrame({"position": np.arange(len(texts), dtype=np.int64), "text": texts})
     data = ray.data.from_pandas(frame).repartition(max(1, -(-len(texts) // chunk)))
-    gpus = 1 if cluster_gpus() >= 1 else 0
+    gpus = 1 if gpu_each(workers) else 0
     encoded = data.map_batches(_EncodeActor, fn_constructor_args=(model,), batch_size=chunk, batch_format="numpy",
                                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, num_gpus=gpus)
     for batch in encoded.iter_batches(batch_size=None, batch_format="numpy"):
@@ -115,14 +126,20 @@ class RayEncoder:
         return encode_on_ray(texts, self.model_name, self.workers, chunk)
 
     def __getattr__(self, name: str):  # the wrapped encoder's other attributes (model, device, save_to, ...)
-        return getattr(self.__dict__["local"], name)
+        local = self.__dict__.get("local")
+        if local is None:
+            raise AttributeError(name)
+        return getattr(local, name)
 
 
 def on_backend(encoder, config: TrainConfig):
-    """The encoder a round encodes its catalog with: on Ray for backend 'ray' when it is a plain packaged or
-    folder encoder (a tuned in-memory copy, or a test's fake, cannot be rebuilt by name on the workers)."""
-    from recsys.encoder import TextEncoder
+    """The encoder a round encodes its catalog with: on Ray for backend 'ray' when the workers can rebuild it by
+    name, i.e. it is config.encoder_model's own weights (not a tuned in-memory copy, not a test's fake)."""
+    from recsys.encoder import TextEncoder, model_key
+    from recsys.encoder_names import resolve_model
     if config.backend != "ray" or type(encoder) is not TextEncoder:
+        return encoder
+    if encoder.key != model_key(config.encoder_model, resolve_model(config.encoder_model)):
         return encoder
     return RayEncoder(encoder, config.encoder_model, config.ray_workers)
 
@@ -131,36 +148,109 @@ def on_backend(encoder, config: TrainConfig):
 
 def fit_on_ray(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
                config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None):
-    """trainer.fit_adapter on `config.ray_workers` Ray Train workers; returns the same FitResult."""
+    """trainer.fit_adapter on `config.ray_workers` Ray Train workers; returns the same FitResult. Rank 0's
+    progress events come back through a relay actor as they happen, and `cancel` goes to it."""
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
     if cancel is not None and cancel.is_set():
         raise Cancelled()
     ray = connect(config.ray_workers)
-    gpu = cluster_gpus() >= 1
+    gpu = gpu_each(config.ray_workers)
     emit(callbacks, TrainEvent("train", 0, 1, None, f"training on Ray: {config.ray_workers} workers"
                                                      f"{' with a GPU each' if gpu else ' on CPU'} (DDP)"))
+    relay = ray.remote(num_cpus=0)(Relay).remote()
     data = ray.put((text, item_ids, train, feedback, replace(config, backend="local")))
     storage, temporary = _storage()
+    name = f"rectune-{uuid.uuid4().hex[:12]}"
+    trainer = TorchTrainer(_train_worker, train_loop_config={"data": data, "relay": relay},
+                           scaling_config=ScalingConfig(num_workers=config.ray_workers, use_gpu=gpu,
+                                                        resources_per_worker={"CPU": 1}),
+                           run_config=RunConfig(name=name, storage_path=storage))
     try:
-        trainer = TorchTrainer(_train_worker, train_loop_config={"data": data},
-                               scaling_config=ScalingConfig(num_workers=config.ray_workers, use_gpu=gpu,
-                                                            resources_per_worker={"CPU": 1}),
-                               run_config=RunConfig(name=f"rectune-{uuid.uuid4().hex[:12]}", storage_path=storage))
-        try:
-            result = trainer.fit()
-        except Exception as exc:  # a worker's error comes back wrapped: say it in one line
-            raise RecTuneError(f"training on Ray failed: {_first_line(exc)}") from None
-        if result.checkpoint is None:
-            raise RecTuneError("training on Ray ended without a model: see the Ray logs (/tmp/ray/session_latest).")
+        result = _fit_relaying(trainer, relay, callbacks, cancel)
         with result.checkpoint.as_directory() as folder:
             fit = _read_fit(Path(folder))
     finally:
-        if temporary:
-            shutil.rmtree(storage, ignore_errors=True)
+        shutil.rmtree(storage if temporary else Path(storage) / name, ignore_errors=True)  # URIs: left to their owner
+        ray.kill(relay)
     emit(callbacks, TrainEvent("train", 1, 1, None, f"Ray workers done: {fit.epochs} epochs, stopped by "
                                                      f"{fit.stopped_by}, validation NDCG@10 {fit.best_val_ndcg:.4f}"))
     return fit
+
+
+def _fit_relaying(trainer, relay, callbacks: list[Callback], cancel: threading.Event | None):
+    """trainer.fit() in a thread; meanwhile rank 0's events are passed on and a cancel is passed down."""
+    import ray
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(trainer.fit)
+        while True:
+            finished = wait([running], timeout=RELAY_EVERY_S).done
+            if cancel is not None and cancel.is_set():
+                relay.cancel.remote()
+            for event in ray.get(relay.drain.remote()):
+                emit(callbacks, event)
+            if finished:
+                break
+        try:
+            result = running.result()
+        except Exception as exc:  # a worker's error comes back wrapped: say it in one line
+            if ray.get(relay.cancelled.remote()):
+                raise Cancelled() from None
+            raise RecTuneError(f"training on Ray failed: {_first_line(exc)}") from None
+    if result.checkpoint is None:
+        raise RecTuneError("training on Ray ended without a model: see the Ray logs (/tmp/ray/session_latest).")
+    return result
+
+
+class Relay:
+    """A small actor (no CPU reserved) between the driver and rank 0: events up, a cancel flag down."""
+
+    def __init__(self) -> None:
+        self.events: list[TrainEvent] = []
+        self.stop = False
+
+    def push(self, events: list[TrainEvent]) -> None:
+        self.events += events
+
+    def drain(self) -> list[TrainEvent]:
+        events, self.events = self.events, []
+        return events
+
+    def cancel(self) -> None:
+        self.stop = True
+
+    def cancelled(self) -> bool:
+        return self.stop
+
+
+class RelayedEvents:
+    """Rank 0's callback: events batched to the relay at most every RELAY_EVERY_S (one actor call per batch)."""
+
+    def __init__(self, relay) -> None:
+        self.relay, self.batch, self.sent = relay, [], time.monotonic()
+
+    def __call__(self, event: TrainEvent) -> None:
+        self.batch.append(event)
+        if time.monotonic() - self.sent >= RELAY_EVERY_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.batch:
+            self.relay.push.remote(self.batch)
+            self.batch, self.sent = [], time.monotonic()
+
+
+class RelayedCancel:
+    """Rank 0's cancel flag: the relay's, asked at most every RELAY_EVERY_S (trainer.Agreement passes it on)."""
+
+    def __init__(self, relay) -> None:
+        self.relay, self.asked, self.stop = relay, 0.0, False
+
+    def is_set(self) -> bool:
+        import ray
+        if not self.stop and time.monotonic() - self.asked >= RELAY_EVERY_S:
+            self.stop, self.asked = bool(ray.get(self.relay.cancelled.remote())), time.monotonic()
+        return self.stop
 
 
 def _storage() -> tuple[str, bool]:
@@ -170,7 +260,8 @@ def _storage() -> tuple[str, bool]:
 
 
 def _train_worker(loop_config: dict) -> None:
-    """Runs on each Ray Train worker: the training loop on this worker's shard; rank 0 reports the model."""
+    """Runs on each Ray Train worker: the training loop on this worker's shard; rank 0 relays its events, hears
+    the cancel flag and reports the model."""
     import ray
     import ray.train
     import ray.train.torch
@@ -179,8 +270,12 @@ def _train_worker(loop_config: dict) -> None:
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     text, item_ids, train, feedback, config = ray.get(loop_config["data"])
-    shard = Shard(rank, world, _ddp)
-    fit = fit_adapter(text, item_ids, train, feedback, config, shard=shard)
+    relay = loop_config["relay"]
+    events = RelayedEvents(relay) if rank == 0 else None
+    fit = fit_adapter(text, item_ids, train, feedback, config, [events] if events else [],
+                      RelayedCancel(relay) if rank == 0 else None, shard=Shard(rank, world, _ddp))
+    if events:
+        events.flush()
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
         if rank == 0:

@@ -56,7 +56,8 @@ class FitResult:
 class Shard:
     """Data-parallel training (distributed.py, on Ray Train): every worker runs the same loop with the same seed,
     so it draws the same batches, history dropout and sampled columns; each scores only its `rank`-th share of a
-    batch's rows, scaled so that the gradients `wrap`'s DDP averages equal the single-process step's."""
+    batch's rows, scaled so that the gradients `wrap`'s DDP averages equal the single-process step's. (Torch's
+    dropout inside the attention model is drawn per worker for its own rows: equal in distribution only.)"""
 
     rank: int
     world: int
@@ -156,6 +157,27 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
 
+class Agreement:
+    """Last, after each step of data-parallel training: every worker takes rank 0's stop decision (early stopping,
+    time budget, or its cancel flag), so none leaves the loop while another waits in the next step's all-reduce
+    (each worker's clock, and near-tie validations on different hardware, may disagree)."""
+
+    DECISIONS = ("", "early stopping", "time budget", "cancelled")
+
+    def __init__(self, shard: Shard, cancel) -> None:
+        self.shard, self.cancel = shard, cancel
+
+    def after_check(self, state: LoopState) -> None:
+        code = self.DECISIONS.index(state.stop) if state.stop in self.DECISIONS else 1
+        if self.shard.rank == 0 and self.cancel is not None and self.cancel.is_set():
+            code = self.DECISIONS.index("cancelled")
+        word = torch.tensor([code], dtype=torch.int64)
+        torch.distributed.broadcast(word, src=0)
+        state.stop = self.DECISIONS[int(word[0])]
+        if state.stop == "cancelled":
+            raise Cancelled()
+
+
 def validation_ndcg(model: ItemTower, sequences: dict[str, np.ndarray], users: list[str], max_history: int, k=10) -> float:
     """NDCG@k of each validation user's last training item, the rest of their history excluded."""
     history = history_rows(sequences, users, max_history, model.n_items, drop_last=True)
@@ -216,8 +238,10 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     model.target_counts = target_counts(examples, len(item_ids))
     model.train()
     state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
-                                        config, callbacks, cancel)
+                                        config, callbacks, cancel if shard is None else None)
     step = StepLoss(model) if shard is None else shard.wrap(StepLoss(model))
+    if shard is not None:  # data-parallel workers leave the loop together, on rank 0's word (and its cancel)
+        hooks.append(Agreement(shard, cancel))
     with deterministic():
         _run_loop(state, hooks, step, examples, (downs, dislikes), config, device, rng, shard)
     stopper.restore_best(model)
@@ -394,8 +418,8 @@ class StepLoss(torch.nn.Module):
             for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
                 if len(examples.target) and scale > 0:  # the same sample on every worker: DDP's mean keeps it
                     loss = loss + scale * down_loss(model, examples, device, rng, config)
-            if totals is not None:  # every parameter in the graph on every worker, even for a shard with no rows
-                loss = loss + 0.0 * full.sum()
+            if totals is not None:  # a graph on every worker, even for a shard with no rows (scores of never-seen
+                loss = loss + 0.0 * sum(p.sum() for p in model.parameters())  # items are -inf: not those)
         return loss
 
 

@@ -48,15 +48,16 @@ def _step_setup(kind: str, softmax_items: int):
     text = rng.normal(size=(N_ITEMS, 12)).astype(np.float32)
     config = TrainConfig(kind=kind, dim=8, max_history=HISTORY, attention_dropout=0.0, history_dropout=0.4,
                          softmax_items=softmax_items, feedback_weight=2.0, attention_heads=1)
-    model = build_model(text, np.ones(N_ITEMS, bool), config)
+    seen = np.arange(N_ITEMS) % 7 != 0  # some items never seen in training: their ID-aware scores are -inf
+    model = build_model(text, seen, config)
     model.target_counts = rng.integers(1, 20, N_ITEMS).astype(np.float64)
     history = rng.integers(0, N_ITEMS + 1, (BATCH, HISTORY))
     if kind == "attention":  # windows: a target per step, some padding, some disliked steps (weight < 0)
-        target = np.where(rng.random((BATCH, HISTORY)) < 0.2, N_ITEMS, rng.integers(0, N_ITEMS, (BATCH, HISTORY)))
+        target = np.where(rng.random((BATCH, HISTORY)) < 0.2, N_ITEMS, rng.choice(np.flatnonzero(seen), (BATCH, HISTORY)))
         weight = np.where(rng.random((BATCH, HISTORY)) < 0.15, -1.0, rng.uniform(0.5, 3, (BATCH, HISTORY)))
         weight = np.where(target == N_ITEMS, 0.0, weight).astype(np.float32)
     else:
-        target = rng.integers(0, N_ITEMS, BATCH)
+        target = rng.choice(np.flatnonzero(seen), BATCH)
         weight = rng.uniform(0.5, 3, BATCH).astype(np.float32)
     examples = Examples(history, target, weight)
     downs = Examples(rng.integers(0, N_ITEMS + 1, (6, HISTORY)), rng.integers(0, N_ITEMS, 6), np.full(6, 2.0, np.float32))
@@ -64,14 +65,16 @@ def _step_setup(kind: str, softmax_items: int):
     return model, config, examples, (downs, no_dislikes)
 
 
-@pytest.mark.parametrize("kind,softmax_items", [("history", 2048), ("history", 16), ("attention", 2048),
-                                                ("attention", 16)])
-def test_two_shards_of_a_step_give_the_single_process_gradient_and_loss(one_process_group, kind, softmax_items):
+@pytest.mark.parametrize("kind,softmax_items,rows", [("history", 2048, BATCH), ("history", 16, BATCH),
+                                                     ("attention", 2048, BATCH), ("attention", 16, BATCH),
+                                                     ("history", 2048, 1), ("attention", 16, 1)])
+def test_two_shards_of_a_step_give_the_single_process_gradient_and_loss(one_process_group, kind, softmax_items, rows):
     """Each worker scores its half of the batch (history dropout and sampled columns drawn for the whole batch);
     DDP averages the two gradients: that mean is the one-process gradient, and the all-reduced losses sum to its
-    loss. softmax_items 16 < 40 items: the sampled softmax, whose columns come from the whole batch's targets."""
+    loss. softmax_items 16 < 40 items: the sampled softmax, whose columns come from the whole batch's targets.
+    rows 1: the second worker's share is empty (an epoch's last batch can be that small)."""
     model, config, examples, downs = _step_setup(kind, softmax_items)
-    batch = np.arange(BATCH)
+    batch = np.arange(rows)
     tap = GradientTap(model.parameters())
     single = train_step(StepLoss(model), tap, examples, batch, downs, config, "cpu", np.random.default_rng(9))
     parts = [train_step(StepLoss(model), tap, examples, batch, downs, config, "cpu", np.random.default_rng(9),
@@ -80,8 +83,27 @@ def test_two_shards_of_a_step_give_the_single_process_gradient_and_loss(one_proc
     assert len(reference) == len(list(model.parameters())) > 3
     for ref, a, b in zip(reference, first, second):
         torch.testing.assert_close((a + b) / 2, ref, rtol=1e-4, atol=1e-6)
-    assert sum(parts) == pytest.approx(single, rel=1e-5)
+    assert np.isfinite(single) and sum(parts) == pytest.approx(single, rel=1e-5)
     assert any(float(g.abs().sum()) > 0 for g in reference)
+
+
+def test_workers_take_rank_0s_stop_decision_and_its_cancel(one_process_group):
+    """trainer.Agreement: the stop reason goes through the broadcast; rank 0's cancel flag ends every worker."""
+    import threading
+
+    from recsys.events import Cancelled
+    from recsys.trainer import Agreement, LoopState
+    state = LoopState(model=None, stop="time budget")
+    cancel = threading.Event()
+    agreement = Agreement(Shard(0, 1, wrap=lambda m: m), cancel)
+    agreement.after_check(state)
+    assert state.stop == "time budget"
+    state.stop = ""
+    agreement.after_check(state)
+    assert state.stop == ""
+    cancel.set()
+    with pytest.raises(Cancelled):
+        agreement.after_check(state)
 
 
 def test_batch_totals_count_only_real_rows():
@@ -113,31 +135,27 @@ def _cli(*args) -> subprocess.CompletedProcess:
     return proc
 
 
-def _ndcg_at_10(lists: pd.DataFrame, held: pd.DataFrame) -> float:
-    ranks = held.merge(lists, on=["user_id", "item_id"], how="left")["rank"]
-    return float(np.where(ranks.notna(), 1 / np.log2(ranks.fillna(0) + 1), 0.0).sum() / len(held))
-
-
 @pytest.mark.slow
 def test_a_ray_round_matches_the_single_process_round(tmp_path):
     """`train --backend ray` on a local cluster: the catalog is encoded by a Ray Data job and the model trained by
     two Ray Train workers (DDP); leave-last-out NDCG@10 equals the single-process round's within 0.003."""
     pytest.importorskip("ray")
+    from recsys.bench_backends import leave_last_out, list_ndcg
     from recsys.demo import write_demo
     log, items = write_demo(tmp_path / "data", n_items=300, n_users=250, seed=3)
-    events = pd.read_csv(log, dtype={"user_id": str, "item_id": str})
-    events = events.sort_values(["user_id", "timestamp"], kind="mergesort")
-    last = events.groupby("user_id").tail(1).index
-    held = events.loc[last, ["user_id", "item_id"]]
-    events.drop(index=last).to_csv(tmp_path / "train.csv", index=False)
+    held = leave_last_out(log, tmp_path / "train.csv")
+    assert len(held) == 250
     scores, outputs = {}, {}
     for backend in ("local", "ray"):
         ws = tmp_path / backend
         outputs[backend] = _cli("train", "--workspace", ws, "--interactions", tmp_path / "train.csv", "--items", items,
                                 "--kind", "history", "--backend", backend).stderr
-        _cli("recommend", "--workspace", ws, "--all-users", "-k", 10, "--out", tmp_path / f"{backend}.csv")
-        scores[backend] = _ndcg_at_10(pd.read_csv(tmp_path / f"{backend}.csv", dtype=str).astype({"rank": int}), held)
+        _cli("recommend", "--workspace", ws, "--all-users", "-k", 10, "--version", "v0001",  # active or not
+             "--out", tmp_path / f"{backend}.csv")
+        scores[backend] = list_ndcg(pd.read_csv(tmp_path / f"{backend}.csv", dtype=str).astype({"rank": int}), held)
     assert "training on Ray: 2 workers on CPU (DDP)" in outputs["ray"]
+    relayed = outputs["ray"].split("training on Ray")[1]  # rank 0's progress, relayed while the workers train
+    assert "[validate]" in relayed and "validation NDCG@10" in relayed and "Ray workers done" in relayed
     assert "training on Ray" not in outputs["local"]
     assert scores["local"] > 0.05  # a model that learned something (the untuned one is far lower)
     assert abs(scores["ray"] - scores["local"]) <= 0.003, scores
