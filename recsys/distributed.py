@@ -103,7 +103,8 @@ def encode_on_ray(texts: list[str], model: str, workers: int, chunk: int) -> Ite
     writes each to the embedding cache, so a killed job keeps what was done)."""
     ray = connect(workers)
     frame = pd.DataFrame({"position": np.arange(len(texts), dtype=np.int64), "text": texts})
-    data = ray.data.from_pandas(frame).repartition(max(1, -(-len(texts) // chunk)))
+    # one block per chunk, made here: a repartition would need CPU tasks that the actor pool already holds
+    data = ray.data.from_pandas([frame.iloc[start:start + chunk] for start in range(0, len(texts), chunk)])
     gpus = 1 if gpu_each(workers) else 0
     encoded = data.map_batches(_EncodeActor, fn_constructor_args=(model,), batch_size=chunk, batch_format="numpy",
                                compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1, num_gpus=gpus)
@@ -118,6 +119,7 @@ class RayEncoder:
     def __init__(self, local, model: str, workers: int) -> None:
         self.local, self.model_name, self.workers = local, model, workers
         self.key, self.dim = local.key, local.dim
+        self.where = f"on Ray ({workers} actors)"  # said in the encode progress
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.local.encode(texts)

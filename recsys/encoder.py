@@ -232,7 +232,9 @@ def _write_npz(path: Path, hashes: np.ndarray, vectors: np.ndarray) -> None:
 
 def item_text_vectors(cache_dir: Path, texts: list[str], encoder: Encoder, callbacks: list[Callback] = ()) -> np.ndarray:
     """(n_items, dim) embeddings of the item texts, from the cache where unchanged; progress as stage 'encode'."""
-    progress = lambda done, total: emit(callbacks, TrainEvent("encode", done, total, None, "encoding item texts"))
+    where = getattr(encoder, "where", "")  # e.g. "on Ray (2 actors)" (distributed.RayEncoder)
+    progress = lambda done, total: emit(callbacks, TrainEvent("encode", done, total, None,
+                                                              f"encoding item texts {where}".rstrip()))
     return EmbeddingCache(cache_dir, encoder).encode(texts, progress)
 
 

@@ -142,7 +142,7 @@ def test_a_ray_round_matches_the_single_process_round(tmp_path):
     pytest.importorskip("ray")
     from recsys.bench_backends import leave_last_out, list_ndcg
     from recsys.demo import write_demo
-    log, items = write_demo(tmp_path / "data", n_items=300, n_users=250, seed=3)
+    log, items = write_demo(tmp_path / "data", n_items=600, n_users=250, seed=3)  # > 512: a Ray Data job
     held = leave_last_out(log, tmp_path / "train.csv")
     assert len(held) == 250
     scores, outputs = {}, {}
@@ -153,10 +153,11 @@ def test_a_ray_round_matches_the_single_process_round(tmp_path):
         _cli("recommend", "--workspace", ws, "--all-users", "-k", 10, "--version", "v0001",  # active or not
              "--out", tmp_path / f"{backend}.csv")
         scores[backend] = list_ndcg(pd.read_csv(tmp_path / f"{backend}.csv", dtype=str).astype({"rank": int}), held)
+    assert "encoding item texts on Ray (2 actors)" in outputs["ray"]
+    assert "on Ray" not in outputs["local"]
     assert "training on Ray: 2 workers on CPU (DDP)" in outputs["ray"]
     relayed = outputs["ray"].split("training on Ray")[1]  # rank 0's progress, relayed while the workers train
     assert "[validate]" in relayed and "validation NDCG@10" in relayed and "Ray workers done" in relayed
-    assert "training on Ray" not in outputs["local"]
     assert scores["local"] > 0.05  # a model that learned something (the untuned one is far lower)
     assert abs(scores["ray"] - scores["local"]) <= 0.003, scores
     saved = sorted((tmp_path / "ray").rglob("config.json"))
