@@ -152,7 +152,7 @@ def fit_on_ray(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feed
                config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None):
     """trainer.fit_adapter on `config.ray_workers` Ray Train workers; returns the same FitResult. Rank 0's
     progress events come back through a relay actor as they happen, and `cancel` goes to it."""
-    from ray.train import RunConfig, ScalingConfig
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
     if cancel is not None and cancel.is_set():
         raise Cancelled()
@@ -167,13 +167,15 @@ def fit_on_ray(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feed
     trainer = TorchTrainer(_train_worker, train_loop_config={"data": data, "relay": relay},
                            scaling_config=ScalingConfig(num_workers=config.ray_workers, use_gpu=gpu,
                                                         resources_per_worker={"CPU": 1}),
-                           run_config=RunConfig(name=name, storage_path=storage))
+                           run_config=RunConfig(name=name, storage_path=storage,  # fail, don't retry forever
+                                                failure_config=FailureConfig(controller_failure_limit=1)))
     try:
         result = _fit_relaying(trainer, relay, callbacks, cancel)
         with result.checkpoint.as_directory() as folder:
             fit = _read_fit(Path(folder))
     finally:
-        shutil.rmtree(storage if temporary else Path(storage) / name, ignore_errors=True)  # URIs: left to their owner
+        if temporary or "://" not in storage:  # a URI's run folder is left to its owner
+            shutil.rmtree(storage if temporary else Path(storage) / name, ignore_errors=True)
         ray.kill(relay)
     emit(callbacks, TrainEvent("train", 1, 1, None, f"Ray workers done: {fit.epochs} epochs, stopped by "
                                                      f"{fit.stopped_by}, validation NDCG@10 {fit.best_val_ndcg:.4f}"))
@@ -181,10 +183,12 @@ def fit_on_ray(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feed
 
 
 def _fit_relaying(trainer, relay, callbacks: list[Callback], cancel: threading.Event | None):
-    """trainer.fit() in a thread; meanwhile rank 0's events are passed on and a cancel is passed down."""
+    """trainer.fit() in a thread; meanwhile rank 0's events are passed on and a cancel is passed down. If this
+    thread is interrupted (Ctrl-C, a failing callback), the workers are cancelled rather than left training."""
     import ray
-    with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(trainer.fit)
+    pool = ThreadPoolExecutor(1)
+    running = pool.submit(trainer.fit)
+    try:
         while True:
             finished = wait([running], timeout=RELAY_EVERY_S).done
             if cancel is not None and cancel.is_set():
@@ -193,12 +197,17 @@ def _fit_relaying(trainer, relay, callbacks: list[Callback], cancel: threading.E
                 emit(callbacks, event)
             if finished:
                 break
-        try:
-            result = running.result()
-        except Exception as exc:  # a worker's error comes back wrapped: say it in one line
-            if ray.get(relay.cancelled.remote()):
-                raise Cancelled() from None
-            raise RecTuneError(f"training on Ray failed: {_first_line(exc)}") from None
+    except BaseException:
+        relay.cancel.remote()
+        pool.shutdown(wait=False)
+        raise
+    pool.shutdown()
+    try:
+        result = running.result()
+    except Exception as exc:  # a worker's error comes back wrapped: say it in one line
+        if ray.get(relay.cancelled.remote()):
+            raise Cancelled() from None
+        raise RecTuneError(f"training on Ray failed: {_first_line(exc)}") from None
     if result.checkpoint is None:
         raise RecTuneError("training on Ray ended without a model: see the Ray logs (/tmp/ray/session_latest).")
     return result
@@ -236,10 +245,14 @@ class RelayedEvents:
         if time.monotonic() - self.sent >= RELAY_EVERY_S:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, last: bool = False) -> None:
+        """last: wait until the relay has them, so that the driver's final drain sees every event."""
         if self.batch:
-            self.relay.push.remote(self.batch)
+            sent = self.relay.push.remote(self.batch)
             self.batch, self.sent = [], time.monotonic()
+            if last:
+                import ray
+                ray.get(sent)
 
 
 class RelayedCancel:
@@ -277,7 +290,7 @@ def _train_worker(loop_config: dict) -> None:
     fit = fit_adapter(text, item_ids, train, feedback, config, [events] if events else [],
                       RelayedCancel(relay) if rank == 0 else None, shard=Shard(rank, world, _ddp))
     if events:
-        events.flush()
+        events.flush(last=True)
     with tempfile.TemporaryDirectory() as folder:
         checkpoint = None
         if rank == 0:

@@ -171,7 +171,7 @@ class Agreement:
         code = self.DECISIONS.index(state.stop) if state.stop in self.DECISIONS else 1
         if self.shard.rank == 0 and self.cancel is not None and self.cancel.is_set():
             code = self.DECISIONS.index("cancelled")
-        word = torch.tensor([code], dtype=torch.int64)
+        word = torch.tensor([code], dtype=torch.int64, device=next(state.model.parameters()).device)  # NCCL: on GPU
         torch.distributed.broadcast(word, src=0)
         state.stop = self.DECISIONS[int(word[0])]
         if state.stop == "cancelled":
@@ -237,7 +237,8 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     model = build_model(text.astype(np.float32), seen[:-1], config).to(device)
     model.target_counts = target_counts(examples, len(item_ids))
     model.train()
-    state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
+    checked = val_users if shard is None or shard.rank == 0 else []  # only rank 0 validates: its word stops all
+    state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, checked,
                                         config, callbacks, cancel if shard is None else None)
     step = StepLoss(model) if shard is None else shard.wrap(StepLoss(model))
     if shard is not None:  # data-parallel workers leave the loop together, on rank 0's word (and its cancel)

@@ -93,7 +93,7 @@ def test_workers_take_rank_0s_stop_decision_and_its_cancel(one_process_group):
 
     from recsys.events import Cancelled
     from recsys.trainer import Agreement, LoopState
-    state = LoopState(model=None, stop="time budget")
+    state = LoopState(model=torch.nn.Linear(2, 1), stop="time budget")
     cancel = threading.Event()
     agreement = Agreement(Shard(0, 1, wrap=lambda m: m), cancel)
     agreement.after_check(state)
