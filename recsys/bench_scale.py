@@ -25,7 +25,8 @@ def step_rate(text: np.ndarray, config, steps: int = 3, seed: int = 0) -> float:
     import torch
 
     from recsys.sequences import Examples
-    from recsys.trainer import StepLoss, batches_of, build_model, target_counts, train_step
+    from recsys.step import StepLoss, train_step
+    from recsys.trainer import batches_of, build_model, target_counts
     rng = np.random.default_rng(seed)
     n = len(text)
     popularity = 1.0 / np.arange(1, n + 1)

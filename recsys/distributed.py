@@ -281,7 +281,8 @@ def _train_worker(loop_config: dict) -> None:
     import ray.train
     import ray.train.torch
 
-    from recsys.trainer import Shard, fit_adapter
+    from recsys.step import Shard
+    from recsys.trainer import fit_adapter
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     text, item_ids, train, feedback, config = ray.get(loop_config["data"])

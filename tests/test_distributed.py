@@ -14,7 +14,8 @@ import torch
 from recsys.config import TrainConfig
 from recsys.losses import sampled_columns
 from recsys.sequences import Examples
-from recsys.trainer import Shard, StepLoss, batch_totals, build_model, train_step
+from recsys.step import Shard, StepLoss, batch_totals, train_step
+from recsys.trainer import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 N_ITEMS, HISTORY, BATCH = 40, 5, 24

@@ -9,7 +9,8 @@ import pytest
 from recsys.config import TrainConfig
 from recsys.events import Cancelled
 from recsys.sequences import build_training_examples, history_rows, user_sequences
-from recsys.trainer import drop_history, fit_adapter
+from recsys.step import drop_history
+from recsys.trainer import fit_adapter
 from tests.fakes import FakeEncoder
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])

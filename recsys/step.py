@@ -1,0 +1,119 @@
+"""One training step of the default model: the batch's loss as a module (so that DDP can wrap it), the optimiser
+step, history dropout, and a data-parallel worker's share of a batch (Shard): each worker scores its rows with the
+whole batch's draws, scaled so that DDP's averaged gradient is the single-process step's."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from recsys.config import TrainConfig
+from recsys.devices import autocast
+from recsys.losses import next_item_loss, unlikelihood
+from recsys.model import ItemTower
+from recsys.sequences import Examples
+from recsys.softmax import down_loss, step_logits
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Data-parallel training (distributed.py, on Ray Train): every worker runs the same loop with the same seed,
+    so it draws the same batches, history dropout and sampled columns; each scores only its `rank`-th share of a
+    batch's rows, scaled so that the gradients `wrap`'s DDP averages equal the single-process step's. (Torch's
+    dropout inside the attention model is drawn per worker for its own rows: equal in distribution only.)"""
+
+    rank: int
+    world: int
+    wrap: Callable[[torch.nn.Module], torch.nn.Module]  # a DistributedDataParallel wrapper
+
+
+def train_step(step_loss: torch.nn.Module, optim, ex: Examples, batch: np.ndarray, downs: tuple[Examples, Examples],
+               config: TrainConfig, device, rng, shard: Shard | None = None) -> float:
+    """One optimiser step: the next-item loss on the batch, plus the unlikelihood of thumbs-down items
+    (x feedback_weight) and of disliked interactions (a low rating; x 1), each on a sample per step.
+    step_loss: a StepLoss (or its DDP wrapper); with a shard, this worker's share of the batch's rows."""
+    pad = int(step_loss_model(step_loss).n_items)
+    history = drop_history(ex.history[batch], config.history_dropout, pad, rng)  # whole batch: same draws on all
+    target, weight, totals = ex.target[batch], ex.weight[batch], None
+    if shard is not None:
+        totals = batch_totals(target, weight, pad, shard.world)
+        rows = np.array_split(np.arange(len(batch)), shard.world)[shard.rank]
+        history, target, weight = history[rows], target[rows], weight[rows]
+    loss = step_loss(torch.from_numpy(history).to(device), torch.from_numpy(target).to(device),
+                     torch.from_numpy(weight).to(device), downs, config, device, rng, totals)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    optim.step()
+    if shard is None:
+        return float(loss.detach())
+    total = loss.detach().float().clone()  # the shards' losses sum to world x the single-process loss
+    torch.distributed.all_reduce(total)
+    return float(total) / shard.world
+
+
+def step_loss_model(step_loss: torch.nn.Module) -> ItemTower:
+    """The ItemTower inside a StepLoss, DDP-wrapped or not."""
+    return getattr(step_loss, "module", step_loss).model
+
+
+@dataclass(frozen=True)
+class BatchTotals:
+    """What a shard's loss is normalised by: the whole batch's liked weight and disliked steps, and the world size
+    (DDP averages gradients; the shards' losses must sum to the single-process loss)."""
+
+    liked: float
+    disliked: int
+    world: int
+    targets: np.ndarray  # every row's target: a sampled softmax draws the whole batch's columns
+
+
+def batch_totals(target: np.ndarray, weight: np.ndarray, pad: int, world: int) -> BatchTotals:
+    """The rows a model trains on are the targets that are not padding (an attention window's empty steps)."""
+    real = target != pad
+    return BatchTotals(float(weight[real & (weight > 0)].sum(dtype=np.float64)),
+                       int((real & (weight < 0)).sum()), world, target[real])
+
+
+class StepLoss(torch.nn.Module):
+    """A training step's loss as a module, so that a DistributedDataParallel wrapper can average its gradients."""
+
+    def __init__(self, model: ItemTower) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, history: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+                downs: tuple[Examples, Examples], config: TrainConfig, device, rng,
+                totals: BatchTotals | None = None) -> torch.Tensor:
+        model = self.model
+        with autocast(device, config.precision):
+            users, target, weight = model.train_rows(history, target, weight)
+            pool = None if totals is None else torch.from_numpy(totals.targets).to(device)
+            full, columns, text_only, text_columns = step_logits(model, users, target, config, rng, pool)
+            liked, disliked = weight > 0, weight < 0  # weight 0 (e.g. thumbs at feedback_weight 0): no signal
+            loss = full.new_zeros(())
+            if bool(liked.any()):
+                loss = next_item_loss(full[liked], text_only[liked], columns[liked], weight[liked],
+                                      config.text_loss_weight, text_columns[liked])
+                if totals is not None:  # a weighted mean over this shard -> its part of the batch's mean
+                    loss = loss * (weight[liked].float().sum() / totals.liked * totals.world)
+            if bool(disliked.any()):  # disliked steps inside attention windows
+                part = unlikelihood(full[disliked], columns[disliked])
+                if totals is not None:
+                    part = part * (int(disliked.sum()) / totals.disliked * totals.world)
+                loss = loss + part
+            for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
+                if len(examples.target) and scale > 0:  # the same sample on every worker: DDP's mean keeps it
+                    loss = loss + scale * down_loss(model, examples, device, rng, config)
+            if totals is not None:  # a graph on every worker, even for a shard with no rows (scores of never-seen
+                loss = loss + 0.0 * sum(p.sum() for p in model.parameters())  # items are -inf: not those)
+        return loss
+
+
+def drop_history(history: np.ndarray, p: float, pad: int, rng) -> np.ndarray:
+    """Each history slot becomes padding with probability p (training only): the model must rank from
+    partial histories, so it memorises fewer exact co-occurrences."""
+    if p <= 0:
+        return history
+    return np.where(rng.random(history.shape) < p, pad, history)
