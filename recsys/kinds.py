@@ -14,16 +14,26 @@ from recsys.events import Callback, TrainEvent, emit
 from recsys.trainer import FitResult, fit_adapter
 
 
+def fit_on_backend(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
+                   config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None
+                   ) -> FitResult:
+    """fit_adapter here, or (backend 'ray') the same loop on Ray Train workers (distributed.py)."""
+    if config.backend == "ray":
+        from recsys.distributed import fit_on_ray
+        return fit_on_ray(text, item_ids, train, feedback, config, callbacks, cancel)
+    return fit_adapter(text, item_ids, train, feedback, config, callbacks, cancel)
+
+
 def fit_model(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
               config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> FitResult:
     """fit_adapter for one kind; for "auto", both kinds and the choice, said in FitResult.kind_reason."""
     callbacks = list(callbacks)
     if config.kind != "auto":
-        fit = fit_adapter(text, item_ids, train, feedback, config, callbacks, cancel)
+        fit = fit_on_backend(text, item_ids, train, feedback, config, callbacks, cancel)
         return replace(fit, kind=config.kind, kind_reason=f"{config.kind} model, as configured")
     fits = {}
     for kind in ("history", "attention"):
-        fits[kind] = fit_adapter(text, item_ids, train, feedback, replace(config, kind=kind),
+        fits[kind] = fit_on_backend(text, item_ids, train, feedback, replace(config, kind=kind),
                                  [_labelled(kind, callbacks)], cancel)
     kind, reason = choose(fits, train)
     emit(callbacks, TrainEvent("train", 1, 1, None, reason))

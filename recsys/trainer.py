@@ -197,10 +197,7 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
                 config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None,
                 shard: Shard | None = None) -> FitResult:
     """Train on `train` (+ feedback); text: (n_items, text_dim) frozen embeddings in item_ids order.
-    config.backend 'ray' runs the same loop on Ray Train workers (distributed.py); `shard`: this is one of them."""
-    if config.backend == "ray" and shard is None:
-        from recsys.distributed import fit_on_ray
-        return fit_on_ray(text, item_ids, train, feedback, config, callbacks, cancel)
+    shard: this is one of several data-parallel workers (distributed.py runs them on Ray Train)."""
     keep_freed_memory()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -223,12 +220,9 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     model = build_model(text.astype(np.float32), seen[:-1], config).to(device)
     model.target_counts = target_counts(examples, len(item_ids))
     model.train()
-    checked = val_users if shard is None or shard.rank == 0 else []  # only rank 0 validates: its word stops all
-    state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, checked,
-                                        config, callbacks, cancel if shard is None else None)
+    state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
+                                        config, callbacks, cancel, shard)
     step = StepLoss(model) if shard is None else shard.wrap(StepLoss(model))
-    if shard is not None:  # data-parallel workers leave the loop together, on rank 0's word (and its cancel)
-        hooks.append(Agreement(shard, cancel))
     with deterministic():
         _run_loop(state, hooks, step, examples, (downs, dislikes), config, device, rng, shard)
     stopper.restore_best(model)
@@ -275,9 +269,12 @@ def _validation_users(sequences: dict[str, np.ndarray], weights: dict[str, np.nd
 
 
 def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, val_users, config: TrainConfig,
-                callbacks: list[Callback], cancel) -> tuple[LoopState, EarlyStopping, list]:
+                callbacks: list[Callback], cancel, shard: Shard | None) -> tuple[LoopState, EarlyStopping, list]:
     """On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
-    stop early before `min_steps` (at most MIN_STEPS_EPOCHS epochs), so item vectors get to learn first."""
+    stop early before `min_steps` (at most MIN_STEPS_EPOCHS epochs), so item vectors get to learn first.
+    Data-parallel workers: only rank 0 validates, and all leave the loop on its word (and its cancel)."""
+    if shard is not None:
+        val_users, cancel, agreement = (val_users if shard.rank == 0 else []), None, Agreement(shard, cancel)
     steps_per_epoch = max(1, -(-n_examples // batch_rows))
     min_steps = min(config.min_steps, MIN_STEPS_EPOCHS * steps_per_epoch)
     check_every = max(steps_per_epoch, config.check_every_steps)
@@ -287,6 +284,8 @@ def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, v
     hooks = [CancelCheck(cancel), Progress(list(callbacks)), stopper]
     if config.max_seconds is not None:  # before the stopper: it validates once more when time is up
         hooks.insert(2, TimeBudget(config.max_seconds, list(callbacks)))
+    if shard is not None:
+        hooks.append(agreement)
     return state, stopper, hooks
 
 
