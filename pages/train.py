@@ -9,7 +9,7 @@ import streamlit as st
 
 from recsys.events import stage_name
 from recsys.reports import round_summary
-from recsys.service import ENCODER_TUNINGS, RecTuneError, TrainConfig
+from recsys.service import BACKENDS, ENCODER_TUNINGS, RecTuneError, TrainConfig
 from ui.common import alert, page_setup
 from ui.quick_round import apply_feedback_button
 
@@ -57,6 +57,11 @@ with st.expander("Training settings", expanded=not service.job().active):
                           help="A second stage: the language model reads each user's recent titles with each of the "
                                f"first stage's top {D.rerank_top_n} and re-orders them. auto keeps it only when "
                                "held-out users gain more than the noise. Adds minutes to a round on CPU.")
+    backend = c2.selectbox("Run the round on", BACKENDS, key="backend",
+                           help="local: this machine. ray: item encoding as a Ray Data job and training on Ray Train "
+                                "workers (DDP), on the cluster at RAY_ADDRESS, else a local one; needs "
+                                "pip install -r requirements-ray.txt. Same model as local for the history model.")
+    workers = c3.number_input("Ray workers", 1, 1024, D.ray_workers, key="ray_workers", disabled=backend == "local")
     rule = service.positives_rule() if service.ws.has_data() else None
     min_rating = c3.number_input("Lowest positive rating (0 = every rating)", 0.0, 100.0,
                                  float(rule.min_rating or 0.0) if rule else 0.0, 0.5,
@@ -72,7 +77,8 @@ with st.expander("Training settings", expanded=not service.job().active):
                              text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,
                              encoder_model=encoder_model.strip() or D.encoder_model,
                              encoder_pairs=int(pairs), history_dropout=float(dropout),
-                             min_drift_spearman=float(guard), rerank=rerank)
+                             min_drift_spearman=float(guard), rerank=rerank, backend=backend,
+                             ray_workers=int(workers))
     except ValueError as exc:
         config = None
         alert("error", exc)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from recsys import reports
 from recsys.columns import catalog_coverage, detect_log_columns
-from recsys.config import ENCODER_TUNINGS, TrainConfig
+from recsys.config import BACKENDS, ENCODER_TUNINGS, TrainConfig
 from recsys.data import (
     ImportConfig,
     ImportReport,
@@ -331,7 +331,7 @@ def read_upload(path: str | Path) -> pd.DataFrame:
 
 
 # What pages and commands use besides Service, so that this module is their one front door.
-__all__ = ["DEFAULT_MODEL", "ENCODER_TUNINGS", "ImportConfig", "available_methods", "expected_seconds", "ImportRequest",
-           "RecTuneError", "Service", "TrainConfig", "WorkspaceStatus", "demo_paths", "detect_catalog_template",
-           "detect_log_columns", "is_version_name", "open_demo", "preview_texts", "read_upload", "remove_workspace",
-           "rename_workspace", "reset_demo", "to_safe_csv", "train_config"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "ENCODER_TUNINGS", "ImportConfig", "available_methods", "expected_seconds",
+           "ImportRequest", "RecTuneError", "Service", "TrainConfig", "WorkspaceStatus", "demo_paths",
+           "detect_catalog_template", "detect_log_columns", "is_version_name", "open_demo", "preview_texts",
+           "read_upload", "remove_workspace", "rename_workspace", "reset_demo", "to_safe_csv", "train_config"]

@@ -216,6 +216,16 @@ def test_reset_demo_forgets_its_rounds_and_thumbs(home):
     assert not at.exception and service.ledger().count() == 0 and [v.name for v in service.versions()] == ["v0001"]
 
 
+def test_train_page_sends_the_backend_and_its_workers_into_the_settings(home):
+    at = app("pages/train.py")
+    assert at.number_input(key="ray_workers").disabled
+    at.selectbox(key="backend").set_value("ray").run()
+    at.number_input(key="ray_workers").set_value(3).run()
+    settings = json.loads(at.code[0].value)
+    assert not at.exception and (settings["backend"], settings["ray_workers"]) == ("ray", 3)
+    assert not at.number_input(key="ray_workers").disabled
+
+
 def test_train_page_starts_a_job_and_shows_the_round(home):
     at = app("pages/train.py")
     at.number_input(key="max_seconds").set_value(10)
