@@ -301,11 +301,11 @@ def _train_worker(loop_config: dict) -> None:
 
 
 def _ddp(module):
-    """DistributedDataParallel on Ray Train's process group (gloo on CPU, NCCL on GPU). Parameters a step does not
-    touch (a shard without rows of some kind) are allowed; the frozen text table is not re-broadcast each step."""
+    """DistributedDataParallel on Ray Train's process group (gloo on CPU, NCCL on GPU). Every parameter is in every
+    worker's graph (step.StepLoss adds a zero-weighted sum of them), so DDP need not search for unused ones; the
+    frozen text table is not re-broadcast each step."""
     from ray.train.torch import prepare_model
-    return prepare_model(module, parallel_strategy_kwargs={"find_unused_parameters": True,
-                                                           "broadcast_buffers": False})
+    return prepare_model(module, parallel_strategy_kwargs={"broadcast_buffers": False})
 
 
 def _write_fit(folder: Path, fit) -> None:
