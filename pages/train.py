@@ -14,6 +14,10 @@ from ui.common import alert, page_setup
 from ui.quick_round import apply_feedback_button
 
 service = page_setup("Train")
+# A progress bar's width change is a CSS transition that Chromium repaints frame by frame: measured on the demo
+# during a round, the 5 s progress poll cost the browser 2.2 CPU-s per 40 s with it and 1.0 without, taken from the
+# two cores that train. A constant style, no data in it.
+st.html('<style>[data-testid="stProgress"] * {transition: none !important; animation: none !important}</style>')
 
 D = TrainConfig()  # widget defaults are the library defaults
 with st.expander("Training settings", expanded=not service.job().active):
@@ -110,7 +114,10 @@ def live_status() -> None:
     this poll reruns the whole page once). Measured on the demo (one round each, +-8% run to run): a round
     from the CLI 136 s; from the app with no page open 136 s; with the Train page open 162 s when it polled
     progress every 2 s and plotly curves and the rounds every 10 s, 151 s with Vega-Lite curves and no rounds
-    in the poll, 147 s with progress every 5 s (Chromium then used 7.6 CPU-s over the round, 14.5 at 2 s)."""
+    in the poll, 147 s with progress every 5 s (Chromium then used 7.6 CPU-s over the round, 14.5 at 2 s). Later
+    (2026-11-29, a round in a child process, CLI 124 s): Chromium used 7.8 CPU-s over a 134 s app round; 6.5 without
+    the progress bar's transition, 6.0 with the curves every 15 s instead of 10 (a 128 s round); with no poll at
+    all it uses 1.1 and the round takes 122 s."""
     status = service.job()
     if (status.job_id, status.state) != st.session_state["train_job_seen"]:
         st.session_state["train_job_seen"] = (status.job_id, status.state)
@@ -131,9 +138,9 @@ def live_status() -> None:
         alert("warning", status.message)
 
 
-@st.fragment(run_every=10.0 if ACTIVE else None)
+@st.fragment(run_every=15.0 if ACTIVE else None)
 def live_curves() -> None:
-    """The current (or last) job's curves, redrawn every 10 s while it runs."""
+    """The current (or last) job's curves, redrawn every 15 s while it runs (each redraw costs the browser ~0.2 CPU-s)."""
     status = service.job()
     if status.state != "idle":
         curves(status)
