@@ -103,6 +103,7 @@ def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
 
     page.get_by_role("button", name="Apply feedback now").click()  # a quick round: v0004 from the thumb
     page.get_by_text("v0004 is active, made in", exact=False).wait_for()
+    page.get_by_text("Top 10 from model v0004", exact=True).wait_for()  # the list follows (it sits in a fragment)
     quick = json.loads((home / "demo" / "models" / "v0004" / "metrics.json").read_text())["quick"]
     assert [(m["label"], m["rank_before"]) for m in quick["moves"]] == [("down", 1)]
 

@@ -23,6 +23,7 @@ def apply_feedback_button(service: Service, key: str) -> None:
             alert("warning", status.message)
             return
         st.session_state["quick_version"] = status.version
+        st.rerun()  # the whole page: a list drawn in a fragment would otherwise stay on the previous version
     _last_report(service)
 
 
