@@ -141,6 +141,21 @@ def test_apply_feedback_now_makes_a_quick_version_and_shows_how_the_thumb_moved(
     assert moves["rank after"].iloc[0] > 10
 
 
+def test_apply_feedback_now_on_the_train_page_makes_a_quick_version_and_evaluate_shows_its_shares(home):
+    service = Service(home / "demo")
+    user = service.recommender().users()[0]
+    service.record_thumb(user, service.recommend(user, 10)[0].item_id, "down", "ann")
+    at = app("pages/train.py")
+    at.button(key="apply_feedback_train").click().run()
+    assert not at.exception and service.ws.active_name() == "v0003"
+    assert any(a.value.startswith("v0003 is active, made in ") for a in at.success)
+    at.switch_page("pages/evaluate.py")
+    at.run()
+    shares = at.dataframe[-1].value.set_index("model")
+    assert shares.loc["v0003 ✓ active", "downs kept out"] == "100%"  # a share, as a percentage
+    assert shares.loc["v0002", "downs kept out"] == "–"
+
+
 def label_mode(at, name: str = "ann"):
     at.segmented_control(key="rec_mode").set_value("Label").run()
     assert not at.get("feedback")  # the annotator is asked for first
@@ -166,6 +181,18 @@ def test_the_label_queue_stays_on_a_user_until_next_user_and_counts_progress(hom
     assert second != first and any("User 2 of 50" in t and "1 skipped" in t for t in texts(at)), texts(at)
     at.button(key="next_user").click().run()
     assert at.session_state["queue_user"] not in (first, second)
+
+
+def test_change_name_asks_for_the_annotator_again_and_thumbs_carry_the_new_name(home):
+    at = label_mode(app(REC), "ann")
+    at.button(key="change_annotator").click().run()
+    assert at.text_input(key="annotator_input") is not None and not at.get("feedback")
+    at.text_input(key="annotator_input").set_value("bea").run()
+    at.button(key="start_labelling").click().run()
+    key, _, _ = thumb(at, 0)
+    at.session_state[key] = 1
+    at.run()
+    assert ledger(home)["annotator"].tolist() == ["bea"]
 
 
 def test_a_colleagues_thumbs_show_on_the_rows_they_judged(home):
@@ -259,6 +286,11 @@ def test_compare_page_puts_untuned_beside_the_active_round_and_ranks_the_next_ch
     assert sentence.startswith("Their next choice, ") and ": v0002 ranks it " in sentence and ", v0001 " in sentence
     at.selectbox(key="compare_left").set_value("v0002").run()  # the same model on both sides: nothing moves
     assert set(at.dataframe[1].value["change"]) == {"same"}
+    at.number_input(key="compare_k").set_value(5).run()
+    assert [len(d.value) for d in at.dataframe] == [5, 5]
+    at.switch_page(REC)
+    at.run()
+    assert at.number_input(key="recommend_k").value == 5  # one list length across pages
 
 
 def test_explore_page_draws_one_map_switching_between_before_and_after(home):
@@ -315,6 +347,8 @@ def test_evaluate_page_shows_rounds_and_baselines(home):
     shares = at.dataframe[-1].value
     assert set(shares["ups in top 10"]) == {"–"}  # no thumbs yet: no share, not a bare 0
     assert len(at.get("plotly_chart")) == 1
+    at.segmented_control(key="eval_metric").set_value("hr").run()
+    assert json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]["title"]["text"] == "HR@10 across rounds"
 
 
 def test_the_evaluate_button_runs_an_evaluation_job_of_the_active_model(home):
