@@ -26,7 +26,6 @@ if report is not None:
                 f"{service.positives_rule().describe()}")
 
 source = st.radio("Source", ["Upload files", "Bundled demo (synthetic bookshop)"], horizontal=True, key="data_source")
-limits = ImportConfig()
 
 
 def uploaded(role: str, label: str, required: bool = True):

@@ -110,7 +110,7 @@ st.session_state["train_job_seen"] = (JOB.job_id, JOB.state)  # the polls rerun 
 def live_status() -> None:
     """The progress line, polled every 5 s while a job runs (10 s otherwise, to notice a colleague's job). Every
     poll runs in the process that trains and the browser redraws what it is sent, so the page polls little:
-    the curves every 10 s and only during a job, the rounds table never (it changes when a job ends: then
+    the curves every 15 s and only during a job, the rounds table never (it changes when a job ends: then
     this poll reruns the whole page once). Measured on the demo (one round each, +-8% run to run): a round
     from the CLI 136 s; from the app with no page open 136 s; with the Train page open 162 s when it polled
     progress every 2 s and plotly curves and the rounds every 10 s, 151 s with Vega-Lite curves and no rounds
