@@ -16,7 +16,8 @@ class ItemTower(nn.Module):
     """An item vector is adapter(text) + an ID vector (zero at start, so an item is its text until data says
     otherwise). Items never seen in training score -inf, so their ID vectors and bias stay zero."""
 
-    def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, use_item_ids: bool, id_init: float = 0.0) -> None:
+    def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, use_item_ids: bool, id_init: float = 0.0,
+                 sparse_ids: bool = False) -> None:
         super().__init__()
         n_items, text_dim = text.shape
         self.register_buffer("text", torch.from_numpy(text))  # (n_items, text_dim), frozen
@@ -26,10 +27,12 @@ class ItemTower(nn.Module):
         self.out_adapter = nn.Linear(text_dim, dim, bias=False)
         self.use_item_ids, self.dim = use_item_ids, dim
         self.target_counts: np.ndarray | None = None  # set by the trainer: the sampled softmax's proposal
-        # Slot n_items is the padding item of a short history.
-        self.in_id = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
-        self.out_id = nn.Embedding(n_items + 1, dim, padding_idx=n_items)
-        self.bias = nn.Embedding(n_items + 1, 1, padding_idx=n_items)
+        # Slot n_items is the padding item of a short history. sparse_ids: the ID tables get sparse gradients (only
+        # the rows a step looked up), for lazy optimiser updates on large catalogs (trainer.make_optimiser).
+        self.sparse_ids = sparse_ids
+        self.in_id = nn.Embedding(n_items + 1, dim, padding_idx=n_items, sparse=sparse_ids)
+        self.out_id = nn.Embedding(n_items + 1, dim, padding_idx=n_items, sparse=sparse_ids)
+        self.bias = nn.Embedding(n_items + 1, 1, padding_idx=n_items, sparse=sparse_ids)
         for emb in (self.in_id, self.out_id, self.bias):
             nn.init.zeros_(emb.weight)
         if id_init > 0:
@@ -102,8 +105,8 @@ class HistoryModel(ItemTower):
     """user = recency-weighted mean of its history's item vectors; score = user . item + bias."""
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, max_history: int, use_item_ids: bool,
-                 id_init: float = 0.0) -> None:
-        super().__init__(text, seen, dim, use_item_ids, id_init)
+                 id_init: float = 0.0, sparse_ids: bool = False) -> None:
+        super().__init__(text, seen, dim, use_item_ids, id_init, sparse_ids)
         self.position_logits = nn.Parameter(torch.zeros(max_history))
 
     def users(self, history: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """One training step of the default model: the batch's loss as a module (so that DDP can wrap it), the optimiser
-step, history dropout, and a data-parallel worker's share of a batch (Shard): each worker scores its rows with the
-whole batch's draws, scaled so that DDP's averaged gradient is the single-process step's."""
+(lazy updates of the ID tables on large catalogs), history dropout, and a data-parallel worker's share of a batch
+(Shard): each worker scores its rows with the whole batch's draws, scaled so that DDP's averaged gradient is the
+single-process step's."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -51,6 +52,42 @@ def train_step(step_loss: torch.nn.Module, optim, ex: Examples, batch: np.ndarra
     total = loss.detach().float().clone()  # the shards' losses sum to world x the single-process loss
     torch.distributed.all_reduce(total)
     return float(total) / shard.world
+
+
+def lazy_ids(target_counts: np.ndarray, config: TrainConfig, shard: Shard | None = None) -> bool:
+    """Whether the ID tables train with sparse gradients and lazy Adam updates (only the rows a step looked up):
+    when every path of a step samples its columns (over `text_softmax_items` items and `softmax_items` seen ones),
+    a step touches a few thousand rows, while a dense AdamW step reads and writes every row of three
+    (n_items x dim) tables and their moments. Not on data-parallel workers (DDP all-reduces dense gradients) nor
+    with weight decay (SparseAdam has none). Smaller catalogs keep the dense AdamW step, unchanged."""
+    return (shard is None and config.use_item_ids and config.weight_decay == 0
+            and len(target_counts) > config.text_softmax_items
+            and int((target_counts > 0).sum()) > config.softmax_items)
+
+
+class Optimisers:
+    """AdamW for the dense parameters and SparseAdam for sparse-gradient ID tables, stepped as one."""
+
+    def __init__(self, *optimisers) -> None:
+        self.optimisers = optimisers
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optim in self.optimisers:
+            optim.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for optim in self.optimisers:
+            optim.step()
+
+
+def make_optimiser(model: ItemTower, config: TrainConfig):
+    """AdamW over every parameter; with sparse ID tables (lazy_ids), SparseAdam over those at the same rate."""
+    if not getattr(model, "sparse_ids", False):
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    tables = [model.in_id.weight, model.out_id.weight, model.bias.weight]
+    dense = [p for p in model.parameters() if all(p is not t for t in tables)]
+    return Optimisers(torch.optim.AdamW(dense, lr=config.lr, weight_decay=config.weight_decay),
+                      torch.optim.SparseAdam(tables, lr=config.lr))
 
 
 def step_loss_model(step_loss: torch.nn.Module) -> ItemTower:

@@ -29,7 +29,7 @@ from recsys.sequences import (
     user_values,
 )
 from recsys.serving import ServingModel
-from recsys.step import Shard, StepLoss, train_step
+from recsys.step import Shard, StepLoss, lazy_ids, make_optimiser, train_step
 
 MIN_STEPS_EPOCHS = 100  # cap on the no-early-stop floor, in epochs
 VALIDATION_CHUNK = 256  # validation users scored at a time
@@ -217,8 +217,9 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     examples, downs = training_examples(sequences, weights, feedback, item_ids, val_users, config)
     seen = np.zeros(len(item_ids) + 1, dtype=bool)
     seen[examples.target[examples.weight > 0]] = True
-    model = build_model(text.astype(np.float32), seen[:-1], config).to(device)
-    model.target_counts = target_counts(examples, len(item_ids))
+    counts = target_counts(examples, len(item_ids))
+    model = build_model(text.astype(np.float32), seen[:-1], config, lazy_ids(counts, config, shard)).to(device)
+    model.target_counts = counts
     model.train()
     state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
                                         config, callbacks, cancel, shard)
@@ -234,12 +235,13 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict())
 
 
-def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig) -> ItemTower:
+def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig, sparse_ids: bool = False) -> ItemTower:
     if config.kind == "attention":
         from recsys.attention import SequenceModel
         return SequenceModel(text, seen, config.dim, config.max_history, config.use_item_ids,
-                             config.attention_blocks, config.attention_heads, config.attention_dropout, config.id_init)
-    return HistoryModel(text, seen, config.dim, config.max_history, config.use_item_ids, config.id_init)
+                             config.attention_blocks, config.attention_heads, config.attention_dropout, config.id_init,
+                             sparse_ids)
+    return HistoryModel(text, seen, config.dim, config.max_history, config.use_item_ids, config.id_init, sparse_ids)
 
 
 def target_counts(examples: Examples, n_items: int) -> np.ndarray:
@@ -291,7 +293,7 @@ def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, v
 
 def _run_loop(state: LoopState, hooks: list, step_loss: torch.nn.Module, examples: Examples,
               downs: tuple[Examples, Examples], config: TrainConfig, device, rng, shard: Shard | None) -> None:
-    optim = torch.optim.AdamW(state.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optim = make_optimiser(state.model, config)
     batches = batches_of(len(examples.target), _batch_rows(config, examples), rng)
     for step in range(1, state.total + 1):
         state.step = step

@@ -1,0 +1,60 @@
+"""The training step's optimiser on large catalogs: sparse ID-table gradients with lazy Adam updates."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from recsys.config import TrainConfig
+from recsys.model import HistoryModel
+from recsys.sequences import Examples
+from recsys.step import Optimisers, Shard, StepLoss, lazy_ids, make_optimiser, train_step
+
+N = 60
+SAMPLED = TrainConfig(dim=8, max_history=3, batch_size=4, lr=0.05, softmax_items=16, text_softmax_items=16,
+                      history_dropout=0.0, seed=0)
+NO_DOWNS = Examples(np.zeros((0, 3), np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+def test_lazy_updates_only_where_every_path_samples_and_nothing_forbids_them():
+    counts = np.ones(N)
+    assert lazy_ids(counts, SAMPLED)
+    assert not lazy_ids(counts, TrainConfig(softmax_items=16, text_softmax_items=N))  # text path: full softmax
+    few_seen = np.r_[np.ones(10), np.zeros(N - 10)]
+    assert not lazy_ids(few_seen, SAMPLED)  # 10 seen items: the full softmax over them
+    assert not lazy_ids(counts, TrainConfig(**{**SAMPLED.to_dict(), "weight_decay": 0.1}))
+    assert not lazy_ids(counts, TrainConfig(**{**SAMPLED.to_dict(), "use_item_ids": False}))
+    assert not lazy_ids(counts, SAMPLED, Shard(0, 2, lambda m: m))
+
+
+def _model(sparse: bool) -> HistoryModel:
+    torch.manual_seed(0)
+    text = np.random.default_rng(0).standard_normal((N, 6)).astype(np.float32)
+    model = HistoryModel(text, np.ones(N, bool), 8, 3, True, id_init=0.1, sparse_ids=sparse)
+    model.target_counts = np.ones(N)
+    return model
+
+
+def _step(model, optim, batch_items: list[int], seed: int) -> None:
+    """One step on examples whose histories and targets are `batch_items` (so those rows are looked up)."""
+    items = np.array(batch_items, np.int64)
+    examples = Examples(np.stack([items[[0, 1, 2]]] * 4), items[3:7], np.ones(4, np.float32))
+    train_step(StepLoss(model), optim, examples, np.arange(4), (NO_DOWNS, NO_DOWNS), SAMPLED, "cpu",
+               np.random.default_rng(seed))
+
+
+def test_lazy_adam_is_dense_adamw_on_the_first_step_then_leaves_rows_a_step_did_not_touch():
+    lazy, dense = _model(True), _model(False)
+    optims = {lazy: make_optimiser(lazy, SAMPLED), dense: make_optimiser(dense, SAMPLED)}
+    assert isinstance(optims[lazy], Optimisers) and isinstance(optims[dense], torch.optim.AdamW)
+    for model in (lazy, dense):
+        _step(model, optims[model], [0, 1, 2, 3, 4, 5, 6], seed=1)
+    for (name, a), b in zip(lazy.state_dict().items(), dense.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-4), name  # Adam's first step: lr x g / (|g| + eps) on both (2e-3 of lr)
+    untouched = [i for i in range(N) if i > 6]
+    assert torch.equal(lazy.in_id.weight[untouched], _model(True).in_id.weight[untouched])
+    before = {m: m.in_id.weight.detach().clone() for m in (lazy, dense)}
+    for model in (lazy, dense):
+        _step(model, optims[model], [7, 8, 9, 10, 11, 12, 13], seed=2)
+    assert torch.equal(lazy.in_id.weight[0], before[lazy][0])  # row 0: not in the second step's histories
+    assert not torch.equal(dense.in_id.weight[0], before[dense][0])  # dense AdamW: its momentum moved it
+    assert not torch.equal(lazy.in_id.weight[7], before[lazy][7])
