@@ -95,9 +95,10 @@ class Recommender:
         return self.model.user_vector(history), history
 
     def uses_index(self, candidates: list[str] | None = None) -> bool:
-        """Full lists of a large catalog come from the approximate index (ann.py); a candidate shelf, a re-ranker
-        and small catalogs are scored exactly."""
-        return candidates is None and self.reranker is None and len(self.item_ids) >= self.ann_min_items
+        """Full lists of a large catalog come from the approximate index (ann.py) when it reached its recall
+        target; a candidate shelf, a re-ranker, small catalogs and an index below target are scored exactly."""
+        return (candidates is None and self.reranker is None and len(self.item_ids) >= self.ann_min_items
+                and self.ann().meets_target)
 
     def calibration_users(self) -> list[str]:
         """The users the approximate index is calibrated on: a fixed sample of up to CALIBRATION_USERS."""

@@ -86,6 +86,22 @@ def test_large_catalogs_serve_through_the_index_saved_beside_the_version(catalog
     assert again.ann().stats == rec.ann().stats
 
 
+def test_an_index_below_the_recall_target_is_kept_but_lists_are_scored_exactly(catalog, tmp_path):
+    model, log = catalog
+    rec = Recommender(model, log, folder=tmp_path, ann_min_items=N)
+    hidden = [rec.sequences[u] for u in rec.calibration_users()]
+    users = np.stack([model.user_vector(h) for h in hidden])
+    short = build_index(model.item_out, model.item_bias, users, hidden, target=1.01)  # no kind can reach it
+    assert short.stats.kind == "hnsw" and short.stats.recall <= 1.0 and not short.meets_target
+    short.save(tmp_path)
+    assert not rec.uses_index() and rec.ann().stats == short.stats  # the saved index, not served from
+    exact = Recommender(model, log)
+    user = sorted(rec.sequences)[0]
+    assert [(r.item_id, r.score) for r in rec.recommend(user, 10)] == \
+        [(r.item_id, r.score) for r in exact.recommend(user, 10)]
+    assert build_index(model.item_out, model.item_bias, users[:0], []).meets_target  # nobody to calibrate on
+
+
 def test_a_round_on_a_large_catalog_saves_its_index_so_no_page_builds_one(tmp_path, tiny_files, fake_encoder,
                                                                           monkeypatch):
     import recsys.recommend
