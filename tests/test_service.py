@@ -55,3 +55,15 @@ def test_training_settings_from_users_name_what_is_wrong():
         train_config({"colour": "red"})
     with pytest.raises(RecTuneError, match="invalid training setting: dim"):
         train_config({"dim": 1})
+
+
+def test_the_positives_rule_read_from_the_data_follows_a_new_import(tiny_service, tiny_files, tmp_path):
+    import pandas as pd
+    assert tiny_service.positives_rule().min_rating is None  # no rating column
+    assert tiny_service.positives_rule() is tiny_service.positives_rule()  # read once per data
+    log, items = tiny_files
+    rated = tmp_path / "rated.csv"
+    pd.read_csv(log).assign(rating=[1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 5]).to_csv(rated, index=False)
+    tiny_service.import_files(ImportRequest(rated, items))
+    assert tiny_service.positives_rule().min_rating == pytest.approx(1 + 0.3 * 4)  # the lowest 30% of 1-5
+    assert tiny_service.positives_rule({"min_rating": 4.0}).min_rating == 4.0
