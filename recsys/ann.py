@@ -135,11 +135,11 @@ def build_index(item_out: np.ndarray, item_bias: np.ndarray, users: np.ndarray, 
         for width in (widths[:-1] if kind == "ivf" else widths) if len(users) else widths[-1:]:
             probe = AnnIndex(index, AnnStats(len(item_out), kind, width, 0.0, k, len(users), 0.0, lists))
             recall = recall_at(probe, users, hidden, truth, k) if len(users) else float("nan")
-            if recall >= target:
+            if round(recall, 4) >= target:
                 break
         ann = AnnIndex(index, AnnStats(len(item_out), kind, width, round(recall, 4), k, len(users),
                                        round(time.perf_counter() - t, 2), lists, target))
-        if recall >= target:
+        if ann.meets_target:  # the saved (rounded) recall decides, here as when serving
             break
     return ann
 

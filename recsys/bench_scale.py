@@ -22,10 +22,8 @@ def step_rate(text: np.ndarray, config, steps: int = 3, seed: int = 0) -> float:
     is a warm-up."""
     from dataclasses import replace
 
-    import torch
-
     from recsys.sequences import Examples
-    from recsys.step import StepLoss, train_step
+    from recsys.step import StepLoss, lazy_ids, make_optimiser, train_step
     from recsys.trainer import batches_of, build_model, target_counts
     rng = np.random.default_rng(seed)
     n = len(text)
@@ -33,10 +31,12 @@ def step_rate(text: np.ndarray, config, steps: int = 3, seed: int = 0) -> float:
     draw = lambda size: rng.choice(n, size=size, p=popularity / popularity.sum())
     rows = config.batch_size * (steps + 1)
     examples = Examples(draw((rows, config.max_history)), draw(rows), np.ones(rows, np.float32))
-    model = build_model(text.astype(np.float32), np.ones(n, bool), replace(config, kind="history"))
-    model.target_counts = target_counts(examples, n)
+    counts = target_counts(examples, n)
+    model = build_model(text.astype(np.float32), np.ones(n, bool), replace(config, kind="history"),
+                        lazy_ids(counts, config))  # as a round trains: lazy ID-table updates where it would
+    model.target_counts = counts
     model.train()
-    optim = torch.optim.AdamW(model.parameters(), lr=config.lr)
+    optim = make_optimiser(model, config)
     no_downs = Examples(np.zeros((0, config.max_history), np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
     batches = batches_of(rows, config.batch_size, rng)
     step = StepLoss(model)

@@ -113,7 +113,8 @@ class Recommender:
                 hidden = [self.sequences[u] for u in self.calibration_users()]
                 vectors = np.stack([self.model.user_vector(h) for h in hidden]) if hidden else \
                     np.zeros((0, self.model.item_out.shape[1]), np.float32)
-                self._ann = index_for(self.folder, self.model.item_out, self.model.item_bias, vectors, hidden)
+                ann = index_for(self.folder, self.model.item_out, self.model.item_bias, vectors, hidden)
+                self._ann = ann if ann.meets_target else AnnIndex(None, ann.stats)  # never searched: not held
             return self._ann
 
     def recommend(self, user_id: str, k: int = 10, candidates: list[str] | None = None,

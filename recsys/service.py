@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -172,9 +172,11 @@ class Service:
             return rule_from_config(saved, pd.DataFrame())
         folder = self.ws.data_dir
         key = (str(folder), folder.stat().st_mtime_ns if folder.exists() else 0)
-        if key not in self._rules:
-            self._rules[key] = rule_from_config(None, self.ws.load_dataset().interactions)
-        return self._rules[key]
+        with self._lock:
+            if key not in self._rules:
+                self._rules = {key: rule_from_config(None, self.ws.load_dataset().interactions)}  # the newest only
+            rule = self._rules[key]
+        return replace(rule, event_weights=dict(rule.event_weights))  # a caller may put it in a config
 
     def rounds_table(self) -> pd.DataFrame:
         return reports.rounds_table(self.versions())

@@ -218,7 +218,7 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     seen = np.zeros(len(item_ids) + 1, dtype=bool)
     seen[examples.target[examples.weight > 0]] = True
     counts = target_counts(examples, len(item_ids))
-    model = build_model(text.astype(np.float32), seen[:-1], config, lazy_ids(counts, config, shard)).to(device)
+    model = build_model(text.astype(np.float32), seen[:-1], config, lazy_ids(counts, config, shard, device)).to(device)
     model.target_counts = counts
     model.train()
     state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,

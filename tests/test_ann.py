@@ -95,6 +95,7 @@ def test_an_index_below_the_recall_target_is_kept_but_lists_are_scored_exactly(c
     assert short.stats.kind == "hnsw" and short.stats.recall <= 1.0 and not short.meets_target
     short.save(tmp_path)
     assert not rec.uses_index() and rec.ann().stats == short.stats  # the saved index, not served from
+    assert rec.ann().index is None  # nor held in memory
     exact = Recommender(model, log)
     user = sorted(rec.sequences)[0]
     assert [(r.item_id, r.score) for r in rec.recommend(user, 10)] == \

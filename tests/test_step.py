@@ -24,6 +24,7 @@ def test_lazy_updates_only_where_every_path_samples_and_nothing_forbids_them():
     assert not lazy_ids(counts, TrainConfig(**{**SAMPLED.to_dict(), "weight_decay": 0.1}))
     assert not lazy_ids(counts, TrainConfig(**{**SAMPLED.to_dict(), "use_item_ids": False}))
     assert not lazy_ids(counts, SAMPLED, Shard(0, 2, lambda m: m))
+    assert lazy_ids(counts, SAMPLED, device="cuda") and not lazy_ids(counts, SAMPLED, device="mps")
 
 
 def _model(sparse: bool) -> HistoryModel:
