@@ -57,10 +57,15 @@ def test_training_settings_from_users_name_what_is_wrong():
         train_config({"dim": 1})
 
 
-def test_the_positives_rule_read_from_the_data_follows_a_new_import(tiny_service, tiny_files, tmp_path):
+def test_the_positives_rule_read_from_the_data_follows_a_new_import(tiny_service, tiny_files, tmp_path, monkeypatch):
     import pandas as pd
+    reads = []
+    load = tiny_service.ws.load_dataset
+    monkeypatch.setattr(tiny_service.ws, "load_dataset", lambda: reads.append(1) or load())
     assert tiny_service.positives_rule().min_rating is None  # no rating column
-    assert tiny_service.positives_rule() is tiny_service.positives_rule()  # read once per data
+    rule = tiny_service.positives_rule()
+    rule.event_weights["view"] = 9.0  # a caller's change does not reach the kept rule
+    assert tiny_service.positives_rule().event_weights == {} and len(reads) == 1  # the log read once per data
     log, items = tiny_files
     rated = tmp_path / "rated.csv"
     pd.read_csv(log).assign(rating=[1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 5]).to_csv(rated, index=False)
