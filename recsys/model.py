@@ -28,7 +28,7 @@ class ItemTower(nn.Module):
         self.use_item_ids, self.dim = use_item_ids, dim
         self.target_counts: np.ndarray | None = None  # set by the trainer: the sampled softmax's proposal
         # Slot n_items is the padding item of a short history. sparse_ids: the ID tables get sparse gradients (only
-        # the rows a step looked up), for lazy optimiser updates on large catalogs (trainer.make_optimiser).
+        # the rows a step looked up), for lazy optimiser updates on large catalogs (step.make_optimiser).
         self.sparse_ids = sparse_ids
         self.in_id = nn.Embedding(n_items + 1, dim, padding_idx=n_items, sparse=sparse_ids)
         self.out_id = nn.Embedding(n_items + 1, dim, padding_idx=n_items, sparse=sparse_ids)
