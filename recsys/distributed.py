@@ -149,7 +149,8 @@ def on_backend(encoder, config: TrainConfig):
 # --- training: a Ray Train TorchTrainer -----------------------------------------------------------------------------
 
 def fit_on_ray(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
-               config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None):
+               config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None,
+               rival: tuple[tuple[float, float], ...] = ()):
     """trainer.fit_adapter on `config.ray_workers` Ray Train workers; returns the same FitResult. Rank 0's
     progress events come back through a relay actor as they happen, and `cancel` goes to it."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -161,7 +162,7 @@ def fit_on_ray(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feed
     emit(callbacks, TrainEvent("train", 0, 1, None, f"training on Ray: {config.ray_workers} workers"
                                                      f"{' with a GPU each' if gpu else ' on CPU'} (DDP)"))
     relay = ray.remote(num_cpus=0)(Relay).remote()
-    data = ray.put((text, item_ids, train, feedback, replace(config, backend="local")))
+    data = ray.put((text, item_ids, train, feedback, replace(config, backend="local"), tuple(rival)))
     storage, temporary = _storage()
     name = f"rectune-{uuid.uuid4().hex[:12]}"
     trainer = TorchTrainer(_train_worker, train_loop_config={"data": data, "relay": relay},
@@ -285,11 +286,11 @@ def _train_worker(loop_config: dict) -> None:
     from recsys.trainer import fit_adapter
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    text, item_ids, train, feedback, config = ray.get(loop_config["data"])
+    text, item_ids, train, feedback, config, rival = ray.get(loop_config["data"])
     relay = loop_config["relay"]
     events = RelayedEvents(relay) if rank == 0 else None
     fit = fit_adapter(text, item_ids, train, feedback, config, [events] if events else [],
-                      RelayedCancel(relay) if rank == 0 else None, shard=Shard(rank, world, _ddp))
+                      RelayedCancel(relay) if rank == 0 else None, shard=Shard(rank, world, _ddp), rival=rival)
     if events:
         events.flush(last=True)
     with tempfile.TemporaryDirectory() as folder:
@@ -319,6 +320,7 @@ def _read_fit(folder: Path):
     from recsys.trainer import FitResult
     saved = json.loads((folder / FIT_FILE).read_text())
     saved["losses"], saved["val_users"] = tuple(saved["losses"]), tuple(saved["val_users"])
+    saved["curve"] = tuple(tuple(point) for point in saved.get("curve", ()))
     return FitResult(model=ServingModel.load(folder), **saved)
 
 

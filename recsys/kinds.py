@@ -1,6 +1,7 @@
 """Which model kind a round trains: "history", "attention", or "auto", which trains both on the same data and
 validation users and keeps the attention model only when it beats the history model on those users by more
-than the noise (a paired per-user comparison through the serving code path)."""
+than the noise (a paired per-user comparison through the serving code path). The attention model races the
+history model's validation curve and stops early once it is behind at an equal number of epochs (trainer.Race)."""
 from __future__ import annotations
 
 import threading
@@ -15,13 +16,14 @@ from recsys.trainer import FitResult, fit_adapter
 
 
 def fit_on_backend(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
-                   config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None
-                   ) -> FitResult:
-    """fit_adapter here, or (backend 'ray') the same loop on Ray Train workers (distributed.py)."""
+                   config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None,
+                   rival: tuple[tuple[float, float], ...] = ()) -> FitResult:
+    """fit_adapter here, or (backend 'ray') the same loop on Ray Train workers (distributed.py).
+    rival: another kind's validation curve to race against (trainer.Race)."""
     if config.backend == "ray":
         from recsys.distributed import fit_on_ray
-        return fit_on_ray(text, item_ids, train, feedback, config, callbacks, cancel)
-    return fit_adapter(text, item_ids, train, feedback, config, callbacks, cancel)
+        return fit_on_ray(text, item_ids, train, feedback, config, callbacks, cancel, rival)
+    return fit_adapter(text, item_ids, train, feedback, config, callbacks, cancel, rival=rival)
 
 
 def fit_model(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
@@ -32,10 +34,14 @@ def fit_model(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedb
         fit = fit_on_backend(text, item_ids, train, feedback, config, callbacks, cancel)
         return replace(fit, kind=config.kind, kind_reason=f"{config.kind} model, as configured")
     fits = {}
-    for kind in ("history", "attention"):
+    for kind in ("history", "attention"):  # the attention model races the history model's validation curve
+        rival = fits["history"].curve if fits else ()
         fits[kind] = fit_on_backend(text, item_ids, train, feedback, replace(config, kind=kind),
-                                 [_labelled(kind, callbacks)], cancel)
+                                    [_labelled(kind, callbacks)], cancel, rival)
     kind, reason = choose(fits, train)
+    if fits["attention"].stopped_by == "race":
+        reason += (f"; the attention model was stopped after {fits['attention'].epochs:g} epochs, behind the history "
+                   "model at the same epoch")
     emit(callbacks, TrainEvent("train", 1, 1, None, reason))
     return replace(fits[kind], kind=kind, kind_reason=reason)
 

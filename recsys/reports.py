@@ -61,7 +61,8 @@ def rounds_table(versions: list[ModelVersion]) -> pd.DataFrame:
 KIND_WORDS = {"history": "recency-weighted history model", "attention": "self-attention sequence model"}
 RIVAL_NAMES = {"active": "the version active before", "itemknn": "ItemKNN", "popularity": "popularity"}
 STOPS = {"early stopping": "stopped once held-out users stopped improving", "epochs": "ran all its epochs",
-         "time budget": "cut short by the time budget, so it depends on how busy the machine was"}
+         "time budget": "cut short by the time budget, so it depends on how busy the machine was",
+         "race": "stopped once it was behind the other model kind at the same epoch"}
 
 
 def round_summary(version: ModelVersion) -> str:

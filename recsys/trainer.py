@@ -48,6 +48,7 @@ class FitResult:
     kind: str = ""  # the model kind trained ("history" | "attention")
     kind_reason: str = ""  # why that kind (kinds.fit_model)
     positives: dict = field(default_factory=dict)  # the positives rule used (PositiveRule fields)
+    curve: tuple[tuple[float, float], ...] = ()  # (epoch, validation NDCG@10) at each check
 
 
 @dataclass
@@ -115,6 +116,8 @@ class EarlyStopping:
         self.sequences, self.val_users, self.config = sequences, val_users, config
         self.min_steps, self.check_every, self.callbacks = min_steps, check_every, callbacks
         self.best, self.best_state, self.bad = -1.0, None, 0
+        self.curve: list[tuple[float, float]] = []  # (epoch, validation) at each check
+        self.checked = 0  # the step of the last check
 
     def after_step(self, state: LoopState) -> None:
         due = state.step % self.check_every == 0 or state.step == state.total or state.out_of_time
@@ -123,9 +126,11 @@ class EarlyStopping:
         state.model.eval()
         val = validation_ndcg(state.model, self.sequences, self.val_users, self.config.max_history)
         state.model.train()
-        epoch = f"epoch {state.step / state.steps_per_epoch:.1f}"
+        self.curve.append((round(state.step / state.steps_per_epoch, 3), val))
+        self.checked = state.step
         emit(self.callbacks, TrainEvent("validate", state.step, state.total, None,
-                                        f"{epoch}: validation NDCG@10 {val:.4f}", val, self.config.kind))
+                                        f"epoch {self.curve[-1][0]:.1f}: validation NDCG@10 {val:.4f}", val,
+                                        self.config.kind))
         if not self._improved(val, state.model) and state.step >= self.min_steps:
             state.stop = "early stopping"
 
@@ -143,12 +148,34 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
 
+class Race:
+    """`auto`'s race between the kinds, after successive halving (Jamieson & Talwalkar 2016): once this model has
+    trained a third of the epochs its rival took to reach its best, it stops at the first check where its best
+    validation so far is below the rival's best at the same epoch. Behind at an equal budget, it would cost the
+    rest of the round to lose; the rival's curve comes from the same validation users."""
+
+    def __init__(self, rival: tuple[tuple[float, float], ...], stopper: EarlyStopping, callbacks: list[Callback]):
+        self.rival, self.stopper, self.callbacks = sorted(rival), stopper, callbacks
+        self.start = max(rival, key=lambda point: point[1])[0] / 3 if rival else float("inf")
+
+    def after_step(self, state: LoopState) -> None:
+        if state.stop or self.stopper.checked != state.step or not self.stopper.curve:
+            return
+        epoch = self.stopper.curve[-1][0]
+        rival = [val for at, val in self.rival if at <= epoch + 1e-9]
+        if epoch >= self.start and rival and self.stopper.best < max(rival):
+            state.stop = "race"
+            emit(self.callbacks, TrainEvent("train", state.step, state.total, None,
+                                            f"stopped at epoch {epoch:.1f}: best validation {self.stopper.best:.4f}, "
+                                            f"behind the other model's {max(rival):.4f} at the same epoch"))
+
+
 class Agreement:
     """Last, after each step of data-parallel training: every worker takes rank 0's stop decision (early stopping,
     time budget, or its cancel flag), so none leaves the loop while another waits in the next step's all-reduce
     (each worker's clock, and near-tie validations on different hardware, may disagree)."""
 
-    DECISIONS = ("", "early stopping", "time budget", "cancelled")
+    DECISIONS = ("", "early stopping", "time budget", "cancelled", "race")
 
     def __init__(self, shard: Shard, cancel) -> None:
         self.shard, self.cancel = shard, cancel
@@ -195,9 +222,10 @@ def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], 
 
 def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
                 config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None,
-                shard: Shard | None = None) -> FitResult:
+                shard: Shard | None = None, rival: tuple[tuple[float, float], ...] = ()) -> FitResult:
     """Train on `train` (+ feedback); text: (n_items, text_dim) frozen embeddings in item_ids order.
-    shard: this is one of several data-parallel workers (distributed.py runs them on Ray Train)."""
+    shard: this is one of several data-parallel workers (distributed.py runs them on Ray Train).
+    rival: another model's validation curve on the same users, to race against (Race)."""
     keep_freed_memory()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -222,7 +250,7 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     model.target_counts = counts
     model.train()
     state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
-                                        config, callbacks, cancel, shard)
+                                        config, callbacks, cancel, shard, rival)
     step = StepLoss(model) if shard is None else shard.wrap(StepLoss(model))
     with deterministic():
         _run_loop(state, hooks, step, examples, (downs, dislikes), config, device, rng, shard)
@@ -232,7 +260,8 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     targets = int(((examples.target != len(item_ids)) & (examples.weight > 0)).sum())
     epochs = len(state.losses) / state.steps_per_epoch
     return FitResult(model.to_serving(item_ids), round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
-                     tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict())
+                     tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict(),
+                     tuple(stopper.curve))
 
 
 def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig, sparse_ids: bool = False) -> ItemTower:
@@ -271,7 +300,7 @@ def _validation_users(sequences: dict[str, np.ndarray], weights: dict[str, np.nd
 
 
 def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, val_users, config: TrainConfig,
-                callbacks: list[Callback], cancel, shard: Shard | None) -> tuple[LoopState, EarlyStopping, list]:
+                callbacks: list[Callback], cancel, shard: Shard | None, rival=()) -> tuple[LoopState, EarlyStopping, list]:
     """On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
     stop early before `min_steps` (at most MIN_STEPS_EPOCHS epochs), so item vectors get to learn first.
     Data-parallel workers: only rank 0 validates, and all leave the loop on its word (and its cancel)."""
@@ -283,7 +312,7 @@ def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, v
     total = max(steps_per_epoch * config.epochs, min_steps)
     state = LoopState(model, total=total, steps_per_epoch=steps_per_epoch)
     stopper = EarlyStopping(sequences, val_users, config, min_steps, check_every, list(callbacks))
-    hooks = [CancelCheck(cancel), Progress(list(callbacks)), stopper]
+    hooks = [CancelCheck(cancel), Progress(list(callbacks)), stopper, Race(tuple(rival), stopper, list(callbacks))]
     if config.max_seconds is not None:  # before the stopper: it validates once more when time is up
         hooks.insert(2, TimeBudget(config.max_seconds, list(callbacks)))
     if shard is not None:

@@ -102,6 +102,10 @@ def test_workers_take_rank_0s_stop_decision_and_its_cancel(one_process_group):
     state.stop = ""
     agreement.after_check(state)
     assert state.stop == ""
+    state.stop = "race"
+    agreement.after_check(state)
+    assert state.stop == "race"
+    state.stop = ""
     cancel.set()
     with pytest.raises(Cancelled):
         agreement.after_check(state)
@@ -180,3 +184,17 @@ def test_the_ray_backend_without_ray_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(RecTuneError, match="requirements-ray.txt"):
         ray_module()
+
+
+def test_a_workers_fit_comes_back_whole_with_its_validation_curve(tmp_path):
+    from recsys.distributed import _read_fit, _write_fit
+    from recsys.trainer import FitResult
+    from tests.test_kinds import T1_FIRST
+    fit = FitResult(T1_FIRST, 3.0, 0.25, 90, 1e3, (2.5, 2.0), "race", ("u1", "u2"), "attention", "",
+                    {"min_rating": 2.0}, ((1.0, 0.1), (2.0, 0.25), (3.0, 0.2)))
+    _write_fit(tmp_path, fit)
+    back = _read_fit(tmp_path)
+    assert back.curve == ((1.0, 0.1), (2.0, 0.25), (3.0, 0.2))
+    assert (back.stopped_by, back.losses, back.val_users, back.positives) == ("race", (2.5, 2.0), ("u1", "u2"),
+                                                                              {"min_rating": 2.0})
+    np.testing.assert_array_equal(back.model.item_bias, T1_FIRST.item_bias)

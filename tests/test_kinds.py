@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ from recsys.config import TrainConfig
 from recsys.events import TrainEvent
 from recsys.kinds import choose, fit_model
 from recsys.serving import ServingModel
-from recsys.trainer import FitResult
+from recsys.trainer import FitResult, fit_adapter
 from tests.fakes import FakeEncoder
 from tests.test_training import NO_FEEDBACK, pair_world
 
@@ -59,11 +61,15 @@ def test_auto_trains_both_kinds_and_compares_them_through_the_serving_path(world
     df, ids, text = world
     events: list[TrainEvent] = []
     fit = fit_model(text, ids, df, NO_FEEDBACK, TINY, [events.append])  # TINY.kind == "auto"
-    history, attention = fixed_fits["history"][0], fixed_fits["attention"][0]
+    history = fixed_fits["history"][0]
+    attention = fit_adapter(text, ids, df, NO_FEEDBACK, replace(TINY, kind="attention"), rival=history.curve)
     # the serving path's validation NDCG is the trainer's own (torch) validation NDCG of each kind
     scores = f"validation NDCG@10 attention {attention.best_val_ndcg:.4f} vs history {history.best_val_ndcg:.4f}"
     assert scores in fit.kind_reason
     kind, reason = choose({"history": history, "attention": attention}, df)
+    if attention.stopped_by == "race":
+        reason += f"; the attention model was stopped after {attention.epochs:g} epochs, behind the history model " \
+                  "at the same epoch"
     assert (fit.kind, fit.kind_reason) == (kind, reason)
     assert fit.model.kind == kind
     np.testing.assert_array_equal(fit.model.item_out, {"history": history, "attention": attention}[kind].model.item_out)
@@ -71,6 +77,23 @@ def test_auto_trains_both_kinds_and_compares_them_through_the_serving_path(world
     assert any(m.startswith("history model: epoch ") for m in messages)
     assert any(m.startswith("attention model: epoch ") for m in messages)
     assert messages[-1] == reason
+
+
+def test_auto_races_the_attention_model_against_the_history_models_curve_and_says_when_it_stopped(monkeypatch):
+    import recsys.kinds
+    calls = []
+    curve = ((1.0, 0.05), (2.0, 0.08))
+
+    def fake_fit(text, item_ids, train, feedback, config, callbacks, cancel, rival):
+        calls.append((config.kind, rival))
+        stopped = "early stopping" if config.kind == "history" else "race"
+        return FitResult(None, 2.0 if config.kind == "history" else 1.0, 0.0, 0, 0.0, (), stopped, curve=curve)
+    monkeypatch.setattr(recsys.kinds, "fit_on_backend", fake_fit)
+    monkeypatch.setattr(recsys.kinds, "choose", lambda fits, train: ("history", "history model chosen: because"))
+    fit = fit_model(None, None, None, None, TINY)
+    assert calls == [("history", ()), ("attention", curve)]
+    assert fit.kind_reason == "history model chosen: because; the attention model was stopped after 1 epochs, " \
+                              "behind the history model at the same epoch"
 
 
 ITEMS = np.array(["a", "b", "t1", "t2", "z"], dtype=object)

@@ -5,12 +5,13 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from recsys.config import TrainConfig
 from recsys.events import Cancelled
 from recsys.sequences import build_training_examples, history_rows, user_sequences
 from recsys.step import drop_history
-from recsys.trainer import fit_adapter
+from recsys.trainer import LoopState, Race, fit_adapter
 from tests.fakes import FakeEncoder
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
@@ -207,3 +208,65 @@ def test_items_never_seen_in_training_keep_text_only_vectors():
 def test_user_sequences_follow_time_then_file_row():
     df = pd.DataFrame({"user_id": ["a", "a", "a"], "item_id": ["y", "x", "z"], "timestamp": [2, 2, 1], "row": [0, 1, 2]})
     assert user_sequences(df, np.array(["x", "y", "z"]))["a"].tolist() == [2, 1, 0]
+
+
+class Checks:
+    """A stand-in for EarlyStopping as the race reads it: its curve, best so far and the step of its last check."""
+
+    def __init__(self) -> None:
+        self.curve, self.best, self.checked = [], -1.0, 0
+
+    def check(self, state: LoopState, epoch: float, val: float) -> None:
+        state.step = round(epoch * state.steps_per_epoch)
+        self.curve.append((epoch, val))
+        self.best, self.checked = max(self.best, val), state.step
+
+
+RIVAL = ((1.0, 0.10), (2.0, 0.20), (3.0, 0.30), (4.0, 0.28), (5.0, 0.27))  # best at epoch 3: the race starts at 1
+
+
+def test_the_race_stops_a_model_behind_its_rival_at_the_same_epoch_once_a_third_of_the_rivals_budget_is_spent():
+    events = []
+    checks, state = Checks(), LoopState(torch.nn.Linear(1, 1), steps_per_epoch=10, total=100)
+    race = Race(RIVAL, checks, [events.append])
+    for epoch, val in ((0.5, 0.0), (1.0, 0.15), (2.0, 0.21)):  # not before epoch 1; ahead at 1 and at 2
+        checks.check(state, epoch, val)
+        race.after_step(state)
+        assert state.stop == ""
+    checks.check(state, 3.0, 0.25)  # its best 0.25 against the rival's 0.30 by epoch 3
+    race.after_step(state)
+    assert state.stop == "race"
+    assert events[-1].message == "stopped at epoch 3.0: best validation 0.2500, behind the other model's 0.3000 at " \
+                                 "the same epoch"
+
+
+def test_the_race_compares_only_at_a_check_and_against_the_rivals_best_so_far():
+    checks, state = Checks(), LoopState(torch.nn.Linear(1, 1), steps_per_epoch=10, total=100)
+    race = Race(RIVAL, checks, [])
+    checks.check(state, 5.0, 0.29)
+    state.step += 1  # a step after the check: nothing to compare
+    race.after_step(state)
+    assert state.stop == ""
+    state.step -= 1
+    race.after_step(state)
+    assert state.stop == "race"  # the rival's best by epoch 5 is its 0.30 at epoch 3, not its 0.27 at 5
+    for rival in ((), ((9.0, 0.5),)):  # no rival; a rival with no check by this epoch
+        state.stop = ""
+        Race(rival, checks, []).after_step(state)
+        assert state.stop == ""
+
+
+def test_a_race_changes_nothing_until_it_stops_and_then_keeps_the_best_check():
+    df, ids, text = pair_world()
+    config = TrainConfig(**{**FAST.to_dict(), "val_users": 10, "epochs": 6, "check_every_steps": 1, "patience": 99})
+    free = fit_adapter(text, ids, df, NO_FEEDBACK, config)
+    assert free.stopped_by == "epochs" and [epoch for epoch, _ in free.curve] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    behind = tuple((epoch, 1.0 + epoch) for epoch, _ in free.curve)  # ahead throughout, best at 6: stops it at 2
+    raced = fit_adapter(text, ids, df, NO_FEEDBACK, config, rival=behind)
+    assert raced.stopped_by == "race"
+    assert raced.curve == free.curve[:2]
+    assert raced.losses == free.losses[:len(raced.losses)]
+    assert raced.best_val_ndcg == max(val for _, val in free.curve[:2])
+    ahead = tuple((epoch, -1.0) for epoch, _ in free.curve)
+    again = fit_adapter(text, ids, df, NO_FEEDBACK, config, rival=ahead)
+    assert (again.stopped_by, again.losses, again.curve) == ("epochs", free.losses, free.curve)
