@@ -73,3 +73,16 @@ def test_an_interrupted_encode_keeps_its_finished_chunks_and_resumes(tmp_path, f
     vectors = cache.encode(texts)
     assert cache.misses == 1100 - 1024 and vectors.shape == (1100, fake_encoder.dim)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["emb-fake.npz"]  # the chunks merged at the end
+
+
+def test_the_cache_table_finds_rows_by_hash_and_a_hash_stored_twice_keeps_its_last_vector():
+    from recsys.encoder import Known, text_hash
+    hashes = text_hash(["a", "b", "a", "c"])
+    vectors = np.array([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0], [4.0, 0.0]], np.float32)
+    known = Known(hashes, vectors)
+    rows = known.rows(text_hash(["c", "a", "zzz", "b", "a"]))
+    assert rows[2] == -1
+    np.testing.assert_array_equal(known.vectors[rows[[0, 1, 3, 4]], 0], [4.0, 3.0, 2.0, 3.0])
+    merged = Known.merged([known, Known(text_hash(["b"]), np.array([[9.0, 0.0]], np.float32)), Known.merged([])])
+    np.testing.assert_array_equal(merged.vectors[merged.rows(text_hash(["b", "c"])), 0], [9.0, 4.0])
+    assert (Known.merged([]).rows(text_hash(["a"])) == -1).all()
