@@ -15,7 +15,7 @@ from recsys.errors import RecTuneError
 from recsys.feedback import FeedbackLedger
 from recsys.ranking import position_of, rank
 from recsys.rerank import Catalog, Reranker, catalog_of, top_candidates
-from recsys.sequences import user_sequences
+from recsys.sequences import UserLog
 from recsys.serving import ServingModel
 from recsys.workspace import Workspace
 
@@ -33,14 +33,15 @@ class Recommendation:
 class Recommender:
     """One model version over one workspace's data and ledger; read-only, safe to share between threads."""
 
-    def __init__(self, model: ServingModel, interactions: pd.DataFrame, ledger: FeedbackLedger | None = None,
+    def __init__(self, model: ServingModel, interactions: pd.DataFrame | UserLog, ledger: FeedbackLedger | None = None,
                  version: str = "", reranker: Reranker | None = None, catalog: Catalog | None = None,
                  folder: Path | None = None, ann_min_items: int = ANN_MIN_ITEMS) -> None:
         self.model, self.ledger, self.version = model, ledger, version
         self.reranker, self.catalog = reranker, catalog  # the optional second stage (rerank.py)
         self.item_ids = model.item_ids
         self.index = pd.Index(model.item_ids)
-        self.sequences = user_sequences(interactions, model.item_ids)
+        log = interactions if isinstance(interactions, UserLog) else UserLog.of(interactions)
+        self.sequences = log.sequences(model.item_ids)
         self.folder = folder  # the version's folder: a built approximate index is saved there
         self.ann_min_items = ann_min_items  # catalogs this large serve full lists through ann.py
         self._ann: AnnIndex | None = None
@@ -53,10 +54,9 @@ class Recommender:
         if name is None:
             raise RecTuneError(f"workspace '{ws.name}' has no model yet; run a training round first.")
         model = ServingModel.load(ws.models_dir / name)
-        dataset = ws.load_dataset()
         reranker = Reranker.load(ws.models_dir / name)
-        catalog = catalog_of(dataset.items, model.item_ids, reranker.fusion.history) if reranker else None
-        return cls(model, dataset.interactions, FeedbackLedger(ws.ledger_path), name, reranker, catalog,
+        catalog = catalog_of(ws.load_dataset().items, model.item_ids, reranker.fusion.history) if reranker else None
+        return cls(model, ws.user_log(), FeedbackLedger(ws.ledger_path), name, reranker, catalog,
                    folder=ws.models_dir / name)
 
     def first_stage(self) -> Recommender:

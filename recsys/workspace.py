@@ -15,11 +15,13 @@ import pandas as pd
 
 from recsys.data import Dataset, ImportReport
 from recsys.errors import RecTuneError
+from recsys.sequences import UserLog
 from recsys.storage import atomic_write_json, exclusive, read_json, try_lock, unique_token, unlock
 from recsys.versions import ModelVersion, VersionStore
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DATA_POINTER = "data.json"  # {"folder": "data-<token>"}: the data set in use
+USER_LOG = "user_log.npz"  # in a data folder: its log ordered per user (sequences.UserLog), made on first use
 MARKER = "workspace.json"  # written when a workspace is made, so a home's other folders are not listed
 _WORKSPACE_SIGNS = (MARKER, DATA_POINTER, "data", "models", "feedback.sqlite")
 
@@ -86,6 +88,30 @@ class Workspace:
             except FileNotFoundError:
                 if attempt or not self.has_data():
                     break
+        raise RecTuneError(f"workspace '{self.name}' has no data yet; import a log and a catalog first.")
+
+    def user_log(self) -> UserLog:
+        """The data set's log ordered per user (sequences.UserLog), made once and kept in its data folder (an
+        imported folder never changes; two readers making it at once write the same file)."""
+        for attempt in (0, 1):  # as load_dataset: the pointer may move to a new data set while we read
+            folder = self.data_dir
+            try:
+                return UserLog.load(folder / USER_LOG)
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError, KeyError, EOFError):  # a damaged copy: make it again
+                (folder / USER_LOG).unlink(missing_ok=True)
+            try:
+                log = UserLog.of(pd.read_parquet(folder / "interactions.parquet"))
+            except FileNotFoundError:
+                if attempt or not self.has_data():
+                    break
+                continue
+            try:
+                log.save(folder / USER_LOG)
+            except OSError:  # the folder was replaced meanwhile: this read is still right
+                pass
+            return log
         raise RecTuneError(f"workspace '{self.name}' has no data yet; import a log and a catalog first.")
 
     def report(self) -> ImportReport | None:

@@ -6,6 +6,7 @@ import pytest
 
 from recsys.sequences import (
     Examples,
+    UserLog,
     as_windows,
     build_training_examples,
     build_windows,
@@ -121,3 +122,19 @@ def test_user_values_follow_the_order_of_user_sequences():
     ids = np.array(["x", "y", "z"])
     for user, seq in user_sequences(train, ids).items():
         assert ids[seq].tolist() == items[user].tolist()
+
+
+def test_a_user_log_cuts_sequences_over_any_catalog_in_time_then_file_row_order(tmp_path):
+    log = pd.DataFrame({"user_id": ["b", "a", "b", "a", "b"], "item_id": ["x", "y", "z", "x", "x"],
+                        "timestamp": [5, 1, 5, 2, 1], "row": [0, 1, 2, 3, 4]})
+    user_log = UserLog.of(log)
+    assert user_log.users.tolist() == ["a", "b"] and user_log.bounds.tolist() == [0, 2, 5]
+    catalog = np.array(["z", "x", "y"])
+    seqs = user_log.sequences(catalog)
+    assert {u: s.tolist() for u, s in seqs.items()} == {"a": [2, 1], "b": [1, 1, 0]}  # b: t1 x, then rows 0 and 2
+    assert user_log.sequences(np.array(["x"]))["a"].tolist() == [-1, 0]  # an item that catalog lacks
+    user_log.save(tmp_path / "log.npz")
+    again = UserLog.load(tmp_path / "log.npz").sequences(catalog)
+    assert {u: s.tolist() for u, s in again.items()} == {u: s.tolist() for u, s in seqs.items()}
+    assert user_sequences(log, catalog).keys() == seqs.keys()
+    assert UserLog.of(log.iloc[:0]).sequences(catalog) == {}

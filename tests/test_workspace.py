@@ -3,12 +3,14 @@ from __future__ import annotations
 import os
 import stat
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from recsys.data import import_dataset
 from recsys.errors import RecTuneError
 from recsys.storage import FILE_MODE, atomic_write_json, read_json
-from recsys.workspace import Workspace, list_workspaces, workspace_path
+from recsys.workspace import USER_LOG, Workspace, list_workspaces, workspace_path
 
 
 def import_files(ws: Workspace, log, items) -> None:
@@ -150,3 +152,20 @@ def test_reset_demo_starts_the_demo_afresh(tmp_path, fake_encoder):
     service.record_thumb("U0001", "B00001", "up")
     fresh = reset_demo(tmp_path, encoder_factory=lambda name: fake_encoder)
     assert fresh.ledger().count() == 0 and [v.name for v in fresh.versions()] == ["v0001"]
+
+
+def test_the_log_ordered_per_user_is_made_once_per_data_set_and_a_new_import_gets_its_own(tmp_path, tiny_files):
+    ws = Workspace(tmp_path / "w")
+    import_files(ws, *tiny_files)
+    first = ws.user_log()
+    kept = ws.data_dir / USER_LOG
+    assert kept.exists() and first.users.tolist() == ["u1", "u2", "u3", "u4"]
+    assert ws.user_log().sequences(np.array(["i1", "i3", "i2"]))["u1"].tolist() == [0, 1, 2]  # read back
+    kept.write_bytes(b"not a zip")  # a damaged copy is made again
+    assert ws.user_log().bounds.tolist() == first.bounds.tolist()
+    log, items = tiny_files
+    pd.read_csv(log).iloc[:3].to_csv(log, index=False)
+    import_files(ws, log, items)
+    assert ws.user_log().users.tolist() == ["u1"]
+    with pytest.raises(RecTuneError, match="no data yet"):
+        Workspace(tmp_path / "empty").user_log()
