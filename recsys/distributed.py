@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import fields, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -150,7 +150,7 @@ def on_backend(encoder, config: TrainConfig):
 
 def fit_on_ray(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
                config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None,
-               rival: tuple[tuple[float, float], ...] = ()):
+               rival: tuple = ()):  # trainer.Check of the other kind, to race against
     """trainer.fit_adapter on `config.ray_workers` Ray Train workers; returns the same FitResult. Rank 0's
     progress events come back through a relay actor as they happen, and `cancel` goes to it."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
@@ -312,15 +312,16 @@ def _ddp(module):
 def _write_fit(folder: Path, fit) -> None:
     fit.model.save(folder)
     saved = {f.name: getattr(fit, f.name) for f in fields(fit) if f.name != "model"}
+    saved["curve"] = [asdict(check) for check in fit.curve]
     (folder / FIT_FILE).write_text(json.dumps(saved))
 
 
 def _read_fit(folder: Path):
     from recsys.serving import ServingModel
-    from recsys.trainer import FitResult
+    from recsys.trainer import Check, FitResult
     saved = json.loads((folder / FIT_FILE).read_text())
     saved["losses"], saved["val_users"] = tuple(saved["losses"]), tuple(saved["val_users"])
-    saved["curve"] = tuple(tuple(point) for point in saved.get("curve", ()))
+    saved["curve"] = tuple(Check(c["epoch"], c["ndcg"], tuple(c["gains"])) for c in saved.get("curve", ()))
     return FitResult(model=ServingModel.load(folder), **saved)
 
 

@@ -12,12 +12,12 @@ import pandas as pd
 
 from recsys.config import TrainConfig
 from recsys.events import Callback, TrainEvent, emit
-from recsys.trainer import FitResult, fit_adapter
+from recsys.trainer import Check, FitResult, fit_adapter
 
 
 def fit_on_backend(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
                    config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None,
-                   rival: tuple[tuple[float, float], ...] = ()) -> FitResult:
+                   rival: tuple[Check, ...] = ()) -> FitResult:
     """fit_adapter here, or (backend 'ray') the same loop on Ray Train workers (distributed.py).
     rival: another kind's validation curve to race against (trainer.Race)."""
     if config.backend == "ray":

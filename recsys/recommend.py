@@ -55,9 +55,13 @@ class Recommender:
             raise RecTuneError(f"workspace '{ws.name}' has no model yet; run a training round first.")
         model = ServingModel.load(ws.models_dir / name)
         reranker = Reranker.load(ws.models_dir / name)
-        catalog = catalog_of(ws.load_dataset().items, model.item_ids, reranker.fusion.history) if reranker else None
-        return cls(model, ws.user_log(), FeedbackLedger(ws.ledger_path), name, reranker, catalog,
-                   folder=ws.models_dir / name)
+        if reranker:  # the catalog and the log of one data set (an import may switch it meanwhile)
+            dataset = ws.load_dataset()
+            log, catalog = UserLog.of(dataset.interactions), catalog_of(dataset.items, model.item_ids,
+                                                                          reranker.fusion.history)
+        else:
+            log, catalog = ws.user_log(), None
+        return cls(model, log, FeedbackLedger(ws.ledger_path), name, reranker, catalog, folder=ws.models_dir / name)
 
     def first_stage(self) -> Recommender:
         """The same model without its re-ranker (to compare or time the stages)."""

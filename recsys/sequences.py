@@ -38,8 +38,8 @@ class UserLog:
 
     def sequences(self, item_ids: np.ndarray) -> dict[str, np.ndarray]:
         """Each user's indices into `item_ids`, in time order (-1: an item that catalog lacks)."""
-        flat = pd.Index(item_ids).get_indexer(self.item_ids)[self.items] if len(self.items) else \
-            np.zeros(0, dtype=np.int64)
+        mapping = np.r_[pd.Index(item_ids).get_indexer(self.item_ids), -1]  # a missing id (code -1): -1
+        flat = mapping[self.items]
         return {user: flat[a:b] for user, a, b in zip(self.users.tolist(), self.bounds[:-1], self.bounds[1:])}
 
     def save(self, path) -> None:
@@ -53,7 +53,12 @@ class UserLog:
     @classmethod
     def load(cls, path) -> UserLog:
         with np.load(path, allow_pickle=False) as z:
-            return cls(z["users"], z["bounds"], z["items"], z["item_ids"])
+            log = cls(z["users"], z["bounds"], z["items"], z["item_ids"])
+        fits = (len(log.bounds) == len(log.users) + 1 and log.bounds[-1] == len(log.items)
+                and (not len(log.items) or log.items.max() < len(log.item_ids)))
+        if not fits:
+            raise ValueError(f"{path}: the saved per-user log does not fit together")
+        return log
 
 
 def user_sequences(train: pd.DataFrame, item_ids: np.ndarray) -> dict[str, np.ndarray]:

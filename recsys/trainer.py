@@ -36,6 +36,16 @@ VALIDATION_CHUNK = 256  # validation users scored at a time
 
 
 @dataclass(frozen=True)
+class Check:
+    """One validation check: the epoch, NDCG@10 over the validation users, and each user's gain (in the order of
+    FitResult.val_users), so that two models checked on the same users compare pair by pair."""
+
+    epoch: float
+    ndcg: float
+    gains: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class FitResult:
     model: ServingModel
     epochs: float
@@ -48,7 +58,7 @@ class FitResult:
     kind: str = ""  # the model kind trained ("history" | "attention")
     kind_reason: str = ""  # why that kind (kinds.fit_model)
     positives: dict = field(default_factory=dict)  # the positives rule used (PositiveRule fields)
-    curve: tuple[tuple[float, float], ...] = ()  # (epoch, validation NDCG@10) at each check
+    curve: tuple[Check, ...] = ()  # every validation check, in order
 
 
 @dataclass
@@ -116,7 +126,8 @@ class EarlyStopping:
         self.sequences, self.val_users, self.config = sequences, val_users, config
         self.min_steps, self.check_every, self.callbacks = min_steps, check_every, callbacks
         self.best, self.best_state, self.bad = -1.0, None, 0
-        self.curve: list[tuple[float, float]] = []  # (epoch, validation) at each check
+        self.curve: list[Check] = []
+        self.best_check: Check | None = None
         self.checked = 0  # the step of the last check
 
     def after_step(self, state: LoopState) -> None:
@@ -124,13 +135,17 @@ class EarlyStopping:
         if not due or not self.val_users:  # without validation users the last step wins
             return
         state.model.eval()
-        val = validation_ndcg(state.model, self.sequences, self.val_users, self.config.max_history)
+        gains = validation_gains(state.model, self.sequences, self.val_users, self.config.max_history)
         state.model.train()
-        self.curve.append((round(state.step / state.steps_per_epoch, 3), val))
+        val = float(gains.sum() / max(len(gains), 1))
+        check = Check(round(state.step / state.steps_per_epoch, 3), val, tuple(gains.tolist()))
+        self.curve.append(check)
         self.checked = state.step
         emit(self.callbacks, TrainEvent("validate", state.step, state.total, None,
-                                        f"epoch {self.curve[-1][0]:.1f}: validation NDCG@10 {val:.4f}", val,
+                                        f"epoch {check.epoch:.1f}: validation NDCG@10 {val:.4f}", val,
                                         self.config.kind))
+        if val > self.best:
+            self.best_check = check
         if not self._improved(val, state.model) and state.step >= self.min_steps:
             state.stop = "early stopping"
 
@@ -151,23 +166,39 @@ class EarlyStopping:
 class Race:
     """`auto`'s race between the kinds, after successive halving (Jamieson & Talwalkar 2016): once this model has
     trained a third of the epochs its rival took to reach its best, it stops at the first check where its best
-    validation so far is below the rival's best at the same epoch. Behind at an equal budget, it would cost the
-    rest of the round to lose; the rival's curve comes from the same validation users."""
+    so far is behind the rival's best by the same epoch by more than the noise (one standard error of the
+    per-user differences on the same validation users, the margin kinds.choose uses). Behind at an equal budget,
+    it would cost the rest of the round to lose."""
 
-    def __init__(self, rival: tuple[tuple[float, float], ...], stopper: EarlyStopping, callbacks: list[Callback]):
-        self.rival, self.stopper, self.callbacks = sorted(rival), stopper, callbacks
-        self.start = max(rival, key=lambda point: point[1])[0] / 3 if rival else float("inf")
+    def __init__(self, rival: tuple[Check, ...], stopper: EarlyStopping, callbacks: list[Callback]):
+        self.rival, self.stopper, self.callbacks = rival, stopper, callbacks
+        self.start = max(rival, key=lambda check: check.ndcg).epoch / 3 if rival else float("inf")
 
     def after_step(self, state: LoopState) -> None:
-        if state.stop or self.stopper.checked != state.step or not self.stopper.curve:
+        mine = self.stopper.best_check
+        if state.stop or self.stopper.checked != state.step or mine is None:
             return
-        epoch = self.stopper.curve[-1][0]
-        rival = [val for at, val in self.rival if at <= epoch + 1e-9]
-        if epoch >= self.start and rival and self.stopper.best < max(rival):
+        epoch = self.stopper.curve[-1].epoch
+        earlier = [check for check in self.rival if check.epoch <= epoch + 1e-9]
+        if epoch < self.start or not earlier:
+            return
+        rival = max(earlier, key=lambda check: check.ndcg)
+        behind, noise = paired_gap(rival, mine)
+        if behind > noise:
             state.stop = "race"
             emit(self.callbacks, TrainEvent("train", state.step, state.total, None,
-                                            f"stopped at epoch {epoch:.1f}: best validation {self.stopper.best:.4f}, "
-                                            f"behind the other model's {max(rival):.4f} at the same epoch"))
+                                            f"stopped at epoch {epoch:.1f}: best validation {mine.ndcg:.4f}, behind "
+                                            f"the other model's {rival.ndcg:.4f} by the same epoch by more than "
+                                            f"the noise (±{noise:.4f})"))
+
+
+def paired_gap(ahead: Check, behind: Check) -> tuple[float, float]:
+    """(mean of ahead - behind over the same users, one standard error of it); by the means alone when the
+    checks hold no per-user gains to pair."""
+    if len(ahead.gains) != len(behind.gains) or len(ahead.gains) < 2:
+        return ahead.ndcg - behind.ndcg, 0.0
+    diff = np.asarray(ahead.gains) - np.asarray(behind.gains)
+    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
 
 
 class Agreement:
@@ -191,8 +222,9 @@ class Agreement:
             raise Cancelled()
 
 
-def validation_ndcg(model: ItemTower, sequences: dict[str, np.ndarray], users: list[str], max_history: int, k=10) -> float:
-    """NDCG@k of each validation user's last training item, the rest of their history excluded."""
+def validation_gains(model: ItemTower, sequences: dict[str, np.ndarray], users: list[str], max_history: int,
+                     k=10) -> np.ndarray:
+    """Each validation user's NDCG@k of their last training item, the rest of their history excluded."""
     history = history_rows(sequences, users, max_history, model.n_items, drop_last=True)
     lists = []
     for start in range(0, len(users), VALIDATION_CHUNK):  # (chunk x n_items) scores at a time: large catalogs fit
@@ -201,7 +233,7 @@ def validation_ndcg(model: ItemTower, sequences: dict[str, np.ndarray], users: l
             scores = model.logits(model.users(rows)).float().cpu().numpy()
         lists += rank(scores, k, exclude=seen_cells([sequences[u][:-1] for u in users[start:start + VALIDATION_CHUNK]]))
     positions = target_positions(lists, [int(sequences[u][-1]) for u in users])
-    return float(ndcg_gains(positions, k).sum() / max(len(users), 1))
+    return ndcg_gains(positions, k)
 
 
 def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], item_ids: np.ndarray,
@@ -222,7 +254,7 @@ def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], 
 
 def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,
                 config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None,
-                shard: Shard | None = None, rival: tuple[tuple[float, float], ...] = ()) -> FitResult:
+                shard: Shard | None = None, rival: tuple[Check, ...] = ()) -> FitResult:
     """Train on `train` (+ feedback); text: (n_items, text_dim) frozen embeddings in item_ids order.
     shard: this is one of several data-parallel workers (distributed.py runs them on Ray Train).
     rival: another model's validation curve on the same users, to race against (Race)."""

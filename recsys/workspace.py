@@ -4,9 +4,11 @@ once: writers take turns under `write.lock`, build what they write under a name 
 with one rename or pointer write; leftovers of crashed writers are removed only under that lock."""
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +23,7 @@ from recsys.versions import ModelVersion, VersionStore
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DATA_POINTER = "data.json"  # {"folder": "data-<token>"}: the data set in use
-USER_LOG = "user_log.npz"  # in a data folder: its log ordered per user (sequences.UserLog), made on first use
+USER_LOG = "user_log.v1.npz"  # in a data folder: its log ordered per user (sequences.UserLog), made on first use
 MARKER = "workspace.json"  # written when a workspace is made, so a home's other folders are not listed
 _WORKSPACE_SIGNS = (MARKER, DATA_POINTER, "data", "models", "feedback.sqlite")
 
@@ -99,7 +101,7 @@ class Workspace:
                 return UserLog.load(folder / USER_LOG)
             except FileNotFoundError:
                 pass
-            except (OSError, ValueError, KeyError, EOFError):  # a damaged copy: make it again
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # damaged: made again
                 (folder / USER_LOG).unlink(missing_ok=True)
             try:
                 log = UserLog.of(pd.read_parquet(folder / "interactions.parquet"))
@@ -107,10 +109,9 @@ class Workspace:
                 if attempt or not self.has_data():
                     break
                 continue
-            try:
-                log.save(folder / USER_LOG)
-            except OSError:  # the folder was replaced meanwhile: this read is still right
-                pass
+            if folder.is_dir():  # not a folder removed meanwhile (the write would make it again)
+                with contextlib.suppress(OSError):
+                    log.save(folder / USER_LOG)
             return log
         raise RecTuneError(f"workspace '{self.name}' has no data yet; import a log and a catalog first.")
 

@@ -188,13 +188,14 @@ def test_the_ray_backend_without_ray_is_a_clear_error(monkeypatch):
 
 def test_a_workers_fit_comes_back_whole_with_its_validation_curve(tmp_path):
     from recsys.distributed import _read_fit, _write_fit
-    from recsys.trainer import FitResult
+    from recsys.trainer import Check, FitResult
     from tests.test_kinds import T1_FIRST
+    curve = (Check(1.0, 0.1, (0.2, 0.0)), Check(2.0, 0.25, (0.5, 0.0)))
     fit = FitResult(T1_FIRST, 3.0, 0.25, 90, 1e3, (2.5, 2.0), "race", ("u1", "u2"), "attention", "",
-                    {"min_rating": 2.0}, ((1.0, 0.1), (2.0, 0.25), (3.0, 0.2)))
+                    {"min_rating": 2.0}, curve)
     _write_fit(tmp_path, fit)
     back = _read_fit(tmp_path)
-    assert back.curve == ((1.0, 0.1), (2.0, 0.25), (3.0, 0.2))
+    assert back.curve == curve
     assert (back.stopped_by, back.losses, back.val_users, back.positives) == ("race", (2.5, 2.0), ("u1", "u2"),
                                                                               {"min_rating": 2.0})
     np.testing.assert_array_equal(back.model.item_bias, T1_FIRST.item_bias)

@@ -86,3 +86,13 @@ def test_the_cache_table_finds_rows_by_hash_and_a_hash_stored_twice_keeps_its_la
     merged = Known.merged([known, Known(text_hash(["b"]), np.array([[9.0, 0.0]], np.float32)), Known.merged([])])
     np.testing.assert_array_equal(merged.vectors[merged.rows(text_hash(["b", "c"])), 0], [9.0, 4.0])
     assert (Known.merged([]).rows(text_hash(["a"])) == -1).all()
+
+
+def test_a_lookup_gives_each_texts_vector_in_the_order_asked_whether_or_not_the_cache_holds_that_order(tmp_path):
+    fake = FakeEncoder(["space", "cake"])
+    texts = ["space", "cake", "space cake"]
+    encoded = EmbeddingCache(tmp_path, fake).encode(texts)
+    np.testing.assert_array_equal(EmbeddingCache.lookup(tmp_path, "fake", texts), encoded)  # the cache's order
+    np.testing.assert_array_equal(EmbeddingCache.lookup(tmp_path, "fake", texts[::-1]), encoded[::-1])
+    np.testing.assert_array_equal(EmbeddingCache.lookup(tmp_path, "fake", ["cake", "cake"]), encoded[[1, 1]])
+    assert EmbeddingCache.lookup(tmp_path, "fake", []) is None

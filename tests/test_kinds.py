@@ -11,7 +11,7 @@ from recsys.config import TrainConfig
 from recsys.events import TrainEvent
 from recsys.kinds import choose, fit_model
 from recsys.serving import ServingModel
-from recsys.trainer import FitResult, fit_adapter
+from recsys.trainer import Check, FitResult, fit_adapter
 from tests.fakes import FakeEncoder
 from tests.test_training import NO_FEEDBACK, pair_world
 
@@ -82,7 +82,7 @@ def test_auto_trains_both_kinds_and_compares_them_through_the_serving_path(world
 def test_auto_races_the_attention_model_against_the_history_models_curve_and_says_when_it_stopped(monkeypatch):
     import recsys.kinds
     calls = []
-    curve = ((1.0, 0.05), (2.0, 0.08))
+    curve = (Check(1.0, 0.05), Check(2.0, 0.08))
 
     def fake_fit(text, item_ids, train, feedback, config, callbacks, cancel, rival):
         calls.append((config.kind, rival))

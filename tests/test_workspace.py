@@ -9,6 +9,7 @@ import pytest
 
 from recsys.data import import_dataset
 from recsys.errors import RecTuneError
+from recsys.sequences import UserLog
 from recsys.storage import FILE_MODE, atomic_write_json, read_json
 from recsys.workspace import USER_LOG, Workspace, list_workspaces, workspace_path
 
@@ -154,14 +155,20 @@ def test_reset_demo_starts_the_demo_afresh(tmp_path, fake_encoder):
     assert fresh.ledger().count() == 0 and [v.name for v in fresh.versions()] == ["v0001"]
 
 
-def test_the_log_ordered_per_user_is_made_once_per_data_set_and_a_new_import_gets_its_own(tmp_path, tiny_files):
+def test_the_log_ordered_per_user_is_made_once_per_data_set_and_a_new_import_gets_its_own(tmp_path, tiny_files,
+                                                                                         monkeypatch):
     ws = Workspace(tmp_path / "w")
     import_files(ws, *tiny_files)
     first = ws.user_log()
     kept = ws.data_dir / USER_LOG
     assert kept.exists() and first.users.tolist() == ["u1", "u2", "u3", "u4"]
-    assert ws.user_log().sequences(np.array(["i1", "i3", "i2"]))["u1"].tolist() == [0, 1, 2]  # read back
-    kept.write_bytes(b"not a zip")  # a damaged copy is made again
+    with monkeypatch.context() as patch:  # read back, not made again
+        patch.setattr(UserLog, "of", lambda train: pytest.fail("the kept log was not used"))
+        assert ws.user_log().sequences(np.array(["i1", "i3", "i2"]))["u1"].tolist() == [0, 1, 2]
+    for damage in (b"not a zip", kept.read_bytes()[:100]):  # a damaged copy is made again
+        kept.write_bytes(damage)
+        assert ws.user_log().bounds.tolist() == first.bounds.tolist()
+    UserLog(first.users, first.bounds[:-1], first.items, first.item_ids).save(kept)  # parts that do not fit
     assert ws.user_log().bounds.tolist() == first.bounds.tolist()
     log, items = tiny_files
     pd.read_csv(log).iloc[:3].to_csv(log, index=False)
