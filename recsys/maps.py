@@ -46,13 +46,13 @@ def map_sample(item_ids: np.ndarray, keep: tuple[str, ...] = (), limit: int | No
     return np.sort(np.concatenate([wanted, rest]))
 
 
-def space_model(ws: Workspace, version: str, space: str) -> ServingModel:
+def space_model(ws: Workspace, version: str, space: str, items: pd.DataFrame | None = None) -> ServingModel:
     """'tuned': the version as it serves; 'text': the untuned scorer over the frozen encoder's item embeddings
-    (the same object the Evaluate page scores as 'untuned-encoder')."""
+    (the same object the Evaluate page scores as 'untuned-encoder'). items: the data set's catalog, if read."""
     model = ServingModel.load(ws.models_dir / version)
     if space == "tuned":
         return model
-    texts = ws.load_dataset().items["text"].tolist()
+    texts = (ws.load_dataset().items if items is None else items)["text"].tolist()
     vectors = EmbeddingCache.lookup(ws.cache_dir, ws.version(version).encoder_key, texts)
     if vectors is None:
         raise RecTuneError("the untuned text embeddings are not cached; train a round to create them.")
@@ -82,7 +82,7 @@ def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "
     `sequences`: the users' item-index histories over this version's items, when the caller has them (a
     Recommender's), else read from the log."""
     dataset = ws.load_dataset()
-    model = space_model(ws, version, space)
+    model = space_model(ws, version, space, dataset.items)
     rows = map_sample(model.item_ids, keep_items, max_items)
     proj = project(model.item_out[rows], method)
     moved = _aligned(proj.coords, model.item_ids[rows], align_to) if align_to is not None else None
