@@ -317,8 +317,9 @@ def _write_fit(folder: Path, fit) -> None:
 
 
 def _read_fit(folder: Path):
+    from recsys.loop_hooks import Check
     from recsys.serving import ServingModel
-    from recsys.trainer import Check, FitResult
+    from recsys.trainer import FitResult
     saved = json.loads((folder / FIT_FILE).read_text())
     saved["losses"], saved["val_users"] = tuple(saved["losses"]), tuple(saved["val_users"])
     saved["curve"] = tuple(Check(c["epoch"], c["ndcg"], tuple(c["gains"])) for c in saved.get("curve", ()))

@@ -12,7 +12,8 @@ import pandas as pd
 
 from recsys.config import TrainConfig
 from recsys.events import Callback, TrainEvent, emit
-from recsys.trainer import Check, FitResult, fit_adapter
+from recsys.loop_hooks import Check
+from recsys.trainer import FitResult, fit_adapter
 
 
 def fit_on_backend(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedback: pd.DataFrame,

@@ -1,5 +1,6 @@
 """The training loop of the default model, minGPT-style: the loop only steps; progress, cancellation,
-validation with early stopping and the time budget are small callback objects that read and steer its state."""
+validation with early stopping, the time budget and `auto`'s race are small hooks (loop_hooks.py) that read and
+steer its state."""
 from __future__ import annotations
 
 import threading
@@ -12,11 +13,10 @@ import torch
 
 from recsys.config import TrainConfig
 from recsys.devices import deterministic, keep_freed_memory, pick_device
-from recsys.events import Callback, Cancelled, TrainEvent, emit
-from recsys.metrics import ndcg_gains, target_positions
+from recsys.events import Callback
+from recsys.loop_hooks import Agreement, CancelCheck, Check, EarlyStopping, LoopState, Progress, Race, TimeBudget
 from recsys.model import HistoryModel, ItemTower
 from recsys.positives import rule_from_config
-from recsys.ranking import rank, seen_cells
 from recsys.sequences import (
     Examples,
     as_windows,
@@ -32,17 +32,6 @@ from recsys.serving import ServingModel
 from recsys.step import Shard, StepLoss, lazy_ids, make_optimiser, train_step
 
 MIN_STEPS_EPOCHS = 100  # cap on the no-early-stop floor, in epochs
-VALIDATION_CHUNK = 256  # validation users scored at a time
-
-
-@dataclass(frozen=True)
-class Check:
-    """One validation check: the epoch, NDCG@10 over the validation users, and each user's gain (in the order of
-    FitResult.val_users), so that two models checked on the same users compare pair by pair."""
-
-    epoch: float
-    ndcg: float
-    gains: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,181 +48,6 @@ class FitResult:
     kind_reason: str = ""  # why that kind (kinds.fit_model)
     positives: dict = field(default_factory=dict)  # the positives rule used (PositiveRule fields)
     curve: tuple[Check, ...] = ()  # every validation check, in order
-
-
-@dataclass
-class LoopState:
-    """What the callbacks see and steer: the step just taken, and whether to stop."""
-
-    model: ItemTower
-    step: int = 0
-    total: int = 0
-    steps_per_epoch: int = 1
-    losses: list[float] = field(default_factory=list)
-    started: float = field(default_factory=time.perf_counter)
-    out_of_time: bool = False
-    stop: str = ""  # why the loop stops after this step ("" = go on)
-
-
-class CancelCheck:
-    """Before each step: raise Cancelled once the event is set (the previous model stays active)."""
-
-    def __init__(self, cancel: threading.Event | None) -> None:
-        self.cancel = cancel
-
-    def before_step(self, state: LoopState) -> None:
-        if self.cancel is not None and self.cancel.is_set():
-            raise Cancelled()
-
-
-class Progress:
-    """After each step: a 'train' event with its loss; a non-finite loss ends training with a clear error."""
-
-    def __init__(self, callbacks: list[Callback]) -> None:
-        self.callbacks = callbacks
-
-    def after_step(self, state: LoopState) -> None:
-        loss = state.losses[-1]
-        if not np.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss} at step {state.step}; lower the learning rate.")
-        emit(self.callbacks, TrainEvent("train", state.step, state.total, loss))
-
-
-class TimeBudget:
-    """Marks the state once the loop has run longer than `seconds`; the loop then validates once and stops."""
-
-    def __init__(self, seconds: float, callbacks: list[Callback]) -> None:
-        self.seconds, self.callbacks = seconds, callbacks
-
-    def after_step(self, state: LoopState) -> None:
-        state.out_of_time = time.perf_counter() - state.started > self.seconds
-
-    def after_check(self, state: LoopState) -> None:
-        if state.out_of_time and not state.stop:
-            emit(self.callbacks, TrainEvent("train", state.total, state.total, None,
-                                            f"time budget of {self.seconds:.0f} s reached at epoch "
-                                            f"{state.step / state.steps_per_epoch:.1f}: training was cut short, "
-                                            "keeping the best check"))
-            state.stop = "time budget"
-
-
-class EarlyStopping:
-    """Validation NDCG@10 on held-out last items at each check point; keeps the best weights and stops once
-    `patience` checks in a row have not improved (never before `min_steps`)."""
-
-    def __init__(self, sequences: dict[str, np.ndarray], val_users: list[str], config: TrainConfig, min_steps: int,
-                 check_every: int, callbacks: list[Callback]) -> None:
-        self.sequences, self.val_users, self.config = sequences, val_users, config
-        self.min_steps, self.check_every, self.callbacks = min_steps, check_every, callbacks
-        self.best, self.best_state, self.bad = -1.0, None, 0
-        self.curve: list[Check] = []
-        self.best_check: Check | None = None
-        self.checked = 0  # the step of the last check
-
-    def after_step(self, state: LoopState) -> None:
-        due = state.step % self.check_every == 0 or state.step == state.total or state.out_of_time
-        if not due or not self.val_users:  # without validation users the last step wins
-            return
-        state.model.eval()
-        gains = validation_gains(state.model, self.sequences, self.val_users, self.config.max_history)
-        state.model.train()
-        val = float(gains.sum() / max(len(gains), 1))
-        check = Check(round(state.step / state.steps_per_epoch, 3), val, tuple(gains.tolist()))
-        self.curve.append(check)
-        self.checked = state.step
-        emit(self.callbacks, TrainEvent("validate", state.step, state.total, None,
-                                        f"epoch {check.epoch:.1f}: validation NDCG@10 {val:.4f}", val,
-                                        self.config.kind))
-        if val > self.best:
-            self.best_check = check
-        if not self._improved(val, state.model) and state.step >= self.min_steps:
-            state.stop = "early stopping"
-
-    def _improved(self, val: float, model: ItemTower) -> bool:
-        """Keep the best weights; False once validation has not improved for `patience` checks."""
-        if val > self.best:
-            self.best, self.bad = val, 0
-            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            return True
-        self.bad += 1
-        return self.bad < self.config.patience
-
-    def restore_best(self, model: ItemTower) -> None:
-        if self.best_state is not None:
-            model.load_state_dict(self.best_state)
-
-
-class Race:
-    """`auto`'s race between the kinds, after successive halving (Jamieson & Talwalkar 2016): once this model has
-    trained a third of the epochs its rival took to reach its best, it stops at the first check where its best
-    so far is behind the rival's best by the same epoch by more than the noise (one standard error of the
-    per-user differences on the same validation users, the margin kinds.choose uses). Behind at an equal budget,
-    it would cost the rest of the round to lose."""
-
-    def __init__(self, rival: tuple[Check, ...], stopper: EarlyStopping, callbacks: list[Callback]):
-        self.rival, self.stopper, self.callbacks = rival, stopper, callbacks
-        self.start = max(rival, key=lambda check: check.ndcg).epoch / 3 if rival else float("inf")
-
-    def after_step(self, state: LoopState) -> None:
-        mine = self.stopper.best_check
-        if state.stop or self.stopper.checked != state.step or mine is None:
-            return
-        epoch = self.stopper.curve[-1].epoch
-        earlier = [check for check in self.rival if check.epoch <= epoch + 1e-9]
-        if epoch < self.start or not earlier:
-            return
-        rival = max(earlier, key=lambda check: check.ndcg)
-        behind, noise = paired_gap(rival, mine)
-        if behind > noise:
-            state.stop = "race"
-            emit(self.callbacks, TrainEvent("train", state.step, state.total, None,
-                                            f"stopped at epoch {epoch:.1f}: best validation {mine.ndcg:.4f}, behind "
-                                            f"the other model's {rival.ndcg:.4f} by the same epoch by more than "
-                                            f"the noise (±{noise:.4f})"))
-
-
-def paired_gap(ahead: Check, behind: Check) -> tuple[float, float]:
-    """(mean of ahead - behind over the same users, one standard error of it); by the means alone when the
-    checks hold no per-user gains to pair."""
-    if len(ahead.gains) != len(behind.gains) or len(ahead.gains) < 2:
-        return ahead.ndcg - behind.ndcg, 0.0
-    diff = np.asarray(ahead.gains) - np.asarray(behind.gains)
-    return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(len(diff)))
-
-
-class Agreement:
-    """Last, after each step of data-parallel training: every worker takes rank 0's stop decision (early stopping,
-    time budget, or its cancel flag), so none leaves the loop while another waits in the next step's all-reduce
-    (each worker's clock, and near-tie validations on different hardware, may disagree)."""
-
-    DECISIONS = ("", "early stopping", "time budget", "cancelled", "race")
-
-    def __init__(self, shard: Shard, cancel) -> None:
-        self.shard, self.cancel = shard, cancel
-
-    def after_check(self, state: LoopState) -> None:
-        code = self.DECISIONS.index(state.stop) if state.stop in self.DECISIONS else 1
-        if self.shard.rank == 0 and self.cancel is not None and self.cancel.is_set():
-            code = self.DECISIONS.index("cancelled")
-        word = torch.tensor([code], dtype=torch.int64, device=next(state.model.parameters()).device)  # NCCL: on GPU
-        torch.distributed.broadcast(word, src=0)
-        state.stop = self.DECISIONS[int(word[0])]
-        if state.stop == "cancelled":
-            raise Cancelled()
-
-
-def validation_gains(model: ItemTower, sequences: dict[str, np.ndarray], users: list[str], max_history: int,
-                     k=10) -> np.ndarray:
-    """Each validation user's NDCG@k of their last training item, the rest of their history excluded."""
-    history = history_rows(sequences, users, max_history, model.n_items, drop_last=True)
-    lists = []
-    for start in range(0, len(users), VALIDATION_CHUNK):  # (chunk x n_items) scores at a time: large catalogs fit
-        rows = torch.from_numpy(history[start:start + VALIDATION_CHUNK]).to(model.text.device)
-        with torch.no_grad():
-            scores = model.logits(model.users(rows)).float().cpu().numpy()
-        lists += rank(scores, k, exclude=seen_cells([sequences[u][:-1] for u in users[start:start + VALIDATION_CHUNK]]))
-    positions = target_positions(lists, [int(sequences[u][-1]) for u in users])
-    return ndcg_gains(positions, k)
 
 
 def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], item_ids: np.ndarray,
@@ -268,12 +82,7 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     sequences = user_sequences(train, item_ids)
     weights, disliked = user_values(train, "weight"), user_values(train, "disliked")
     val_users = _validation_users(sequences, weights, config, rng)
-    if config.kind == "attention":  # a disliked step is a target to push down inside its window (weight < 0)
-        weights = {u: np.where(disliked[u], -1.0, w).astype(np.float32) for u, w in weights.items()}
-        dislikes = dislike_examples(sequences, {u: np.zeros(len(d), bool) for u, d in disliked.items()},
-                                    config.max_history, len(item_ids))
-    else:
-        dislikes = dislike_examples(sequences, disliked, config.max_history, len(item_ids))
+    weights, dislikes = _dislikes(sequences, weights, disliked, config, len(item_ids))
     examples, downs = training_examples(sequences, weights, feedback, item_ids, val_users, config)
     seen = np.zeros(len(item_ids) + 1, dtype=bool)
     seen[examples.target[examples.weight > 0]] = True
@@ -294,6 +103,17 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     return FitResult(model.to_serving(item_ids), round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict(),
                      tuple(stopper.curve))
+
+
+def _dislikes(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarray], disliked: dict[str, np.ndarray],
+              config: TrainConfig, n_items: int) -> tuple[dict[str, np.ndarray], Examples]:
+    """(weights, examples to push down) of disliked interactions: the history model pushes each down after the
+    items before it; the attention model marks it as a step to push down inside its window (weight < 0)."""
+    if config.kind != "attention":
+        return weights, dislike_examples(sequences, disliked, config.max_history, n_items)
+    weights = {u: np.where(disliked[u], -1.0, w).astype(np.float32) for u, w in weights.items()}
+    none = {u: np.zeros(len(d), bool) for u, d in disliked.items()}
+    return weights, dislike_examples(sequences, none, config.max_history, n_items)
 
 
 def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig, sparse_ids: bool = False) -> ItemTower:

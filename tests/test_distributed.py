@@ -93,7 +93,7 @@ def test_workers_take_rank_0s_stop_decision_and_its_cancel(one_process_group):
     import threading
 
     from recsys.events import Cancelled
-    from recsys.trainer import Agreement, LoopState
+    from recsys.loop_hooks import Agreement, LoopState
     state = LoopState(model=torch.nn.Linear(2, 1), stop="time budget")
     cancel = threading.Event()
     agreement = Agreement(Shard(0, 1, wrap=lambda m: m), cancel)
@@ -188,7 +188,8 @@ def test_the_ray_backend_without_ray_is_a_clear_error(monkeypatch):
 
 def test_a_workers_fit_comes_back_whole_with_its_validation_curve(tmp_path):
     from recsys.distributed import _read_fit, _write_fit
-    from recsys.trainer import Check, FitResult
+    from recsys.loop_hooks import Check
+    from recsys.trainer import FitResult
     from tests.test_kinds import T1_FIRST
     curve = (Check(1.0, 0.1, (0.2, 0.0)), Check(2.0, 0.25, (0.5, 0.0)))
     fit = FitResult(T1_FIRST, 3.0, 0.25, 90, 1e3, (2.5, 2.0), "race", ("u1", "u2"), "attention", "",

@@ -10,8 +10,9 @@ import torch
 from recsys.config import TrainConfig
 from recsys.events import TrainEvent
 from recsys.kinds import choose, fit_model
+from recsys.loop_hooks import Check
 from recsys.serving import ServingModel
-from recsys.trainer import Check, FitResult, fit_adapter
+from recsys.trainer import FitResult, fit_adapter
 from tests.fakes import FakeEncoder
 from tests.test_training import NO_FEEDBACK, pair_world
 

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from recsys.loop_hooks import Check, LoopState, Race, paired_gap
+
+
+class Checks:
+    """A stand-in for EarlyStopping as the race reads it: its checks, its best and the step of its last check."""
+
+    def __init__(self) -> None:
+        self.curve, self.best_check, self.checked = [], None, 0
+
+    def check(self, state: LoopState, epoch: float, *gains: float) -> None:
+        state.step = round(epoch * state.steps_per_epoch)
+        self.curve.append(Check(epoch, sum(gains) / len(gains), gains))
+        if self.best_check is None or self.curve[-1].ndcg > self.best_check.ndcg:
+            self.best_check = self.curve[-1]
+        self.checked = state.step
+
+
+def same(epoch: float, gain: float) -> Check:
+    """A check where each of 4 validation users gained `gain`."""
+    return Check(epoch, gain, (gain,) * 4)
+
+
+RIVAL = (same(1.0, 0.10), same(2.0, 0.20), same(3.0, 0.30), same(4.0, 0.28), same(5.0, 0.27))  # best at 3: start 1
+
+
+def test_the_race_stops_a_model_behind_its_rival_by_the_same_epoch_once_a_third_of_the_rivals_budget_is_spent():
+    events = []
+    checks, state = Checks(), LoopState(torch.nn.Linear(1, 1), steps_per_epoch=10, total=100)
+    race = Race(RIVAL, checks, [events.append])
+    for epoch, gain in ((0.5, 0.0), (1.0, 0.15), (2.0, 0.21)):  # not before epoch 1; ahead at 1 and at 2
+        checks.check(state, epoch, *(gain,) * 4)
+        race.after_step(state)
+        assert state.stop == ""
+    checks.check(state, 3.0, 0.25, 0.25, 0.25, 0.25)  # every user 0.05 behind the rival's 0.30 by epoch 3
+    race.after_step(state)
+    assert state.stop == "race"
+    assert events[-1].message == "stopped at epoch 3.0: best validation 0.2500, behind the other model's 0.3000 by " \
+                                 "the same epoch by more than the noise (±0.0000)"
+
+
+def test_a_gap_within_the_noise_of_the_paired_users_does_not_stop_the_race():
+    checks, state = Checks(), LoopState(torch.nn.Linear(1, 1), steps_per_epoch=10, total=100)
+    checks.check(state, 3.0, 0.0, 0.5, 0.0, 0.5)  # mean 0.25: behind by 0.05, but the users disagree
+    assert paired_gap(RIVAL[2], checks.best_check) == pytest.approx((0.05, 0.25 / 3 ** 0.5))
+    Race(RIVAL, checks, []).after_step(state)
+    assert state.stop == ""
+
+
+def test_the_race_compares_only_at_a_check_and_against_the_rivals_best_so_far():
+    checks, state = Checks(), LoopState(torch.nn.Linear(1, 1), steps_per_epoch=10, total=100)
+    race = Race(RIVAL, checks, [])
+    checks.check(state, 5.0, 0.29, 0.29, 0.29, 0.29)
+    state.step += 1  # a step after the check: nothing to compare
+    race.after_step(state)
+    assert state.stop == ""
+    state.step -= 1
+    race.after_step(state)
+    assert state.stop == "race"  # the rival's best by epoch 5 is its 0.30 at epoch 3, not its 0.27 at 5
+    for rival in ((), (same(9.0, 0.5),)):  # no rival; a rival with no check by this epoch
+        state.stop = ""
+        Race(rival, checks, []).after_step(state)
+        assert state.stop == ""
