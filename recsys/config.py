@@ -32,6 +32,10 @@ class TrainConfig:
     # The text-only loss (what places new items) keeps a full softmax up to this many items, then samples the same
     # columns: its (batch x n_items) scores cost ~1 GB and ~100 GFLOP a step at 250,000 items (bench: crossover).
     text_softmax_items: int = 50_000
+    # Validation and the saved model use an exponential moving average of the weights over about this many
+    # epochs of steps (0: the raw weights). The raw weights at the best check fitted that check's noise:
+    # ml-latest-small warm NDCG@10 0.0685 -> 0.0795 (paired gain 0.011 ± 0.004 over 671 users).
+    average_epochs: float = 1.0
     patience: int = 2  # validation checks without gain before stopping
     check_every_steps: int = 50  # validate after each epoch, but no more often than this
     min_steps: int = 600  # no early stop before this many steps: on small data sets an epoch is a few steps
@@ -90,7 +94,7 @@ class TrainConfig:
                   "check_every_steps": self.check_every_steps >= 1, "min_steps": self.min_steps >= 1,
                   "feedback_weight": self.feedback_weight >= 0, "encoder_pairs": self.encoder_pairs >= 8,
                   "text_loss_weight": self.text_loss_weight >= 0, "weight_decay": self.weight_decay >= 0,
-                  "history_dropout": 0 <= self.history_dropout < 1,
+                  "history_dropout": 0 <= self.history_dropout < 1, "average_epochs": self.average_epochs >= 0,
                   "precision": self.precision in ("auto", "fp32"), "lora_rank": self.lora_rank >= 1,
                   "min_drift_spearman": -1 <= self.min_drift_spearman <= 1,
                   "kind": self.kind in KINDS, "softmax_items": self.softmax_items >= 16,
@@ -114,9 +118,11 @@ class TrainConfig:
     def from_saved(cls, saved: dict) -> TrainConfig:
         """The config of a saved version (its config.json also holds keys that are not settings). Versions
         saved before history dropout existed were trained without it, and those saved before the positives rule
-        and the sampled softmax with every interaction a positive and the full softmax."""
+        and the sampled softmax with every interaction a positive and the full softmax, and those saved before
+        weight averaging with the raw weights."""
         trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
-        old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9} if trained else {}
+        old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
+               "average_epochs": 0.0} if trained else {}
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
         if known.get("kind") == "adapter":  # the history model's name before the attention model existed
             known["kind"] = "history"

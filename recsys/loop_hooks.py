@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,14 +89,50 @@ class TimeBudget:
             state.stop = "time budget"
 
 
+class WeightAverage:
+    """An exponential moving average of the weights over about `epochs` epochs of steps (Polyak & Juditsky 1992),
+    which validation and the saved model use: the raw weights at the best check had also fitted that check's
+    noise. Updated every `every` steps with that many steps' decay, at least ~50 times per horizon, so that a large
+    catalog's tables (which every update reads and writes) cost a few percent of the steps."""
+
+    def __init__(self, model: torch.nn.Module, epochs: float, steps_per_epoch: int) -> None:
+        horizon = max(1.0, epochs * steps_per_epoch)
+        self.every = max(1, int(horizon // 50))
+        self.weight = 1.0 - (1.0 - 1.0 / horizon) ** self.every  # of the current weights at each update
+        self.params = [p.detach().clone() for p in model.parameters()]
+
+    def after_step(self, state: LoopState) -> None:
+        if state.step % self.every == 0:
+            with torch.no_grad():
+                for mean, param in zip(self.params, state.model.parameters()):
+                    mean.lerp_(param.detach(), self.weight)
+
+    @contextmanager
+    def swapped_in(self, model: torch.nn.Module) -> Iterator[None]:
+        """The model holds the averaged weights inside the block, its own again after it."""
+        self._swap(model)
+        try:
+            yield
+        finally:
+            self._swap(model)
+
+    def _swap(self, model: torch.nn.Module) -> None:
+        with torch.no_grad():
+            for mean, param in zip(self.params, model.parameters()):
+                live = param.detach().clone()
+                param.copy_(mean)
+                mean.copy_(live)
+
+
 class EarlyStopping:
-    """Validation NDCG@10 on held-out last items at each check point; keeps the best weights and stops once
-    `patience` checks in a row have not improved (never before `min_steps`)."""
+    """Validation NDCG@10 on held-out last items at each check point (of the averaged weights, if any); keeps the
+    best weights and stops once `patience` checks in a row have not improved (never before `min_steps`)."""
 
     def __init__(self, sequences: dict[str, np.ndarray], val_users: list[str], config: TrainConfig, min_steps: int,
-                 check_every: int, callbacks: list[Callback]) -> None:
+                 check_every: int, callbacks: list[Callback], average: WeightAverage | None = None) -> None:
         self.sequences, self.val_users, self.config = sequences, val_users, config
         self.min_steps, self.check_every, self.callbacks = min_steps, check_every, callbacks
+        self.average = average
         self.best, self.best_state, self.bad = -1.0, None, 0
         self.curve: list[Check] = []
         self.best_check: Check | None = None
@@ -105,8 +143,15 @@ class EarlyStopping:
         if not due or not self.val_users:  # without validation users the last step wins
             return
         state.model.eval()
-        gains = validation_gains(state.model, self.sequences, self.val_users, self.config.max_history)
+        with self.average.swapped_in(state.model) if self.average else nullcontext():
+            gains = validation_gains(state.model, self.sequences, self.val_users, self.config.max_history)
+            improved = self._improved(self._record(state, gains), state.model)
         state.model.train()
+        if not improved and state.step >= self.min_steps:
+            state.stop = "early stopping"
+
+    def _record(self, state: LoopState, gains: np.ndarray) -> float:
+        """The check in the curve and as an event; returns its NDCG."""
         val = float(gains.sum() / max(len(gains), 1))
         check = Check(round(state.step / state.steps_per_epoch, 3), val, tuple(gains.tolist()))
         self.curve.append(check)
@@ -116,8 +161,7 @@ class EarlyStopping:
                                         self.config.kind))
         if val > self.best:
             self.best_check = check
-        if not self._improved(val, state.model) and state.step >= self.min_steps:
-            state.stop = "early stopping"
+        return val
 
     def _improved(self, val: float, model: ItemTower) -> bool:
         """Keep the best weights; False once validation has not improved for `patience` checks."""
@@ -129,8 +173,11 @@ class EarlyStopping:
         return self.bad < self.config.patience
 
     def restore_best(self, model: ItemTower) -> None:
+        """The best check's weights; without validation users, the last step's (averaged, if averaging)."""
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
+        elif self.average is not None:
+            self.average._swap(model)
 
 
 class Race:

@@ -14,7 +14,17 @@ import torch
 from recsys.config import TrainConfig
 from recsys.devices import deterministic, keep_freed_memory, pick_device
 from recsys.events import Callback
-from recsys.loop_hooks import Agreement, CancelCheck, Check, EarlyStopping, LoopState, Progress, Race, TimeBudget
+from recsys.loop_hooks import (
+    Agreement,
+    CancelCheck,
+    Check,
+    EarlyStopping,
+    LoopState,
+    Progress,
+    Race,
+    TimeBudget,
+    WeightAverage,
+)
 from recsys.model import HistoryModel, ItemTower
 from recsys.positives import rule_from_config
 from recsys.sequences import (
@@ -163,8 +173,11 @@ def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, v
     check_every = max(steps_per_epoch, config.check_every_steps)
     total = max(steps_per_epoch * config.epochs, min_steps)
     state = LoopState(model, total=total, steps_per_epoch=steps_per_epoch)
-    stopper = EarlyStopping(sequences, val_users, config, min_steps, check_every, list(callbacks))
+    average = WeightAverage(model, config.average_epochs, steps_per_epoch) if config.average_epochs > 0 else None
+    stopper = EarlyStopping(sequences, val_users, config, min_steps, check_every, list(callbacks), average)
     hooks = [CancelCheck(cancel), Progress(list(callbacks)), stopper, Race(tuple(rival), stopper, list(callbacks))]
+    if average is not None:  # before the stopper: a check sees this step's average
+        hooks.insert(2, average)
     if config.max_seconds is not None:  # before the stopper: it validates once more when time is up
         hooks.insert(2, TimeBudget(config.max_seconds, list(callbacks)))
     if shard is not None:

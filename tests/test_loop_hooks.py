@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from recsys.loop_hooks import Check, LoopState, Race, paired_gap
+from recsys.loop_hooks import Check, LoopState, Race, WeightAverage, paired_gap
 
 
 class Checks:
@@ -65,3 +65,37 @@ def test_the_race_compares_only_at_a_check_and_against_the_rivals_best_so_far():
         state.stop = ""
         Race(rival, checks, []).after_step(state)
         assert state.stop == ""
+
+
+def test_the_weight_average_follows_the_weights_with_a_horizon_of_about_the_given_epochs():
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    average = WeightAverage(model, epochs=1.0, steps_per_epoch=4)  # horizon 4 steps: each update weighs 1/4
+    assert (average.every, average.weight) == (1, 0.25)
+    state = LoopState(model)
+    for step, value in enumerate([4.0, 4.0, 8.0], start=1):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        state.step = step
+        average.after_step(state)
+    assert average.params[0].item() == pytest.approx(((0 * 0.75 + 1.0) * 0.75 + 1.0) * 0.75 + 2.0)  # 3.3125
+    with average.swapped_in(model):
+        assert model.weight.item() == pytest.approx(3.3125)
+    assert model.weight.item() == 8.0 and average.params[0].item() == pytest.approx(3.3125)
+
+
+def test_a_long_horizon_updates_the_average_every_few_steps_with_their_decay():
+    model = torch.nn.Linear(1, 1, bias=False)
+    average = WeightAverage(model, epochs=2.0, steps_per_epoch=300)  # horizon 600 steps: every 12th, 50 per horizon
+    assert average.every == 12 and average.weight == pytest.approx(1 - (1 - 1 / 600) ** 12)
+    state = LoopState(model)
+    before = average.params[0].clone()
+    with torch.no_grad():
+        model.weight.fill_(5.0)
+    state.step = 11
+    average.after_step(state)
+    assert torch.equal(average.params[0], before)  # not an update step
+    state.step = 12
+    average.after_step(state)
+    assert not torch.equal(average.params[0], before)

@@ -226,3 +226,22 @@ def test_a_race_changes_nothing_until_it_stops_and_then_keeps_the_best_check():
     ahead = tuple(Check(c.epoch, -1.0, tuple(g - 2.0 for g in c.gains)) for c in free.curve)
     again = fit_adapter(text, ids, df, NO_FEEDBACK, config, rival=ahead)
     assert (again.stopped_by, again.losses, again.curve) == ("epochs", free.losses, free.curve)
+
+
+def test_weight_averaging_leaves_training_as_it_was_and_serves_the_averaged_weights():
+    df, ids, text = pair_world()
+    raw = fit_adapter(text, ids, df, NO_FEEDBACK, TrainConfig(**{**FAST.to_dict(), "average_epochs": 0.0}))
+    averaged = fit_adapter(text, ids, df, NO_FEEDBACK, FAST)  # the default: about an epoch
+    assert averaged.losses == raw.losses  # the same steps: the average only reads the weights
+    assert not np.allclose(averaged.model.item_out, raw.model.item_out)
+    for k in range(4):  # and the averaged model has learned the taste too
+        scores = averaged.model.item_out @ averaged.model.user_vector(np.array([k])) + averaged.model.item_bias
+        scores[k] = -np.inf
+        assert ids[int(np.argmax(scores))] == f"q{k}"
+
+
+def test_versions_saved_before_weight_averaging_load_without_it():
+    assert TrainConfig.from_saved({"dim": 64}).average_epochs == 0.0
+    assert TrainConfig.from_saved({}).average_epochs == TrainConfig().average_epochs == 1.0
+    with pytest.raises(ValueError, match="average_epochs"):
+        TrainConfig(average_epochs=-1)
