@@ -48,6 +48,11 @@ with st.expander("Training settings", expanded=not service.job().active):
     dropout = c1.slider("History dropout", 0.0, 0.9, D.history_dropout, 0.1,
                         help="Share of history items hidden at each training step: less memorising, better on small "
                              "catalogs and new items.")
+    average = c3.number_input("Average the weights over (epochs)", 0.0, 10.0, D.average_epochs, 0.5,
+                              key="average_epochs",
+                              help="Validation and the saved model use a moving average of the weights over about "
+                                   "this many epochs of steps; 0: the raw weights of the best check, which also fit "
+                                   "that check's noise.")
     kind = c2.selectbox("Model kind", ["auto", "history", "attention"], key="model_kind",
                         help="history: a learned recency-weighted mean of the user's items; attention: self-attention "
                              "over the sequence (SASRec-style). auto trains both and keeps the attention model only "
@@ -81,6 +86,7 @@ with st.expander("Training settings", expanded=not service.job().active):
                              text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,
                              encoder_model=encoder_model.strip() or D.encoder_model,
                              encoder_pairs=int(pairs), history_dropout=float(dropout),
+                             average_epochs=float(average),
                              min_drift_spearman=float(guard), rerank=rerank, backend=backend,
                              ray_workers=int(workers))
     except ValueError as exc:

@@ -422,3 +422,10 @@ def test_each_page_run_on_its_own_asks_for_the_password_first(home, page):
     assert at.error[0].value == "Wrong password." and [t.value for t in at.title] == ["RecTune"]
     at.text_input(key="password_input").set_value("s3cret").run()
     assert not at.exception and at.title[0].value == TITLES[page]
+
+
+def test_train_page_sends_the_weight_averaging_horizon_into_the_settings(home):
+    at = app("pages/train.py")
+    assert json.loads(at.code[0].value)["average_epochs"] == 1.0
+    at.number_input(key="average_epochs").set_value(0.0).run()
+    assert not at.exception and json.loads(at.code[0].value)["average_epochs"] == 0.0
