@@ -102,10 +102,11 @@ class WeightAverage:
         self.params = [p.detach().clone() for p in model.parameters()]
 
     def after_step(self, state: LoopState) -> None:
-        if state.step % self.every == 0:
+        if state.step % self.every == 0:  # until the horizon is full, a plain mean of the updates so far: the
+            weight = max(self.weight, self.every / state.step)  # starting weights count once, then fade
             with torch.no_grad():
                 for mean, param in zip(self.params, state.model.parameters()):
-                    mean.lerp_(param.detach(), self.weight)
+                    mean.lerp_(param.detach(), weight)
 
     @contextmanager
     def swapped_in(self, model: torch.nn.Module) -> Iterator[None]:
