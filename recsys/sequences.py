@@ -33,8 +33,7 @@ class UserLog:
         codes, item_ids = pd.factorize(ordered["item_id"])
         users = ordered["user_id"].to_numpy()
         bounds = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True]) if len(users) else np.zeros(1, int)
-        return cls(np.asarray(users[bounds[:-1]], dtype=str), bounds.astype(np.int64), codes.astype(np.int32),
-                   np.asarray(item_ids, dtype=str))
+        return cls(users[bounds[:-1]], bounds.astype(np.int64), codes.astype(np.int32), np.asarray(item_ids))
 
     def sequences(self, item_ids: np.ndarray) -> dict[str, np.ndarray]:
         """Each user's indices into `item_ids`, in time order (-1: an item that catalog lacks)."""
@@ -47,7 +46,8 @@ class UserLog:
 
         from recsys.storage import atomic_write_bytes
         buf = io.BytesIO()
-        np.savez(buf, users=self.users, bounds=self.bounds, items=self.items, item_ids=self.item_ids)
+        np.savez(buf, users=np.asarray(self.users, dtype=str), bounds=self.bounds, items=self.items,
+                 item_ids=np.asarray(self.item_ids, dtype=str))  # a workspace's ids are text: no pickle
         atomic_write_bytes(path, buf.getvalue())
 
     @classmethod

@@ -138,3 +138,5 @@ def test_a_user_log_cuts_sequences_over_any_catalog_in_time_then_file_row_order(
     assert {u: s.tolist() for u, s in again.items()} == {u: s.tolist() for u, s in seqs.items()}
     assert user_sequences(log, catalog).keys() == seqs.keys()
     assert UserLog.of(log.iloc[:0]).sequences(catalog) == {}
+    numbered = UserLog.of(log.assign(user_id=[2, 1, 2, 1, 2])).sequences(catalog)  # ids keep their type, as
+    assert numbered.keys() == user_values(log.assign(user_id=[2, 1, 2, 1, 2]), "row").keys() == {1, 2}  # values
