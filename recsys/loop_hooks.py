@@ -111,13 +111,14 @@ class WeightAverage:
     @contextmanager
     def swapped_in(self, model: torch.nn.Module) -> Iterator[None]:
         """The model holds the averaged weights inside the block, its own again after it."""
-        self._swap(model)
+        self.swap(model)
         try:
             yield
         finally:
-            self._swap(model)
+            self.swap(model)
 
-    def _swap(self, model: torch.nn.Module) -> None:
+    def swap(self, model: torch.nn.Module) -> None:
+        """Exchange the model's weights with the averaged ones."""
         with torch.no_grad():
             for mean, param in zip(self.params, model.parameters()):
                 live = param.detach().clone()
@@ -178,7 +179,7 @@ class EarlyStopping:
         if self.best_state is not None:
             model.load_state_dict(self.best_state)
         elif self.average is not None:
-            self.average._swap(model)
+            self.average.swap(model)
 
 
 class Race:
