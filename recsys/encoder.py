@@ -9,6 +9,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from copy import deepcopy
 from pathlib import Path
 from typing import Protocol
 
@@ -22,6 +23,8 @@ from recsys.events import Callback, TrainEvent, emit
 from recsys.storage import atomic_write_bytes
 
 __all__ = ["DEFAULT_MODEL", "EmbeddingCache", "TextEncoder", "item_text_vectors"]
+
+BF16_COPY_MIN = 256  # texts per encode call from which the CPU bf16 path uses a bf16 copy of the weights
 
 
 class Encoder(Protocol):
@@ -39,7 +42,7 @@ class TextEncoder:
     measured by `recsys bench`), else fp32."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str | None = None, precision: str = "auto",
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 128) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1" if model.startswith("packaged:") else "0")
         path, pooling = resolve_model(model), split_pooling(model)[1]
         self.device = device or pick_device()
@@ -50,7 +53,7 @@ class TextEncoder:
         self._setup(model_key(model, path), batch_size, precision)
 
     @classmethod
-    def from_model(cls, st_model, key: str, device: str, precision: str = "auto", batch_size: int = 64) -> TextEncoder:
+    def from_model(cls, st_model, key: str, device: str, precision: str = "auto", batch_size: int = 128) -> TextEncoder:
         """Wrap an in-memory sentence-transformers model (e.g. a freshly tuned copy)."""
         enc = cls.__new__(cls)
         enc.model, enc.device = st_model, device
@@ -64,6 +67,7 @@ class TextEncoder:
         self.batch_size = batch_size
         self.precision = precision
         self.key = key
+        self._bf16 = None  # (weights stamp, bf16 copy of the model): _bf16_copy
 
     def save_to(self, folder: Path) -> None:
         self.model.save(str(folder), safe_serialization=True)
@@ -88,14 +92,28 @@ class TextEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         dtype = self.autocast_dtype()
+        model = self._bf16_copy() if dtype == torch.bfloat16 and len(texts) >= BF16_COPY_MIN else self.model
         with torch.inference_mode(), torch.autocast(self.device if self.device != "mps" else "cpu",
                                                      dtype=dtype or torch.float32, enabled=dtype is not None):
             for start in range(0, len(texts), self.batch_size):
                 idx = order[start:start + self.batch_size]
                 features = self._tokenize([texts[i] or " " for i in idx])
-                emb = self.model.forward(features)["sentence_embedding"].float()
+                emb = model.forward(features)["sentence_embedding"].float()
                 out[idx] = torch.nn.functional.normalize(emb, dim=-1).cpu().numpy()
         return out
+
+    def _bf16_copy(self):
+        """The model with bf16 weights, for the CPU's bf16 path: autocast re-casts every weight at every batch and
+        keeps layer norms and softmax in fp32; whole-bf16 weights encode ~1.3x faster again (MovieLens titles
+        1,105 -> 1,493 items/s on 2 cores with AMX, cosine to plain fp32 encode > 0.9999; `recsys bench`). Made
+        once and kept while the weights are the same tensors, unchanged (a tuned or LoRA-wrapped model makes a
+        new copy); ~85 ms, so a handful of texts (a query) keeps autocast on the fp32 weights."""
+        import torch
+        stamp = tuple((id(p), p._version) for p in self.model.parameters())
+        if self._bf16 is None or self._bf16[0] != stamp:
+            copy = deepcopy(self.model).to(torch.bfloat16).eval()
+            self._bf16 = (stamp, copy)
+        return self._bf16[1]
 
 
 def _load_sentence_transformer(name: str, path: str, device: str):

@@ -53,7 +53,8 @@ def test_auto_drops_an_alignment_that_cannot_beat_a_frozen_encoder_already_on_ta
     result = align_encoder(shared_encoder(DEFAULT_MODEL), model, texts, np.full(len(items), 9),
                            TrainConfig(encoder_tuning="auto", encoder_pairs=64, encoder_lr=1e-3))
     report = result.report
-    assert report["align_error_frozen"] < 1e-6 < report["align_error_aligned"]
+    # frozen: 0 up to rounding (fp32 ~1e-7; bf16 on CPUs with native bf16 ~1e-5); any alignment moves off target
+    assert report["align_error_frozen"] < 1e-4 and report["align_error_aligned"] > 100 * report["align_error_frozen"]
     assert not result.keep and result.encoder is None and report["align_held_out_items"] == 20
     assert "encoder_dir" not in report and not any(k.startswith("drift_") for k in report)
     assert report["align_summary"].startswith("aligned encoder not kept (no gain beyond the noise): on 20 held-out")

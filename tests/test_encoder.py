@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from recsys.encoder import DEFAULT_MODEL, EmbeddingCache, TextEncoder
+from recsys.encoder import BF16_COPY_MIN, DEFAULT_MODEL, EmbeddingCache, TextEncoder
 from recsys.encoder_names import packaged_model_path
 from tests.fakes import FakeEncoder
 
@@ -28,6 +29,30 @@ def test_packaged_model_loads_offline_and_gives_unit_vectors(encoder):
 def test_fast_path_agrees_with_plain_sentence_transformers(encoder):
     plain = encoder.model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     assert (encoder.encode(TEXTS) * plain).sum(1).min() > 0.99
+
+
+@pytest.mark.slow
+def test_a_large_bf16_encode_uses_a_bf16_copy_of_the_weights_and_agrees_with_plain_fp32():
+    enc = TextEncoder(DEFAULT_MODEL, device="cpu", precision="bf16")  # the bf16 path, whatever this CPU has
+    texts = [f"{t} #{i}" for i in range(BF16_COPY_MIN // len(TEXTS) + 1) for t in TEXTS]
+    plain = enc.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    vectors = enc.encode(texts)
+    copy = enc._bf16[1]
+    assert next(copy.parameters()).dtype == torch.bfloat16 and next(enc.model.parameters()).dtype == torch.float32
+    assert (vectors * plain).sum(1).min() > 0.999
+    enc.encode(texts)
+    assert enc._bf16[1] is copy  # unchanged weights: the copy is kept
+    with torch.no_grad():  # weights changed in place (a tuning step): a fresh copy, and new vectors
+        next(enc.model.parameters()).mul_(0.5)
+    changed = enc.encode(texts)
+    assert enc._bf16[1] is not copy and not np.allclose(changed, vectors, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_a_few_texts_keep_the_fp32_weights_under_autocast():
+    enc = TextEncoder(DEFAULT_MODEL, device="cpu", precision="bf16")
+    enc.encode(TEXTS)
+    assert enc._bf16 is None
 
 
 @pytest.mark.slow
