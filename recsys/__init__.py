@@ -6,3 +6,7 @@ does not import torch: modules that need torch load it themselves.
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from recsys.devices import bound_onednn_cache  # noqa: E402  (before any torch kernel runs)
+
+bound_onednn_cache()

@@ -1,0 +1,24 @@
+"""devices.py: the oneDNN kernel cache bound the package sets on import, unless the environment already sets one."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from recsys.devices import ONEDNN_CACHE
+
+CODE = "import os, recsys; print(os.environ['ONEDNN_PRIMITIVE_CACHE_CAPACITY'])"
+
+
+def _capacity_after_import(env: dict) -> str:
+    return subprocess.run([sys.executable, "-c", CODE], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_importing_the_package_bounds_the_onednn_kernel_cache():
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    assert _capacity_after_import(env) == ONEDNN_CACHE == "16"
+
+
+def test_a_capacity_already_in_the_environment_wins():
+    assert _capacity_after_import({**os.environ, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "300"}) == "300"
