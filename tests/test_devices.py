@@ -17,7 +17,7 @@ def _capacity_after_import(env: dict) -> str:
 
 def test_importing_the_package_bounds_the_onednn_kernel_cache():
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
-    assert _capacity_after_import(env) == ONEDNN_CACHE == "16"
+    assert _capacity_after_import(env) == ONEDNN_CACHE == "64"
 
 
 def test_a_capacity_already_in_the_environment_wins():
