@@ -43,8 +43,9 @@ def bound_onednn_cache() -> None:
     the shapes every step shares).
     Padding the varying sizes to a few buckets would keep both; not built. oneDNN reads the setting when it builds
     its first kernel, so the package sets it on import (before torch runs anything); a value already in the
-    environment wins."""
-    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE)
+    environment wins (also under oneDNN's older name, DNNL_PRIMITIVE_CACHE_CAPACITY)."""
+    if "DNNL_PRIMITIVE_CACHE_CAPACITY" not in os.environ:
+        os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE)
 
 
 def keep_freed_memory() -> None:

@@ -67,7 +67,8 @@ class TextEncoder:
         self.batch_size = batch_size
         self.precision = precision
         self.key = key
-        self._bf16 = None  # (weights stamp, bf16 copy of the model): _bf16_copy
+        self._bf16 = None  # (parameters, their versions, bf16 copy of the model): _bf16_copy
+        self._bf16_lock = threading.Lock()  # one copy at a time (the shared encoder serves several threads)
 
     def save_to(self, folder: Path) -> None:
         self.model.save(str(folder), safe_serialization=True)
@@ -106,14 +107,22 @@ class TextEncoder:
         """The model with bf16 weights, for the CPU's bf16 path: autocast re-casts every weight at every batch and
         keeps layer norms and softmax in fp32; whole-bf16 weights encode ~1.3x faster again (MovieLens titles
         1,105 -> 1,493 items/s on 2 cores with AMX, cosine to plain fp32 encode > 0.9999; `recsys bench`). Made
-        once and kept while the weights are the same tensors, unchanged (a tuned or LoRA-wrapped model makes a
-        new copy); ~85 ms, so a handful of texts (a query) keeps autocast on the fp32 weights."""
+        once (~85 ms) and kept while the model holds the same parameter tensors at the same version counters (an
+        optimiser step or load_state_dict bumps them; a LoRA wrap brings new tensors; tuning in this project works
+        on a copy with its own TextEncoder anyway). Writes through `.data` bump no counter: code that changes the
+        weights that way must make a new TextEncoder. Returns the fp32 model where no stamp can be taken."""
         import torch
-        stamp = tuple((id(p), p._version) for p in self.model.parameters())
-        if self._bf16 is None or self._bf16[0] != stamp:
-            copy = deepcopy(self.model).to(torch.bfloat16).eval()
-            self._bf16 = (stamp, copy)
-        return self._bf16[1]
+        params = tuple(self.model.parameters())
+        try:
+            versions = tuple(p._version for p in params)
+        except RuntimeError:  # inference tensors have no version counter
+            return self.model
+        with self._bf16_lock:
+            cached = self._bf16
+            if cached is None or len(cached[0]) != len(params) or cached[1] != versions or \
+                    any(a is not b for a, b in zip(cached[0], params)):
+                self._bf16 = (params, versions, deepcopy(self.model).to(torch.bfloat16).eval())
+            return self._bf16[2]
 
 
 def _load_sentence_transformer(name: str, path: str, device: str):

@@ -22,3 +22,11 @@ def test_importing_the_package_bounds_the_onednn_kernel_cache():
 
 def test_a_capacity_already_in_the_environment_wins():
     assert _capacity_after_import({**os.environ, "ONEDNN_PRIMITIVE_CACHE_CAPACITY": "300"}) == "300"
+
+
+def test_a_capacity_under_onednns_older_name_is_left_alone():
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    code = "import os, recsys; print(os.environ.get('ONEDNN_PRIMITIVE_CACHE_CAPACITY', 'unset'))"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "DNNL_PRIMITIVE_CACHE_CAPACITY": "300"},
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "unset"

@@ -37,15 +37,15 @@ def test_a_large_bf16_encode_uses_a_bf16_copy_of_the_weights_and_agrees_with_pla
     texts = [f"{t} #{i}" for i in range(BF16_COPY_MIN // len(TEXTS) + 1) for t in TEXTS]
     plain = enc.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     vectors = enc.encode(texts)
-    copy = enc._bf16[1]
+    copy = enc._bf16[2]
     assert next(copy.parameters()).dtype == torch.bfloat16 and next(enc.model.parameters()).dtype == torch.float32
     assert (vectors * plain).sum(1).min() > 0.999
     enc.encode(texts)
-    assert enc._bf16[1] is copy  # unchanged weights: the copy is kept
+    assert enc._bf16[2] is copy  # unchanged weights: the copy is kept
     with torch.no_grad():  # weights changed in place (a tuning step): a fresh copy, and new vectors
         next(enc.model.parameters()).mul_(0.5)
     changed = enc.encode(texts)
-    assert enc._bf16[1] is not copy and not np.allclose(changed, vectors, atol=1e-3)
+    assert enc._bf16[2] is not copy and not np.allclose(changed, vectors, atol=1e-3)
 
 
 @pytest.mark.slow
