@@ -36,10 +36,8 @@ class Encoder(Protocol):
 
 
 class TextEncoder:
-    """A sentence-transformers model behind a faster encode loop.
-
-    precision 'auto' runs bf16 autocast on CPUs with native bf16 and fp16 on CUDA (cosine to fp32 > 0.999
-    measured by `recsys bench`), else fp32."""
+    """A sentence-transformers model behind a faster encode loop. precision 'auto': bf16 on CPUs with native bf16,
+    fp16 autocast on CUDA (cosine to fp32 > 0.999 measured by `recsys bench`), else fp32."""
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str | None = None, precision: str = "auto",
                  batch_size: int = 128) -> None:
@@ -104,13 +102,9 @@ class TextEncoder:
         return out
 
     def _bf16_copy(self):
-        """The model with bf16 weights, for the CPU's bf16 path: autocast re-casts every weight at every batch and
-        keeps layer norms and softmax in fp32; whole-bf16 weights encode ~1.3x faster again (MovieLens titles
-        1,105 -> 1,493 items/s on 2 cores with AMX, cosine to plain fp32 encode > 0.9999; `recsys bench`). Made
-        once (~85 ms) and kept while the model holds the same parameter tensors at the same version counters (an
-        optimiser step or load_state_dict bumps them; a LoRA wrap brings new tensors; tuning in this project works
-        on a copy with its own TextEncoder anyway). Writes through `.data` bump no counter: code that changes the
-        weights that way must make a new TextEncoder. Returns the fp32 model where no stamp can be taken."""
+        """The model in bf16 weights for the CPU bf16 path (autocast re-casts every weight per batch): ~1.3x faster
+        again at cosine > 0.9999 to fp32 (README). Kept while the model holds the same parameter tensors at the
+        same versions (a step or load_state_dict bumps them; writes through `.data` do not: make a new encoder)."""
         import torch
         params = tuple(self.model.parameters())
         try:
@@ -119,8 +113,7 @@ class TextEncoder:
             return self.model
         with self._bf16_lock:
             cached = self._bf16
-            if cached is None or len(cached[0]) != len(params) or cached[1] != versions or \
-                    any(a is not b for a, b in zip(cached[0], params)):
+            if cached is None or cached[1] != versions or any(a is not b for a, b in zip(cached[0], params)):
                 self._bf16 = (params, versions, deepcopy(self.model).to(torch.bfloat16).eval())
             return self._bf16[2]
 
