@@ -23,7 +23,6 @@ from recsys.events import Callback, TrainEvent, emit
 from recsys.storage import atomic_write_bytes
 
 __all__ = ["DEFAULT_MODEL", "EmbeddingCache", "TextEncoder", "item_text_vectors"]
-
 BF16_COPY_MIN = 256  # texts per encode call from which the CPU bf16 path uses a bf16 copy of the weights
 
 
@@ -112,9 +111,10 @@ class TextEncoder:
         except RuntimeError:  # inference tensors have no version counter
             return self.model
         with self._bf16_lock:
-            cached = self._bf16
-            if cached is None or cached[1] != versions or any(a is not b for a, b in zip(cached[0], params)):
-                self._bf16 = (params, versions, deepcopy(self.model).to(torch.bfloat16).eval())
+            old = self._bf16
+            if old is None or old[1] != versions or any(a is not b for a, b in zip(old[0], params)):
+                memo = {id(tok): tok for tok in [getattr(self.model, "tokenizer", None)]}  # shared: threads use it
+                self._bf16 = (params, versions, deepcopy(self.model, memo).to(torch.bfloat16).eval())
             return self._bf16[2]
 
 
