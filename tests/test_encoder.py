@@ -50,23 +50,12 @@ def test_a_large_bf16_encode_uses_a_bf16_copy_of_the_weights_and_agrees_with_pla
 
 @pytest.mark.slow
 def test_threads_encoding_at_once_through_one_encoder_all_get_the_right_vectors():
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
     enc = TextEncoder(DEFAULT_MODEL, device="cpu", precision="bf16")  # as the app's shared encoder
     texts = [f"{t} #{i}" for i in range(BF16_COPY_MIN // len(TEXTS) + 1) for t in TEXTS]
     plain = enc.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
-    results, errors = [], []
-
-    def work():
-        try:
-            results.append(enc.encode(texts))
-        except Exception as exc:  # noqa: BLE001 - any failure in a thread is the finding
-            errors.append(repr(exc))
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == [] and len(results) == 3
+    with ThreadPoolExecutor(3) as pool:  # result() re-raises any thread's error here
+        results = [job.result() for job in [pool.submit(enc.encode, texts) for _ in range(3)]]
     assert all((vectors * plain).sum(1).min() > 0.999 for vectors in results)
 
 
