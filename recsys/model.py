@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from recsys.serving import ServingModel
 
@@ -50,37 +51,44 @@ class ItemTower(nn.Module):
 
     def history_vectors(self, history: torch.Tensor) -> torch.Tensor:
         """item_in()[history] (padding -> 0), computing the adapter only for the items the batch holds."""
+        vec, inverse = self.history_table(history)
+        return vec[inverse]
+
+    def history_table(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the item_in vectors of the batch's distinct items (padding -> 0), history as rows of that table)."""
         unique, inverse = torch.unique(history, return_inverse=True)
         real = unique[unique < self.n_items]
         vec = torch.cat([self.in_adapter(self.text[real]), self.text.new_zeros(len(unique) - len(real), self.dim)])
         if self.use_item_ids:
             vec = vec + self.in_id(unique)
-        return vec[inverse]
+        return vec, inverse
 
     def item_out(self, text_only: bool = False) -> torch.Tensor:  # (n_items, dim)
         vec = self.out_adapter(self.text)
         return vec if text_only or not self.use_item_ids else vec + self.out_id.weight[:-1]
 
     def logits(self, users: torch.Tensor, text_only: bool = False) -> torch.Tensor:
-        return self.both_logits(users)[1 if text_only else 0]
+        """Scores of every item, (batch, n_items): for validation. Training keeps them as their factors
+        (text_out, full_out) for fused_softmax."""
+        text_items, text_bias = self.text_out()
+        items, bias = (text_items, text_bias) if text_only else self.full_out(text_items)
+        return users @ items.T + bias
 
-    def both_logits(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(full, text-only) scores, (batch, n_items) each; the text adapter runs once."""
-        text_scores = users @ self.out_adapter(self.text).T + self.unseen
+    def text_out(self, candidates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(items, bias) of the text-only scores (user @ items.T + bias) of every item, or of `candidates`."""
+        if candidates is None:
+            return self.out_adapter(self.text), self.unseen
+        return self.out_adapter(self.text[candidates]), self.unseen[candidates]
+
+    def full_out(self, text_items: torch.Tensor, candidates: torch.Tensor | None = None):
+        """(items, bias) of the full scores of every item, or of `candidates`, from their text_out items (the
+        text adapter runs once for both paths): text + ID vector, unseen mask + learned bias."""
+        unseen = self.unseen if candidates is None else self.unseen[candidates]
         if not self.use_item_ids:
-            return text_scores, text_scores
-        return text_scores + users @ self.out_id.weight[:-1].T + self.bias.weight[:-1, 0], text_scores
-
-    def text_logits(self, users: torch.Tensor) -> torch.Tensor:
-        """Text-only scores over every item, (batch, n_items)."""
-        return users @ self.out_adapter(self.text).T + self.unseen
-
-    def candidate_logits(self, users: torch.Tensor, candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(full, text-only) scores of `candidates` (item indices) only: the sampled softmax's columns."""
-        text_scores = users @ self.out_adapter(self.text[candidates]).T + self.unseen[candidates]
-        if not self.use_item_ids:
-            return text_scores, text_scores
-        return text_scores + users @ self.out_id(candidates).T + self.bias(candidates)[:, 0], text_scores
+            return text_items, unseen
+        if candidates is None:
+            return text_items + self.out_id.weight[:-1], unseen + self.bias.weight[:-1, 0]
+        return text_items + self.out_id(candidates), unseen + self.bias(candidates)[:, 0]
 
     def users(self, history: torch.Tensor) -> torch.Tensor:
         """history: (batch, max_history) item indices, padding = n_items, most recent last -> (batch, dim)."""
@@ -113,7 +121,8 @@ class HistoryModel(ItemTower):
         pad = history == self.n_items
         logits = self.position_logits.expand_as(history).masked_fill(pad, float("-inf"))
         weights = torch.softmax(logits, dim=1).nan_to_num(0.0)  # (batch, L)
-        return torch.einsum("bl,bld->bd", weights, self.history_vectors(history))
+        vec, inverse = self.history_table(history)  # a weighted sum of table rows, without a (batch, L, dim) copy
+        return F.embedding_bag(inverse, vec.float(), per_sample_weights=weights.float(), mode="sum")
 
     @torch.no_grad()
     def to_serving(self, item_ids: np.ndarray) -> ServingModel:

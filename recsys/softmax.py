@@ -6,39 +6,64 @@ from __future__ import annotations
 import torch
 
 from recsys.config import TrainConfig
-from recsys.losses import sampled_columns, unlikelihood
+from recsys.fused_softmax import Scores, unlikelihood
+from recsys.losses import sampled_columns
 from recsys.model import ItemTower
 from recsys.sequences import Examples
 
 DOWN_BATCH = 256  # thumbs-down examples per step for the unlikelihood term
 
 
-def step_logits(model: ItemTower, users: torch.Tensor, target: torch.Tensor, config: TrainConfig, rng,
-                pool: torch.Tensor | None = None):
-    """(full scores, each row's target column in them, text-only scores, each row's target column in those).
-    Above `softmax_items` seen items the full scores are a corrected sampled softmax over the batch's targets and
-    `softmax_items` drawn items. The text-only scores cover every item up to `text_softmax_items` items: new items
-    are placed by the text path alone, among all items (measured on ml-latest-small's cold protocol: sampling this
-    path too cost 0.009 NDCG@10); above that, they share the full scores' sampled columns (a step's cost then stops
-    growing with the catalog). pool: the whole batch's targets when these rows are a data-parallel share of it."""
+class StepItems:
+    """Every item's score factors for one step, each computed once: the text adapter over the whole catalog runs
+    once a step however many of its losses score every item (the next-item loss's text path, two thumbs-down terms)."""
+
+    def __init__(self, model: ItemTower) -> None:
+        self.model, self._text, self._full = model, None, None
+
+    def text(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._text is None:
+            self._text = self.model.text_out()
+        return self._text
+
+    def full(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._full is None:
+            self._full = self.model.full_out(self.text()[0])
+        return self._full
+
+
+def step_scores(model: ItemTower, items: StepItems, target: torch.Tensor, config: TrainConfig, rng,
+                pool: torch.Tensor | None = None) -> tuple[Scores, Scores]:
+    """(full scores, text-only scores) of a step's rows, as factors (fused_softmax.Scores) with each row's target
+    column. Above `softmax_items` seen items the full scores are a corrected sampled softmax over the batch's
+    targets and `softmax_items` drawn items. The text-only scores cover every item up to `text_softmax_items` items:
+    new items are placed by the text path alone, among all items (measured on ml-latest-small's cold protocol:
+    sampling this path too cost 0.009 NDCG@10); above that, they share the full scores' sampled columns (a step's
+    cost then stops growing with the catalog). pool: the whole batch's targets when these rows are a data-parallel
+    share of it."""
     if not sampled(model, config):
-        full, text_only = model.both_logits(users)
-        return full, target, text_only, target
+        return Scores(*items.full(), target), Scores(*items.text(), target)
     candidates, columns, correction = sampled_columns(target, model.target_counts, config.softmax_items, rng,
                                                       pool=pool)
-    full, text_sampled = model.candidate_logits(users, candidates)
-    if config.text_loss_weight <= 0:
-        return full + correction, columns, full, columns
-    if model.n_items > config.text_softmax_items:
-        return full + correction, columns, text_sampled + correction, columns
-    return full + correction, columns, model.text_logits(users), target
+    offset = -correction[columns]  # each row's own target stays uncorrected
+    shared = config.text_loss_weight <= 0 or model.n_items > config.text_softmax_items
+    if shared:
+        text_items, text_bias = model.text_out(candidates)
+        full_items, full_bias = model.full_out(text_items, candidates)
+        text = Scores(text_items, text_bias + correction, columns, offset)
+    else:
+        text_items, text_bias = items.text()
+        full_items, full_bias = model.full_out(text_items[candidates], candidates)
+        text = Scores(text_items, text_bias, target)
+    full = Scores(full_items, full_bias + correction, columns, offset)
+    return full, text
 
 
 def sampled(model: ItemTower, config: TrainConfig) -> bool:
     return model.target_counts is not None and (model.target_counts > 0).sum() > config.softmax_items
 
 
-def down_loss(model: ItemTower, downs: Examples, device, rng, config: TrainConfig) -> torch.Tensor:
+def down_loss(model: ItemTower, items: StepItems, downs: Examples, device, rng, config: TrainConfig) -> torch.Tensor:
     """Unlikelihood of a sample of thumbs-down (or disliked) items: over every item, or, where even the text path
     samples its columns (catalogs above text_softmax_items), over the down items plus the same kind of corrected
     sample. (Sampled on ml-latest-small, whose low ratings count as downs, it cost cold NDCG@10 0.0677 -> 0.0602.)"""
@@ -47,7 +72,8 @@ def down_loss(model: ItemTower, downs: Examples, device, rng, config: TrainConfi
     down = torch.from_numpy(downs.target[pick]).to(device)
     users = model.users(history)
     if not sampled(model, config) or model.n_items <= config.text_softmax_items:
-        return unlikelihood(model.logits(users), down)
+        return unlikelihood(users, Scores(*items.full(), down))
     candidates, columns, correction = sampled_columns(down, model.target_counts, config.softmax_items, rng,
                                                       targets_drawn=False)
-    return unlikelihood(model.candidate_logits(users, candidates)[0] + correction, columns)
+    items, bias = model.full_out(model.text_out(candidates)[0], candidates)
+    return unlikelihood(users, Scores(items, bias + correction, columns, -correction[columns]))

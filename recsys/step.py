@@ -12,10 +12,11 @@ import torch
 
 from recsys.config import TrainConfig
 from recsys.devices import autocast
-from recsys.losses import next_item_loss, unlikelihood
+from recsys.fused_softmax import unlikelihood
+from recsys.losses import next_item_loss
 from recsys.model import ItemTower
 from recsys.sequences import Examples
-from recsys.softmax import down_loss, step_logits
+from recsys.softmax import StepItems, down_loss, step_scores
 
 
 @dataclass(frozen=True)
@@ -129,32 +130,26 @@ class StepLoss(torch.nn.Module):
         with autocast(device, config.precision):
             users, target, weight = model.train_rows(history, target, weight)
             pool = None if totals is None else torch.from_numpy(totals.targets).to(device)
-            full, columns, text_only, text_columns = step_logits(model, users, target, config, rng, pool)
+            items = StepItems(model)
+            full, text_only = step_scores(model, items, target, config, rng, pool)
             liked, disliked = weight > 0, weight < 0  # weight 0 (e.g. thumbs at feedback_weight 0): no signal
-            loss = full.new_zeros(())
+            loss = torch.zeros((), device=users.device)
             if bool(liked.any()):
-                rows = _rows(liked, full, text_only, columns, weight, text_columns)
-                loss = next_item_loss(*rows[:4], config.text_loss_weight, rows[4])
+                loss = next_item_loss(users[liked], full.rows(liked), text_only.rows(liked), weight[liked],
+                                      config.text_loss_weight)
                 if totals is not None:  # a weighted mean over this shard -> its part of the batch's mean
                     loss = loss * (weight[liked].float().sum() / totals.liked * totals.world)
             if bool(disliked.any()):  # disliked steps inside attention windows
-                part = unlikelihood(full[disliked], columns[disliked])
+                part = unlikelihood(users[disliked], full.rows(disliked))
                 if totals is not None:
                     part = part * (int(disliked.sum()) / totals.disliked * totals.world)
                 loss = loss + part
             for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
                 if len(examples.target) and scale > 0:  # the same sample on every worker: DDP's mean keeps it
-                    loss = loss + scale * down_loss(model, examples, device, rng, config)
+                    loss = loss + scale * down_loss(model, items, examples, device, rng, config)
             if totals is not None:  # a graph on every worker, even for a shard with no rows (scores of never-seen
                 loss = loss + 0.0 * sum(p.sum() for p in model.parameters())  # items are -inf: not those)
         return loss
-
-
-def _rows(mask: torch.Tensor, *tensors: torch.Tensor) -> list[torch.Tensor]:
-    """Each tensor's rows where mask holds; the tensors themselves when it holds everywhere (a history model's
-    batch): indexing a (batch x n_items) score matrix, and its backward's zero-filled scatter, cost a quarter of a
-    step on ml-latest-small."""
-    return list(tensors) if bool(mask.all()) else [t[mask] for t in tensors]
 
 
 def drop_history(history: np.ndarray, p: float, pad: int, rng) -> np.ndarray:

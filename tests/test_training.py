@@ -82,17 +82,19 @@ def test_above_text_softmax_items_the_text_scores_share_the_sampled_columns():
     import torch
 
     from recsys.model import HistoryModel
-    from recsys.softmax import step_logits
+    from recsys.softmax import StepItems, step_scores
     rng = np.random.default_rng(0)
     model = HistoryModel(rng.standard_normal((40, 6)).astype(np.float32), np.ones(40, bool), 8, 4, True)
     model.target_counts = np.ones(40)
-    users, target = torch.randn(5, 8), torch.tensor([0, 1, 2, 3, 39])
+    target = torch.tensor([0, 1, 2, 3, 39])
     sampled = TrainConfig(softmax_items=16, text_softmax_items=16)
-    full, columns, text_only, text_columns = step_logits(model, users, target, sampled, np.random.default_rng(1))
-    assert text_only.shape == full.shape and full.shape[1] < 40 and torch.equal(text_columns, columns)
+    full, text_only = step_scores(model, StepItems(model), target, sampled, np.random.default_rng(1))
+    assert len(text_only.items) == len(full.items) < 40 and torch.equal(text_only.target, full.target)
+    assert torch.equal(text_only.offset, full.offset) and (full.offset <= 0).all()
     full_text = TrainConfig(softmax_items=16, text_softmax_items=40)
-    full, columns, text_only, text_columns = step_logits(model, users, target, full_text, np.random.default_rng(1))
-    assert full.shape[1] < 40 and text_only.shape == (5, 40) and torch.equal(text_columns, target)
+    full, text_only = step_scores(model, StepItems(model), target, full_text, np.random.default_rng(1))
+    assert len(full.items) < 40 and len(text_only.items) == 40 and torch.equal(text_only.target, target)
+    assert text_only.offset is None
 
 
 def test_the_no_early_stop_floor_is_capped_at_100_epochs_on_a_tiny_data_set():

@@ -1,0 +1,101 @@
+"""Softmax losses over scores kept as their factors (users @ items.T + bias), computed a block of rows at a time
+with their gradients in the same pass: the (rows x items) score matrix is never held whole, and each block is
+touched by a few passes instead of the dozen an unfused cross-entropy and its backward make over fresh memory.
+On ml-latest-small (9,000 items, batch 1,024, 2 cores) those element-wise passes were two thirds of a training
+step. The maths is the plain softmax cross-entropy and unlikelihood (tests compare both with torch's own)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+BLOCK_ELEMENTS = 1 << 21  # scores per block (8 MB in fp32); 60 ml-latest-small steps: 2^20 7.6 s, 2^21 6.6, 2^22 6.7
+MAX_DOWN_PROB = 1 - 1e-6  # the unlikelihood's clamp: a row whose down item has all the mass adds no gradient
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Row r's score of column j is users[r] @ items[j] + bias[j], plus offset[r] in its own target column:
+    a sampled softmax leaves each row's target uncorrected (losses.sampled_columns). items (n_columns, dim),
+    bias (n_columns,), target (rows,) column indices, offset (rows,) or None."""
+
+    items: torch.Tensor
+    bias: torch.Tensor
+    target: torch.Tensor
+    offset: torch.Tensor | None = None
+
+    def rows(self, mask: torch.Tensor) -> Scores:
+        return Scores(self.items, self.bias, self.target[mask], None if self.offset is None else self.offset[mask])
+
+    def matrix(self, users: torch.Tensor) -> torch.Tensor:
+        """The whole (rows x columns) score matrix, in fp32: for tests and small checks, not for training."""
+        scores = users.float() @ self.items.float().T + self.bias.float()
+        if self.offset is not None:
+            scores[torch.arange(len(users)), self.target] += self.offset.float()
+        return scores
+
+
+def cross_entropy(users: torch.Tensor, scores: Scores, weight: torch.Tensor) -> torch.Tensor:
+    """sum_r weight[r] * CE(row r's scores, its target) / sum(weight): the weighted next-item loss."""
+    coef = (weight.float() / weight.float().sum()).detach()
+    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, "xent")
+
+
+def unlikelihood(users: torch.Tensor, scores: Scores) -> torch.Tensor:
+    """mean_r -log(1 - p_r(target)): each row's (thumbs-down) target pushed out of its softmax."""
+    coef = torch.full((len(users),), 1.0 / max(len(users), 1), device=users.device)
+    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, "unlike")
+
+
+class _FusedSoftmax(torch.autograd.Function):
+    """The loss sum_r coef[r] * loss_r; its gradients are computed with it (they are linear in the incoming
+    gradient, which backward applies). Under autocast the two matmuls run in its dtype, the softmax in fp32."""
+
+    @staticmethod
+    def forward(ctx, users, items, bias, target, coef, offset, kind):
+        device = users.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else \
+            torch.promote_types(users.dtype, items.dtype)
+        need = ctx.needs_input_grad[:3]
+        with torch.autocast(device, enabled=False):
+            u, w, b = users.to(dtype), items.to(dtype), bias.float()
+            grad_u = torch.zeros(u.shape, dtype=torch.float32, device=u.device) if need[0] else None
+            grad_w = torch.zeros(w.shape, dtype=torch.float32, device=w.device) if need[1] else None
+            grad_b = torch.zeros(b.shape, dtype=torch.float32, device=b.device) if need[2] else None
+            total = torch.zeros((), dtype=torch.float32, device=u.device)
+            step = max(1, BLOCK_ELEMENTS // max(len(w), 1))
+            for start in range(0, len(u), step):
+                block = slice(start, start + step)
+                rows = torch.arange(len(u[block]), device=u.device)
+                t = target[block]
+                z = torch.mm(u[block], w.T).float().add_(b)
+                if offset is not None:
+                    z[rows, t] += offset[block].float()
+                probs = torch.log_softmax(z, dim=1)
+                logp_t = probs[rows, t]
+                probs = probs.exp_()  # the block's softmax, in place
+                probs[rows, t] -= 1.0  # softmax - one-hot: d CE / d scores
+                if kind == "xent":
+                    loss, scale = -logp_t, coef[block]
+                else:  # d loss / d scores = ratio * (one-hot - softmax)
+                    p_t = logp_t.exp()
+                    loss = -torch.log1p(-p_t.clamp(max=MAX_DOWN_PROB))
+                    scale = -coef[block] * torch.where(p_t < MAX_DOWN_PROB, p_t / (1 - p_t), torch.zeros_like(p_t))
+                total += (coef[block] * loss).sum()
+                if not any(need):
+                    continue
+                if need[2]:
+                    grad_b += torch.mv(probs.T, scale)
+                grad = torch.mul(probs, scale[:, None], out=torch.empty(probs.shape, dtype=dtype, device=u.device))
+                if need[0]:
+                    grad_u[block] = torch.mm(grad, w)
+                if need[1]:
+                    grad_w += torch.mm(grad.T, u[block])
+        ctx.grads = (grad_u, grad_w, grad_b)
+        ctx.dtypes = (users.dtype, items.dtype, bias.dtype)
+        return total
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grads = [None if g is None else (g * grad_out).to(dt) for g, dt in zip(ctx.grads, ctx.dtypes)]
+        return (*grads, None, None, None, None)

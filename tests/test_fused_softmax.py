@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import recsys.fused_softmax as fused
+from recsys.fused_softmax import Scores, cross_entropy, unlikelihood
+
+
+def problem(rows=7, cols=11, dim=5, seed=0, offset=False):
+    """Leaf tensors of a small scoring problem; columns 3 and 8 are never-seen items (bias -inf)."""
+    g = torch.Generator().manual_seed(seed)
+    users = torch.randn(rows, dim, generator=g, requires_grad=True)
+    items = torch.randn(cols, dim, generator=g, requires_grad=True)
+    bias = torch.randn(cols, generator=g)
+    bias[[3, 8]] = float("-inf")
+    bias.requires_grad_(True)
+    target = torch.tensor([0, 1, 2, 4, 5, 10, 0][:rows])
+    off = torch.randn(rows, generator=g) if offset else None
+    return users, items, bias, target, off
+
+
+def reference_matrix(users, items, bias, target, offset):
+    scores = users @ items.T + bias
+    if offset is not None:
+        scores = scores + F.one_hot(target, len(items)) * offset[:, None]
+    return scores
+
+
+def grads(loss, *tensors):
+    return torch.autograd.grad(loss, tensors)
+
+
+@pytest.fixture(params=[1 << 20, 22], ids=["one block", "blocks of two rows"])
+def block(request, monkeypatch):
+    monkeypatch.setattr(fused, "BLOCK_ELEMENTS", request.param)  # 22 // 11 columns: 2 rows a block, 4 blocks
+
+
+@pytest.mark.parametrize("offset", [False, True])
+def test_cross_entropy_and_its_gradients_are_torchs_weighted_cross_entropy(block, offset):
+    users, items, bias, target, off = problem(offset=offset)
+    weight = torch.tensor([1.0, 2.0, 0.5, 1.0, 3.0, 1.0, 0.25])
+    got = cross_entropy(users, Scores(items, bias, target, off), weight)
+    logits = reference_matrix(users, items, bias, target, off)
+    want = (F.cross_entropy(logits, target, reduction="none") * weight).sum() / weight.sum()
+    torch.testing.assert_close(got, want)
+    for g, w in zip(grads(got, users, items, bias), grads(want, users, items, bias)):
+        torch.testing.assert_close(g, w)
+
+
+def test_never_seen_columns_get_no_gradient(block):
+    users, items, bias, target, _ = problem()
+    loss = cross_entropy(users, Scores(items, bias, target), torch.ones(7))
+    g_items, g_bias = grads(loss, items, bias)
+    assert g_items[[3, 8]].abs().sum() == 0 and g_bias[[3, 8]].abs().sum() == 0
+    assert g_items[[0, 1, 2]].abs().sum() > 0
+
+
+def test_unlikelihood_and_its_gradients_match_minus_log_one_minus_p(block):
+    users, items, bias, target, _ = problem()
+    got = unlikelihood(users, Scores(items, bias, target))
+    p = torch.softmax(reference_matrix(users, items, bias, target, None), dim=1)
+    want = -torch.log1p(-p.gather(1, target[:, None]).squeeze(1)).mean()
+    torch.testing.assert_close(got, want)
+    for g, w in zip(grads(got, users, items, bias), grads(want, users, items, bias)):
+        torch.testing.assert_close(g, w)
+
+
+def test_an_unlikelihood_row_whose_item_holds_all_the_mass_is_clamped_and_adds_no_gradient():
+    users = torch.tensor([[30.0, 0.0], [0.0, 0.0]], requires_grad=True)
+    items = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], requires_grad=True)
+    bias = torch.zeros(3, requires_grad=True)
+    loss = unlikelihood(users, Scores(items, bias, torch.tensor([0, 1])))
+    # row 0: p(item 0) = 1 - 2e-13 -> clamped at 1 - 1e-6; row 1: uniform, p = 1/3
+    assert loss.item() == pytest.approx((-torch.log1p(torch.tensor(-(1 - 1e-6))).item() + -torch.log1p(
+        torch.tensor(-1 / 3)).item()) / 2, rel=1e-5)
+    g_users, = grads(loss, users)
+    assert g_users[0].abs().sum() == 0 and g_users[1].abs().sum() > 0
+
+
+def test_under_bf16_autocast_the_loss_is_close_to_fp32_and_gradients_keep_the_inputs_dtypes():
+    users, items, bias, target, _ = problem(rows=7, cols=11, dim=16, seed=3)
+    weight = torch.ones(7)
+    exact = cross_entropy(users, Scores(items, bias, target), weight)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half_users = users.to(torch.bfloat16)  # as a model's user vectors come out of autocast
+        loss = cross_entropy(half_users, Scores(items, bias, target), weight)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(exact.item(), rel=2e-2)
+    g_users, g_items, g_bias = grads(loss, users, items, bias)
+    assert (g_users.dtype, g_items.dtype, g_bias.dtype) == (torch.float32,) * 3
+    torch.testing.assert_close(g_items, grads(exact, items)[0], rtol=0.05, atol=0.02)
+
+
+def test_inputs_without_gradients_are_left_alone_and_the_incoming_gradient_scales_the_rest():
+    users, items, bias, target, _ = problem()
+    frozen = items.detach()
+    loss = cross_entropy(users, Scores(frozen, bias.detach(), target), torch.ones(7))
+    g_once, = grads(loss, users)
+    loss = cross_entropy(users, Scores(frozen, bias.detach(), target), torch.ones(7))
+    g_thrice, = grads(3.0 * loss, users)
+    torch.testing.assert_close(g_thrice, 3.0 * g_once)
+
+
+def test_rows_selects_the_targets_and_offsets_of_those_rows_only():
+    users, items, bias, target, off = problem(offset=True)
+    scores = Scores(items, bias, target, off)
+    mask = torch.tensor([True, False, True, False, False, True, False])
+    some = scores.rows(mask)
+    assert some.target.tolist() == [0, 2, 10] and torch.equal(some.offset, off[mask])
+    assert some.items is items and some.bias is bias
+    torch.testing.assert_close(some.matrix(users[mask]), scores.matrix(users)[mask])
