@@ -38,13 +38,15 @@ class Scores:
 def cross_entropy(users: torch.Tensor, scores: Scores, weight: torch.Tensor) -> torch.Tensor:
     """sum_r weight[r] * CE(row r's scores, its target) / sum(weight): the weighted next-item loss."""
     coef = (weight.float() / weight.float().sum()).detach()
-    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, "xent")
+    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, "xent",
+                               torch.is_grad_enabled())
 
 
 def unlikelihood(users: torch.Tensor, scores: Scores) -> torch.Tensor:
     """mean_r -log(1 - p_r(target)): each row's (thumbs-down) target pushed out of its softmax."""
     coef = torch.full((len(users),), 1.0 / max(len(users), 1), device=users.device)
-    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, "unlike")
+    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, "unlike",
+                               torch.is_grad_enabled())
 
 
 class _FusedSoftmax(torch.autograd.Function):
@@ -52,13 +54,16 @@ class _FusedSoftmax(torch.autograd.Function):
     gradient, which backward applies). Under autocast the two matmuls run in its dtype, the softmax in fp32."""
 
     @staticmethod
-    def forward(ctx, users, items, bias, target, coef, offset, kind):
+    def forward(ctx, users, items, bias, target, coef, offset, kind, grad_enabled):
         device = users.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else \
             torch.promote_types(users.dtype, items.dtype)
-        need = ctx.needs_input_grad[:3]
+        need = [grad_enabled and n for n in ctx.needs_input_grad[:3]]  # (forward itself runs without grad mode)
+        # fp16 gradients would underflow before a loss scaler's factor reaches them (in backward): fp32 there
+        grad_dtype = torch.float32 if dtype == torch.float16 else dtype
         with torch.autocast(device, enabled=False):
             u, w, b = users.to(dtype), items.to(dtype), bias.float()
+            u_g, w_g = u.to(grad_dtype), w.to(grad_dtype)
             grad_u = torch.zeros(u.shape, dtype=torch.float32, device=u.device) if need[0] else None
             grad_w = torch.zeros(w.shape, dtype=torch.float32, device=w.device) if need[1] else None
             grad_b = torch.zeros(b.shape, dtype=torch.float32, device=b.device) if need[2] else None
@@ -86,16 +91,17 @@ class _FusedSoftmax(torch.autograd.Function):
                     continue
                 if need[2]:
                     grad_b += torch.mv(probs.T, scale)
-                grad = torch.mul(probs, scale[:, None], out=torch.empty(probs.shape, dtype=dtype, device=u.device))
+                grad = torch.mul(probs, scale[:, None], out=torch.empty(probs.shape, dtype=grad_dtype, device=u.device))
                 if need[0]:
-                    grad_u[block] = torch.mm(grad, w)
+                    grad_u[block] = torch.mm(grad, w_g)
                 if need[1]:
-                    grad_w += torch.mm(grad.T, u[block])
+                    grad_w += torch.mm(grad.T, u_g[block])
         ctx.grads = (grad_u, grad_w, grad_b)
         ctx.dtypes = (users.dtype, items.dtype, bias.dtype)
         return total
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         grads = [None if g is None else (g * grad_out).to(dt) for g, dt in zip(ctx.grads, ctx.dtypes)]
-        return (*grads, None, None, None, None)
+        return (*grads, None, None, None, None, None)

@@ -111,3 +111,21 @@ def test_rows_selects_the_targets_and_offsets_of_those_rows_only():
     assert some.target.tolist() == [0, 2, 10] and torch.equal(some.offset, off[mask])
     assert some.items is items and some.bias is bias
     torch.testing.assert_close(some.matrix(users[mask]), scores.matrix(users)[mask])
+
+
+def test_without_grad_mode_only_the_loss_is_computed():
+    users, items, bias, target, _ = problem()
+    with torch.no_grad():
+        loss = unlikelihood(users, Scores(items, bias, target))
+    assert not loss.requires_grad
+    assert loss.item() == pytest.approx(unlikelihood(users, Scores(items, bias, target)).item(), rel=1e-6)
+
+
+def test_a_sampled_unlikelihood_leaves_each_rows_own_column_uncorrected(block):
+    users, items, bias, target, off = problem(offset=True)
+    got = unlikelihood(users, Scores(items, bias, target, off))
+    p = torch.softmax(reference_matrix(users, items, bias, target, off), dim=1)
+    want = -torch.log1p(-p.gather(1, target[:, None]).squeeze(1)).mean()
+    torch.testing.assert_close(got, want)
+    for g, w in zip(grads(got, users, items, bias), grads(want, users, items, bias)):
+        torch.testing.assert_close(g, w)
