@@ -182,3 +182,20 @@ def test_recommendations_of_an_attention_model_say_which_history_items_explain_t
         assert r.because == rec.explain(rec.history("u"), int(r.item_id[1:]))
         assert set(r.because) <= {"i0", "i1", "i2"}
     assert any(r.because for r in picks)
+
+
+def test_dropout_keeps_values_in_eval_and_drops_a_share_p_scaled_up_in_training():
+    from recsys.attention import Dropout
+    drop = Dropout(0.25)
+    x = torch.ones(200, 500)
+    drop.eval()
+    assert drop(x) is x
+    drop.train()
+    torch.manual_seed(0)
+    out = drop(x)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.75) < 0.01  # 100,000 draws: the share within 0.01
+    assert torch.equal(out[kept], torch.full((int(kept.sum()),), 1 / 0.75))  # kept values scaled by 1 / (1 - p)
+    torch.manual_seed(0)
+    assert torch.equal(drop(x), out)  # the same seed, the same mask
+    assert torch.equal(Dropout(0.0).train()(x), x)
