@@ -48,6 +48,17 @@ def bound_onednn_cache() -> None:
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE)
 
 
+SHAPE_BUCKET = 128  # row counts that vary per step are padded to a multiple of this before a matmul
+
+
+def bucketed(n: int, multiple: int = SHAPE_BUCKET) -> int:
+    """n rounded up to a multiple of `multiple`. oneDNN (bf16 on CPU) builds a kernel for each new matmul shape,
+    ~3 ms each; a training step's sizes (the batch's distinct items, a sampled softmax's columns) change every
+    step, so 3 matmuls of (1024 x 128) by (~3,000 x 128) took 13.6 ms at a new size each time against 4.0 ms at a
+    fixed one, and 4.4 ms bucketed to 256 (2 cores, AMX). Padding to a few sizes keeps the kernels cached."""
+    return -(-n // multiple) * multiple
+
+
 def keep_freed_memory() -> None:
     """glibc returns each freed (batch x n_items) buffer to the OS and faults it back in on the next step:
     two thirds of training time was page faults. Raising the mmap/trim thresholds keeps it (2x faster)."""

@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+
+from recsys.devices import SHAPE_BUCKET, bucketed
 
 BLOCK_ELEMENTS = 1 << 21  # scores per block (8 MB in fp32); 60 ml-latest-small steps: 2^20 7.6 s, 2^21 6.6, 2^22 6.7
 MAX_DOWN_PROB = 1 - 1e-6  # the unlikelihood's clamp: a row whose down item has all the mass adds no gradient
@@ -61,14 +64,23 @@ class _FusedSoftmax(torch.autograd.Function):
         need = [grad_enabled and n for n in ctx.needs_input_grad[:3]]  # (forward itself runs without grad mode)
         # fp16 gradients would underflow before a loss scaler's factor reaches them (in backward): fp32 there
         grad_dtype = torch.float32 if dtype == torch.float16 else dtype
+        n_rows, n_cols = len(users), len(items)
         with torch.autocast(device, enabled=False):
-            u, w, b = users.to(dtype), items.to(dtype), bias.float()
+            # rows and columns padded to a few sizes (devices.bucketed: a matmul kernel per shape): padded columns
+            # score -inf (no mass, no gradient); padded rows repeat the first target with weight 0
+            rows, cols = bucketed(n_rows, SHAPE_BUCKET) - n_rows, bucketed(n_cols, SHAPE_BUCKET) - n_cols
+            u = F.pad(users.to(dtype), (0, 0, 0, rows))
+            w = F.pad(items.to(dtype), (0, 0, 0, cols))
+            b = F.pad(bias.float(), (0, cols), value=float("-inf"))
+            target = torch.cat([target, target[:1].expand(rows)]) if n_rows else target
+            coef = F.pad(coef, (0, rows))
+            offset = None if offset is None else F.pad(offset.float(), (0, rows))
             u_g, w_g = u.to(grad_dtype), w.to(grad_dtype)
             grad_u = torch.zeros(u.shape, dtype=torch.float32, device=u.device) if need[0] else None
             grad_w = torch.zeros(w.shape, dtype=torch.float32, device=w.device) if need[1] else None
             grad_b = torch.zeros(b.shape, dtype=torch.float32, device=b.device) if need[2] else None
             total = torch.zeros((), dtype=torch.float32, device=u.device)
-            step = max(1, BLOCK_ELEMENTS // max(len(w), 1))
+            step = SHAPE_BUCKET * max(1, round(BLOCK_ELEMENTS / max(len(w), 1) / SHAPE_BUCKET))
             for start in range(0, len(u), step):
                 block = slice(start, start + step)
                 rows = torch.arange(len(u[block]), device=u.device)
@@ -96,7 +108,8 @@ class _FusedSoftmax(torch.autograd.Function):
                     grad_u[block] = torch.mm(grad, w_g)
                 if need[1]:
                     grad_w += torch.mm(grad.T, u_g[block])
-        ctx.grads = (grad_u, grad_w, grad_b)
+        ctx.grads = (None if grad_u is None else grad_u[:n_rows], None if grad_w is None else grad_w[:n_cols],
+                     None if grad_b is None else grad_b[:n_cols])
         ctx.dtypes = (users.dtype, items.dtype, bias.dtype)
         return total
 

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from recsys.devices import bucketed
 from recsys.serving import ServingModel
 
 
@@ -58,7 +59,7 @@ class ItemTower(nn.Module):
         """(the item_in vectors of the batch's distinct items (padding -> 0), history as rows of that table)."""
         unique, inverse = torch.unique(history, return_inverse=True)
         real = unique[unique < self.n_items]
-        vec = torch.cat([self.in_adapter(self.text[real]), self.text.new_zeros(len(unique) - len(real), self.dim)])
+        vec = torch.cat([_padded(self.in_adapter, self.text[real]), self.text.new_zeros(len(unique) - len(real), self.dim)])
         if self.use_item_ids:
             vec = vec + self.in_id(unique)
         return vec, inverse
@@ -78,7 +79,7 @@ class ItemTower(nn.Module):
         """(items, bias) of the text-only scores (user @ items.T + bias) of every item, or of `candidates`."""
         if candidates is None:
             return self.out_adapter(self.text), self.unseen
-        return self.out_adapter(self.text[candidates]), self.unseen[candidates]
+        return _padded(self.out_adapter, self.text[candidates]), self.unseen[candidates]
 
     def full_out(self, text_items: torch.Tensor, candidates: torch.Tensor | None = None):
         """(items, bias) of the full scores of every item, or of `candidates`, from their text_out items (the
@@ -128,6 +129,12 @@ class HistoryModel(ItemTower):
     def to_serving(self, item_ids: np.ndarray) -> ServingModel:
         return ServingModel(item_ids=item_ids, position_logits=_np(self.position_logits),
                             **self.item_arrays(len(item_ids)))
+
+
+def _padded(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """layer(x) for a per-step number of rows, padded to a bucket (devices.bucketed: a matmul kernel per size)."""
+    n = len(x)
+    return layer(F.pad(x, (0, 0, 0, bucketed(n) - n)))[:n]
 
 
 def _np(tensor: torch.Tensor) -> np.ndarray:

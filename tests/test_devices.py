@@ -30,3 +30,9 @@ def test_a_capacity_under_onednns_older_name_is_left_alone():
     out = subprocess.run([sys.executable, "-c", code], env={**env, "DNNL_PRIMITIVE_CACHE_CAPACITY": "300"},
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == "unset"
+
+
+def test_shape_buckets_round_a_size_up_to_a_multiple():
+    from recsys.devices import bucketed
+    assert [bucketed(n) for n in (0, 1, 128, 129, 3000)] == [0, 128, 128, 256, 3072]
+    assert bucketed(7, 2) == 8

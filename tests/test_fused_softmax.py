@@ -32,9 +32,13 @@ def grads(loss, *tensors):
     return torch.autograd.grad(loss, tensors)
 
 
-@pytest.fixture(params=[1 << 20, 22], ids=["one block", "blocks of two rows"])
+@pytest.fixture(params=["one block", "blocks of two rows"])
 def block(request, monkeypatch):
-    monkeypatch.setattr(fused, "BLOCK_ELEMENTS", request.param)  # 22 // 11 columns: 2 rows a block, 4 blocks
+    """One block (7 rows and 11 columns padded to 128 each), or 7 rows padded to 8 in four blocks of 2 rows and
+    11 columns padded to 12 (shape buckets of 2, 24 scores a block)."""
+    if request.param == "blocks of two rows":
+        monkeypatch.setattr(fused, "SHAPE_BUCKET", 2)
+        monkeypatch.setattr(fused, "BLOCK_ELEMENTS", 24)
 
 
 @pytest.mark.parametrize("offset", [False, True])
@@ -129,3 +133,9 @@ def test_a_sampled_unlikelihood_leaves_each_rows_own_column_uncorrected(block):
     torch.testing.assert_close(got, want)
     for g, w in zip(grads(got, users, items, bias), grads(want, users, items, bias)):
         torch.testing.assert_close(g, w)
+
+
+def test_no_rows_score_zero_without_error():
+    users, items, bias, target, _ = problem()
+    loss = cross_entropy(users[:0], Scores(items, bias, target[:0]), torch.ones(0))
+    assert loss.item() == 0.0
