@@ -62,54 +62,15 @@ class _FusedSoftmax(torch.autograd.Function):
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else \
             torch.promote_types(users.dtype, items.dtype)
         need = [grad_enabled and n for n in ctx.needs_input_grad[:3]]  # (forward itself runs without grad mode)
-        # fp16 gradients would underflow before a loss scaler's factor reaches them (in backward): fp32 there
-        grad_dtype = torch.float32 if dtype == torch.float16 else dtype
-        n_rows, n_cols = len(users), len(items)
         with torch.autocast(device, enabled=False):
-            # rows and columns padded to a few sizes (devices.bucketed: a matmul kernel per shape): padded columns
-            # score -inf (no mass, no gradient); padded rows repeat the first target with weight 0
-            rows, cols = bucketed(n_rows, SHAPE_BUCKET) - n_rows, bucketed(n_cols, SHAPE_BUCKET) - n_cols
-            u = F.pad(users.to(dtype), (0, 0, 0, rows))
-            w = F.pad(items.to(dtype), (0, 0, 0, cols))
-            b = F.pad(bias.float(), (0, cols), value=float("-inf"))
-            target = torch.cat([target, target[:1].expand(rows)]) if n_rows else target
-            coef = F.pad(coef, (0, rows))
-            offset = None if offset is None else F.pad(offset.float(), (0, rows))
-            u_g, w_g = u.to(grad_dtype), w.to(grad_dtype)
-            grad_u = torch.zeros(u.shape, dtype=torch.float32, device=u.device) if need[0] else None
-            grad_w = torch.zeros(w.shape, dtype=torch.float32, device=w.device) if need[1] else None
-            grad_b = torch.zeros(b.shape, dtype=torch.float32, device=b.device) if need[2] else None
-            total = torch.zeros((), dtype=torch.float32, device=u.device)
-            step = SHAPE_BUCKET * max(1, round(BLOCK_ELEMENTS / max(len(w), 1) / SHAPE_BUCKET))
-            for start in range(0, len(u), step):
-                block = slice(start, start + step)
-                rows = torch.arange(len(u[block]), device=u.device)
-                t = target[block]
-                z = torch.mm(u[block], w.T).float().add_(b)
-                if offset is not None:
-                    z[rows, t] += offset[block].float()
-                probs = torch.log_softmax(z, dim=1)
-                logp_t = probs[rows, t]
-                probs = probs.exp_()  # the block's softmax, in place
-                probs[rows, t] -= 1.0  # softmax - one-hot: d CE / d scores
-                if kind == "xent":
-                    loss, scale = -logp_t, coef[block]
-                else:  # d loss / d scores = ratio * (one-hot - softmax)
-                    p_t = logp_t.exp()
-                    loss = -torch.log1p(-p_t.clamp(max=MAX_DOWN_PROB))
-                    scale = -coef[block] * torch.where(p_t < MAX_DOWN_PROB, p_t / (1 - p_t), torch.zeros_like(p_t))
-                total += (coef[block] * loss).sum()
-                if not any(need):
-                    continue
-                if need[2]:
-                    grad_b += torch.mv(probs.T, scale)
-                grad = torch.mul(probs, scale[:, None], out=torch.empty(probs.shape, dtype=grad_dtype, device=u.device))
-                if need[0]:
-                    grad_u[block] = torch.mm(grad, w_g)
-                if need[1]:
-                    grad_w += torch.mm(grad.T, u_g[block])
-        ctx.grads = (None if grad_u is None else grad_u[:n_rows], None if grad_w is None else grad_w[:n_cols],
-                     None if grad_b is None else grad_b[:n_cols])
+            padded = _Padded.of(users.to(dtype), items.to(dtype), bias, target, coef, offset)
+            # fp16 gradients would underflow before a loss scaler's factor reaches them (in backward): fp32 there
+            grads = _Grads(padded, need, torch.float32 if dtype == torch.float16 else dtype)
+            total = torch.zeros((), dtype=torch.float32, device=users.device)
+            step = SHAPE_BUCKET * max(1, round(BLOCK_ELEMENTS / max(len(padded.w), 1) / SHAPE_BUCKET))
+            for start in range(0, len(padded.u), step):
+                total += grads.add_block(padded, slice(start, start + step), kind)
+        ctx.grads = grads.trimmed(len(users), len(items))
         ctx.dtypes = (users.dtype, items.dtype, bias.dtype)
         return total
 
@@ -118,3 +79,66 @@ class _FusedSoftmax(torch.autograd.Function):
     def backward(ctx, grad_out):
         grads = [None if g is None else (g * grad_out).to(dt) for g, dt in zip(ctx.grads, ctx.dtypes)]
         return (*grads, None, None, None, None, None)
+
+
+@dataclass(frozen=True)
+class _Padded:
+    """The inputs with rows and columns padded to a few sizes (devices.bucketed: a matmul kernel per shape):
+    padded columns score -inf (no mass, no gradient); padded rows repeat the first target with weight 0."""
+
+    u: torch.Tensor
+    w: torch.Tensor
+    b: torch.Tensor
+    target: torch.Tensor
+    coef: torch.Tensor
+    offset: torch.Tensor | None
+
+    @classmethod
+    def of(cls, u, w, bias, target, coef, offset) -> _Padded:
+        rows, cols = bucketed(len(u), SHAPE_BUCKET) - len(u), bucketed(len(w), SHAPE_BUCKET) - len(w)
+        return cls(F.pad(u, (0, 0, 0, rows)), F.pad(w, (0, 0, 0, cols)),
+                   F.pad(bias.float(), (0, cols), value=float("-inf")),
+                   torch.cat([target, target[:1].expand(rows)]) if len(u) else target, F.pad(coef, (0, rows)),
+                   None if offset is None else F.pad(offset.float(), (0, rows)))
+
+
+class _Grads:
+    """The gradients of users, items and bias (fp32; None where not needed), summed block by block."""
+
+    def __init__(self, p: _Padded, need: list[bool], dtype: torch.dtype) -> None:
+        self.need, self.dtype = need, dtype
+        self.u, self.w = p.u.to(dtype), p.w.to(dtype)
+        zeros = lambda t: torch.zeros(t.shape, dtype=torch.float32, device=t.device)  # noqa: E731
+        self.grads = [zeros(t) if n else None for t, n in zip((p.u, p.w, p.b), need)]
+
+    def add_block(self, p: _Padded, block: slice, kind: str) -> torch.Tensor:
+        """The block's loss (sum of coef x loss over its rows); its gradients added to the sums."""
+        rows = torch.arange(len(p.u[block]), device=p.u.device)
+        t = p.target[block]
+        z = torch.mm(p.u[block], p.w.T).float().add_(p.b)
+        if p.offset is not None:
+            z[rows, t] += p.offset[block]
+        probs = torch.log_softmax(z, dim=1)
+        logp_t = probs[rows, t]
+        probs = probs.exp_()  # the block's softmax, in place
+        probs[rows, t] -= 1.0  # softmax - one-hot: d CE / d scores
+        if kind == "xent":
+            loss, scale = -logp_t, p.coef[block]
+        else:  # d loss / d scores = ratio * (one-hot - softmax)
+            p_t = logp_t.exp()
+            loss = -torch.log1p(-p_t.clamp(max=MAX_DOWN_PROB))
+            scale = -p.coef[block] * torch.where(p_t < MAX_DOWN_PROB, p_t / (1 - p_t), torch.zeros_like(p_t))
+        grad_u, grad_w, grad_b = self.grads
+        if grad_b is not None:
+            grad_b += torch.mv(probs.T, scale)
+        if grad_u is not None or grad_w is not None:
+            grad = torch.mul(probs, scale[:, None], out=torch.empty(probs.shape, dtype=self.dtype, device=z.device))
+            if grad_u is not None:
+                grad_u[block] = torch.mm(grad, self.w)
+            if grad_w is not None:
+                grad_w += torch.mm(grad.T, self.u[block])
+        return (p.coef[block] * loss).sum()
+
+    def trimmed(self, n_rows: int, n_cols: int) -> tuple:
+        """The gradients without the padding's rows and columns."""
+        return tuple(None if g is None else g[:n] for g, n in zip(self.grads, (n_rows, n_cols, n_cols)))
