@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from recsys.model import HistoryModel
+
+N, TEXT_DIM, DIM, L = 300, 6, 8, 4  # 300 items: the batch's distinct items are padded past 128 rows
+
+
+def model(seen=None) -> HistoryModel:
+    rng = np.random.default_rng(0)
+    m = HistoryModel(rng.standard_normal((N, TEXT_DIM)).astype(np.float32),
+                     np.ones(N, bool) if seen is None else seen, DIM, L, True, id_init=0.1)
+    with torch.no_grad():
+        m.position_logits.copy_(torch.tensor([0.1, -0.3, 0.5, 0.2]))
+        m.bias.weight[:-1].normal_(0, 1, generator=torch.Generator().manual_seed(1))
+    return m
+
+
+def test_a_user_is_the_recency_weighted_mean_of_its_history_items_and_padding_weighs_nothing():
+    m = model()
+    history = torch.tensor([[5, 17, 299, 0], [N, N, 42, 7], [N, N, N, N]] + [[i, i + 1, i + 2, i + 3] for i in
+                                                                            range(0, 280, 2)])
+    users = m.users(history)
+    table = m.item_in().detach()
+    for row in range(3):
+        real = history[row] != N
+        weights = torch.softmax(m.position_logits.detach()[real], dim=0)
+        expected = (weights[:, None] * table[history[row][real]]).sum(0) if real.any() else torch.zeros(DIM)
+        torch.testing.assert_close(users[row].detach(), expected)
+    assert torch.equal(users[2].detach(), torch.zeros(DIM))  # no history: the zero vector, no NaN
+
+
+def test_the_gradient_reaches_the_text_adapter_and_the_history_items_id_vectors_only():
+    m = model()
+    m.users(torch.tensor([[N, 3, 9, 3]])).sum().backward()
+    touched = set(torch.nonzero(m.in_id.weight.grad.abs().sum(1)).flatten().tolist())
+    assert touched == {3, 9}
+    assert m.in_adapter.weight.grad.abs().sum() > 0
+
+
+def test_a_candidates_factors_are_the_catalogs_rows_for_those_items():
+    m = model()
+    candidates = torch.tensor([0, 7, 150, 299])
+    text_items, text_bias = m.text_out()
+    some_items, some_bias = m.text_out(candidates)  # 4 rows, padded to 128 for the matmul and cut back
+    assert some_items.shape == (4, DIM)
+    torch.testing.assert_close(some_items, text_items[candidates])
+    full_items, full_bias = m.full_out(text_items)
+    some_full_items, some_full_bias = m.full_out(some_items, candidates)
+    torch.testing.assert_close(some_full_items, full_items[candidates])
+    torch.testing.assert_close(some_full_bias, full_bias[candidates])
+    torch.testing.assert_close(full_items, text_items + m.out_id.weight[:-1])
+
+
+def test_logits_score_every_item_and_never_seen_items_score_minus_infinity():
+    seen = np.ones(N, bool)
+    seen[[4, 250]] = False
+    m = model(seen)
+    users = torch.randn(2, DIM)
+    full, text_only = m.logits(users), m.logits(users, text_only=True)
+    assert full.shape == text_only.shape == (2, N)
+    assert torch.isinf(full[:, [4, 250]]).all() and torch.isinf(text_only[:, [4, 250]]).all()
+    expected = users @ (m.out_adapter(m.text) + m.out_id.weight[:-1]).T + m.bias.weight[:-1, 0]
+    torch.testing.assert_close(full[:, :4], expected[:, :4])
+    torch.testing.assert_close(text_only[:, 5:10], (users @ m.out_adapter(m.text).T)[:, 5:10])
