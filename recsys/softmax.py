@@ -75,5 +75,5 @@ def down_loss(model: ItemTower, items: StepItems, downs: Examples, device, rng, 
         return unlikelihood(users, Scores(*items.full(), down))
     candidates, columns, correction = sampled_columns(down, model.target_counts, config.softmax_items, rng,
                                                       targets_drawn=False)
-    items, bias = model.full_out(model.text_out(candidates)[0], candidates)
-    return unlikelihood(users, Scores(items, bias + correction, columns, -correction[columns]))
+    vectors, bias = model.full_out(model.text_out(candidates)[0], candidates)
+    return unlikelihood(users, Scores(vectors, bias + correction, columns, -correction[columns]))
