@@ -115,6 +115,17 @@ def training_groups(model: ServingModel, sequences: dict[str, np.ndarray], posit
     return [groups[i] for i in rng.permutation(len(groups))]
 
 
+def without_held_out(sequences: dict[str, np.ndarray], positive: dict[str, np.ndarray],
+                     held: set[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The sequences and positive flags the re-ranker trains on. Validation users train too (on a small data set
+    they are most users), without their held-out last item: it may then be drawn as a negative, as a served user's
+    next item may be (the first stage's top N holds it, the user has not touched it yet). Hiding it from the
+    negatives made validation promise a gain that the future did not bear out (ml-latest-small, warm: validation
+    +0.0024 ± 0.0015, referee -0.0039 ± 0.0017 per user)."""
+    return ({u: s[:-1] if u in held else s for u, s in sequences.items()},
+            {u: p[:-1] if u in held else p for u, p in positive.items()})
+
+
 def _thumb_groups(model: ServingModel, sequences: dict[str, np.ndarray], catalog: Catalog, feedback: pd.DataFrame,
                   config: TrainConfig) -> list[tuple[str, list[str]]]:
     index = pd.Index(model.item_ids)
@@ -182,10 +193,8 @@ def fit_reranker(model: ServingModel, interactions: pd.DataFrame, items: pd.Data
     positive = user_values(interactions.assign(_positive=flags), "_positive")
     allowed = np.isin(model.item_ids, interactions["item_id"].astype(str).unique())  # not the cold shelf
     rng, held = np.random.default_rng(config.seed), set(val_users)
-    # validation users train too (on a small data set they are most users), but their held-out last item is
-    # never a target; as one of their items it is never a negative either
-    targets = {u: np.r_[p[:-1], False] if u in held else p for u, p in positive.items()}
-    groups = training_groups(model, sequences, targets, sorted(sequences), catalog, feedback, config, rng, allowed)
+    trimmed, targets = without_held_out(sequences, positive, held)
+    groups = training_groups(model, trimmed, targets, sorted(trimmed), catalog, feedback, config, rng, allowed)
     encoder = CrossEncoder.from_encoder(config.encoder_model, precision=config.precision, seed=config.seed)
     started = time.perf_counter()
     with deterministic():

@@ -6,7 +6,16 @@ import pytest
 
 from recsys.config import TrainConfig
 from recsys.recommend import Recommender
-from recsys.rerank import RERANK_DIR, RERANK_FILE, Catalog, Reranker, catalog_of, fit_fusion, training_groups
+from recsys.rerank import (
+    RERANK_DIR,
+    RERANK_FILE,
+    Catalog,
+    Reranker,
+    catalog_of,
+    fit_fusion,
+    training_groups,
+    without_held_out,
+)
 from recsys.rounds import run_quick_round, run_round
 from recsys.sequences import user_sequences
 from recsys.serving import ServingModel
@@ -62,6 +71,18 @@ def test_training_negatives_are_first_stage_picks_the_user_never_touched_before_
     for query, docs in groups:
         assert query.startswith("Recently: Cake Day") and ids[docs[0]] in {"i1", "i4"}
         assert {ids[d] for d in docs[1:]} <= {"i2", "i5", "i6"} and len(docs) == 3  # i4 is no negative of i1
+
+
+def test_a_validation_users_held_out_item_may_be_a_negative_as_a_served_users_next_item_may(tiny_service):
+    model, sequences, catalog, ids = tiny_parts(tiny_service)
+    positive = {u: np.ones(len(s), dtype=bool) for u, s in sequences.items()}
+    trimmed, targets = without_held_out(sequences, positive, {"u2"})
+    assert trimmed["u2"].tolist() == sequences["u2"][:-1].tolist() and len(targets["u2"]) == 2  # i3, i1 (not i4)
+    assert trimmed["u1"] is sequences["u1"] and targets["u1"] is positive["u1"]
+    config = TrainConfig(rerank_groups=8, rerank_negatives=3, rerank_top_n=10)
+    groups = training_groups(model, trimmed, targets, ["u2"], catalog, NO_THUMBS, config, np.random.default_rng(0))
+    assert groups and {ids[docs[0]] for _, docs in groups} == {"i1"}  # the held-out i4 is never a target
+    assert any("i4" in {ids[d] for d in docs[1:]} for _, docs in groups)  # but may be a negative, as i2, i5, i6
 
 
 def test_only_positive_steps_are_training_targets(tiny_service):
