@@ -41,9 +41,9 @@ def bound_onednn_cache() -> None:
     (peak RSS) / 180 steps on ml-latest-small (seconds): 1,024 / 4.6-4.9 GB / 33.0; 128 / 3.3 GB / 37.3;
     64 / 2.9 GB / 37.8; 16 / 2.4-2.7 GB / 25% slower than 1,024 over 60 steps (a small cache rebuilds even
     the shapes every step shares).
-    Padding the varying sizes to a few buckets would keep both; not built. oneDNN reads the setting when it builds
-    its first kernel, so the package sets it on import (before torch runs anything); a value already in the
-    environment wins (also under oneDNN's older name, DNNL_PRIMITIVE_CACHE_CAPACITY)."""
+    Training pads those sizes to a few buckets (`bucketed`), so a small cache keeps its kernels. oneDNN reads
+    the setting when it builds its first kernel, so the package sets it on import (before torch runs anything);
+    a value already in the environment wins (also under oneDNN's older name, DNNL_PRIMITIVE_CACHE_CAPACITY)."""
     if "DNNL_PRIMITIVE_CACHE_CAPACITY" not in os.environ:
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE)
 
