@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from recsys.devices import bound_onednn_cache  # noqa: E402  (before any torch kernel runs)
+from recsys.devices import bound_onednn_cache, bound_openmp_spin  # noqa: E402  (before torch loads)
 
 bound_onednn_cache()
+bound_openmp_spin()

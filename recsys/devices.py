@@ -48,6 +48,20 @@ def bound_onednn_cache() -> None:
         os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", ONEDNN_CACHE)
 
 
+OPENMP_SPIN = "10000"  # GNU OpenMP's busy-wait before an idle thread sleeps (its default: 300,000 spins)
+
+
+def bound_openmp_spin() -> None:
+    """Torch's OpenMP threads busy-wait between parallel regions, so on a shared 2-core machine two processes that
+    train (or a round and the dashboard's own work) spin on each other's cores. Measured on 2 cores, 30 training
+    steps of ml-latest-small, alone / two processes at once (each, repeated runs): spin 300,000 (default)
+    2.4-2.5 s / 6.9-37.7 s, erratic; 100,000 2.5 / 18.9; **10,000 2.6 / 7.3-7.6**; 3,000 2.8 / 5.6; 1,000 3.0 / 5.0;
+    OMP_WAIT_POLICY=PASSIVE 3.5 / 4.8. The same losses in every setting. libgomp reads it when torch loads it,
+    so the package sets it on import; a value already in the environment (or OMP_WAIT_POLICY) wins."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN)
+
+
 SHAPE_BUCKET = 128  # row counts that vary per step are padded to a multiple of this before a matmul
 
 

@@ -32,6 +32,20 @@ def test_a_capacity_under_onednns_older_name_is_left_alone():
     assert out == "unset"
 
 
+def _spin_after_import(env: dict) -> str:
+    code = "import os, recsys; print(os.environ.get('GOMP_SPINCOUNT', 'unset'))"
+    clean = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_importing_the_package_bounds_openmps_busy_wait_unless_the_environment_sets_one():
+    from recsys.devices import OPENMP_SPIN
+    assert _spin_after_import({}) == OPENMP_SPIN == "10000"
+    assert _spin_after_import({"GOMP_SPINCOUNT": "500"}) == "500"
+    assert _spin_after_import({"OMP_WAIT_POLICY": "ACTIVE"}) == "unset"
+
+
 def test_shape_buckets_round_a_size_up_to_a_multiple():
     from recsys.devices import bucketed
     assert [bucketed(n) for n in (0, 1, 128, 129, 3000)] == [0, 128, 128, 256, 3072]
