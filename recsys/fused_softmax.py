@@ -30,13 +30,6 @@ class Scores:
     def rows(self, mask: torch.Tensor) -> Scores:
         return Scores(self.items, self.bias, self.target[mask], None if self.offset is None else self.offset[mask])
 
-    def matrix(self, users: torch.Tensor) -> torch.Tensor:
-        """The whole (rows x columns) score matrix, in fp32: for tests and small checks, not for training."""
-        scores = users.float() @ self.items.float().T + self.bias.float()
-        if self.offset is not None:
-            scores[torch.arange(len(users)), self.target] += self.offset.float()
-        return scores
-
 
 def cross_entropy(users: torch.Tensor, scores: Scores, weight: torch.Tensor) -> torch.Tensor:
     """sum_r weight[r] * CE(row r's scores, its target) / sum(weight): the weighted next-item loss."""

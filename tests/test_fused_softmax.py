@@ -115,7 +115,8 @@ def test_rows_selects_the_targets_and_offsets_of_those_rows_only():
     some = scores.rows(mask)
     assert some.target.tolist() == [0, 2, 10] and torch.equal(some.offset, off[mask])
     assert some.items is items and some.bias is bias
-    torch.testing.assert_close(some.matrix(users[mask]), scores.matrix(users)[mask])
+    torch.testing.assert_close(reference_matrix(users[mask], items, bias, some.target, some.offset),
+                               reference_matrix(users, items, bias, target, off)[mask])
 
 
 def test_without_grad_mode_only_the_loss_is_computed():

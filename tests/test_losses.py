@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from recsys.fused_softmax import Scores
 from recsys.losses import sampled_columns
 
 
@@ -19,6 +18,14 @@ class FixedDraws:
     def choice(self, n: int, size: int, p: np.ndarray) -> np.ndarray:
         self.calls.append((n, size, p))
         return self.draws
+
+
+def per_row(correction: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
+    """The correction each row's logits get, as fused_softmax applies it (Scores.offset = -correction[columns]):
+    every column's, except in the row's own target column."""
+    rows = correction.expand(len(columns), -1).clone()
+    rows[torch.arange(len(columns)), columns] += -correction[columns]
+    return rows
 
 
 def test_the_correction_is_minus_log_of_each_columns_inclusion_probability():
@@ -35,7 +42,7 @@ def test_the_correction_is_minus_log_of_each_columns_inclusion_probability():
     np.testing.assert_allclose(correction.numpy(), [-math.log(p0), -math.log(p1), -math.log(p1)], rtol=1e-6)
     assert correction.dtype == torch.float32
     # as the loss applies it: each row leaves its own target column uncorrected
-    rows = Scores(torch.zeros(3, 1), correction, columns, -correction[columns]).matrix(torch.zeros(2, 1))
+    rows = per_row(correction, columns)
     np.testing.assert_allclose(rows.numpy(), [[0.0, -math.log(p1), -math.log(p1)],
                                               [-math.log(p0), 0.0, -math.log(p1)]], rtol=1e-6)
 
@@ -47,7 +54,7 @@ def test_repeated_targets_share_a_column_and_each_row_leaves_its_own_uncorrected
     assert columns.tolist() == [1, 1, 0]
     c = -math.log(1 - 0.5 ** 5)
     np.testing.assert_allclose(correction.numpy(), [c, c], rtol=1e-6)
-    rows = Scores(torch.zeros(2, 1), correction, columns, -correction[columns]).matrix(torch.zeros(3, 1))
+    rows = per_row(correction, columns)
     np.testing.assert_allclose(rows.numpy(), [[c, 0.0], [c, 0.0], [0.0, c]], rtol=1e-6)
 
 
