@@ -32,7 +32,7 @@ class StepItems:
         return self._full
 
 
-def step_scores(model: ItemTower, items: StepItems, target: torch.Tensor, config: TrainConfig, rng,
+def step_scores(items: StepItems, target: torch.Tensor, config: TrainConfig, rng,
                 pool: torch.Tensor | None = None) -> tuple[Scores, Scores]:
     """(full scores, text-only scores) of a step's rows, as factors (fused_softmax.Scores) with each row's target
     column. Above `softmax_items` seen items the full scores are a corrected sampled softmax over the batch's
@@ -41,6 +41,7 @@ def step_scores(model: ItemTower, items: StepItems, target: torch.Tensor, config
     sampling this path too cost 0.009 NDCG@10); above that, they share the full scores' sampled columns (a step's
     cost then stops growing with the catalog). pool: the whole batch's targets when these rows are a data-parallel
     share of it."""
+    model = items.model
     if not sampled(model, config):
         return Scores(*items.full(), target), Scores(*items.text(), target)
     candidates, columns, correction = sampled_columns(target, model.target_counts, config.softmax_items, rng,
@@ -63,10 +64,11 @@ def sampled(model: ItemTower, config: TrainConfig) -> bool:
     return model.target_counts is not None and (model.target_counts > 0).sum() > config.softmax_items
 
 
-def down_loss(model: ItemTower, items: StepItems, downs: Examples, device, rng, config: TrainConfig) -> torch.Tensor:
+def down_loss(items: StepItems, downs: Examples, device, rng, config: TrainConfig) -> torch.Tensor:
     """Unlikelihood of a sample of thumbs-down (or disliked) items: over every item, or, where even the text path
     samples its columns (catalogs above text_softmax_items), over the down items plus the same kind of corrected
     sample. (Sampled on ml-latest-small, whose low ratings count as downs, it cost cold NDCG@10 0.0677 -> 0.0602.)"""
+    model = items.model
     pick = rng.choice(len(downs.target), size=min(DOWN_BATCH, len(downs.target)), replace=False)
     history = torch.from_numpy(downs.history[pick]).to(device)
     down = torch.from_numpy(downs.target[pick]).to(device)

@@ -131,7 +131,7 @@ class StepLoss(torch.nn.Module):
             users, target, weight = model.train_rows(history, target, weight)
             pool = None if totals is None else torch.from_numpy(totals.targets).to(device)
             items = StepItems(model)
-            full, text_only = step_scores(model, items, target, config, rng, pool)
+            full, text_only = step_scores(items, target, config, rng, pool)
             liked, disliked = weight > 0, weight < 0  # weight 0 (e.g. thumbs at feedback_weight 0): no signal
             loss = torch.zeros((), device=users.device)
             if bool(liked.any()):
@@ -146,7 +146,7 @@ class StepLoss(torch.nn.Module):
                 loss = loss + part
             for examples, scale in zip(downs, (config.feedback_weight, 1.0)):
                 if len(examples.target) and scale > 0:  # the same sample on every worker: DDP's mean keeps it
-                    loss = loss + scale * down_loss(model, items, examples, device, rng, config)
+                    loss = loss + scale * down_loss(items, examples, device, rng, config)
             if totals is not None:  # a graph on every worker, even for a shard with no rows (scores of never-seen
                 loss = loss + 0.0 * sum(p.sum() for p in model.parameters())  # items are -inf: not those)
         return loss

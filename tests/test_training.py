@@ -88,11 +88,11 @@ def test_above_text_softmax_items_the_text_scores_share_the_sampled_columns():
     model.target_counts = np.ones(40)
     target = torch.tensor([0, 1, 2, 3, 39])
     sampled = TrainConfig(softmax_items=16, text_softmax_items=16)
-    full, text_only = step_scores(model, StepItems(model), target, sampled, np.random.default_rng(1))
+    full, text_only = step_scores(StepItems(model), target, sampled, np.random.default_rng(1))
     assert len(text_only.items) == len(full.items) < 40 and torch.equal(text_only.target, full.target)
     assert torch.equal(text_only.offset, full.offset) and (full.offset <= 0).all()
     full_text = TrainConfig(softmax_items=16, text_softmax_items=40)
-    full, text_only = step_scores(model, StepItems(model), target, full_text, np.random.default_rng(1))
+    full, text_only = step_scores(StepItems(model), target, full_text, np.random.default_rng(1))
     assert len(full.items) < 40 and len(text_only.items) == 40 and torch.equal(text_only.target, target)
     assert text_only.offset is None
 
