@@ -191,6 +191,8 @@ def rounds() -> None:
         st.text(f"{newest.name} {newest.metrics.extra['align_summary']}")
     if newest.metrics.extra.get("positives"):
         st.text(f"{newest.name} positives: {newest.metrics.extra['positives']}")
+    if newest.metrics.extra.get("new_items"):
+        st.text(f"{newest.name} new items: {newest.metrics.extra['new_items']['summary']}")
     if newest.metrics.extra.get("activation") and not newest.active:
         alert("warning", f"{newest.name}: {newest.metrics.extra['activation']}")
     if newest.metrics.stopped_by == "time budget":

@@ -51,8 +51,8 @@ def align_model(model: ServingModel, encoder, texts: list[str], train: pd.DataFr
     emit(list(callbacks), TrainEvent("tune-encoder", 1, 1, None, result.report["align_summary"]))
     if not result.keep:
         return model, result
-    text = encode(result.encoder) if encode is not None else result.encoder.encode(texts)
-    return with_aligned_cold_items(model, text, counts), result
+    encode = encode or (lambda enc: enc.encode(texts))
+    return with_aligned_cold_items(model, encode(result.encoder), counts, encode(encoder)), result
 
 
 def align_encoder(encoder, model: ServingModel, texts: list[str], counts: np.ndarray, config: TrainConfig,
@@ -81,12 +81,15 @@ def align_encoder(encoder, model: ServingModel, texts: list[str], counts: np.nda
     return Alignment(tuned if keep else None, report, keep)
 
 
-def with_aligned_cold_items(model: ServingModel, text: np.ndarray, counts: np.ndarray) -> ServingModel:
-    """The model with every item never seen in training (counts == 0) placed by its aligned text."""
+def with_aligned_cold_items(model: ServingModel, text: np.ndarray, counts: np.ndarray,
+                            frozen: np.ndarray) -> ServingModel:
+    """The model with every item never seen in training (counts == 0) placed by its aligned text instead of its
+    frozen text; what sits on top of the text (the residual its text neighbours lent it, neighbours.py) stays."""
     cold = counts == 0
+    shift = text[cold] - frozen[cold]
     item_in, item_out = model.item_in.copy(), model.item_out.copy()
-    item_in[cold] = text[cold] @ model.in_adapter.T
-    item_out[cold] = text[cold] @ model.out_adapter.T
+    item_in[cold] += shift @ model.in_adapter.T
+    item_out[cold] += shift @ model.out_adapter.T
     return replace(model, item_in=item_in, item_out=item_out)
 
 

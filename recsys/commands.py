@@ -102,6 +102,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     extra = version.metrics.extra
     _say(f"trained {version.name}: {extra.get('kind_reason', '')}; positives: {extra.get('positives', '')}; "
          f"{extra.get('activation', '')}")
+    if extra.get("new_items"):
+        _say(f"new items: {extra['new_items']['summary']}")
     if extra.get("rerank"):
         _say(extra["rerank"]["summary"])
     if extra.get("align_summary"):

@@ -19,6 +19,9 @@ class TrainConfig:
     use_item_ids: bool = True  # ID vectors learn taste that the text does not show (warm items only)
     id_init: float = 0.0  # std of the initial ID vectors; 0: an item starts as its text (ID-only models need > 0)
     text_loss_weight: float = 1.0  # a text-only loss keeps the adapter good for cold (new) items
+    # A new item (never trained on) gets the similarity-weighted mean ID residual of this many nearest seen items in
+    # text space (neighbours.py); -1: the count leave-one-out on seen items predicts best, none if none helps; 0: off.
+    new_item_neighbours: int = -1
     epochs: int = 20
     batch_size: int = 1024
     lr: float = 5e-3
@@ -99,6 +102,7 @@ class TrainConfig:
                   "min_drift_spearman": -1 <= self.min_drift_spearman <= 1,
                   "kind": self.kind in KINDS, "softmax_items": self.softmax_items >= 16,
                   "text_softmax_items": self.text_softmax_items >= 16, "id_init": self.id_init >= 0,
+                  "new_item_neighbours": self.new_item_neighbours >= -1,
                   "attention_blocks": self.attention_blocks >= 0,
                   "attention_heads": self.attention_heads >= 1 and self.dim % self.attention_heads == 0,
                   "attention_dropout": 0 <= self.attention_dropout < 1,
@@ -119,10 +123,11 @@ class TrainConfig:
         """The config of a saved version (its config.json also holds keys that are not settings). Versions
         saved before history dropout existed were trained without it, and those saved before the positives rule
         and the sampled softmax with every interaction a positive and the full softmax, and those saved before
-        weight averaging with the raw weights."""
+        weight averaging with the raw weights, and those saved before new items borrowed from their text
+        neighbours with their text alone."""
         trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
         old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
-               "average_epochs": 0.0} if trained else {}
+               "average_epochs": 0.0, "new_item_neighbours": 0} if trained else {}
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
         if known.get("kind") == "adapter":  # the history model's name before the attention model existed
             known["kind"] = "history"

@@ -116,7 +116,7 @@ def _fit_metrics(fit) -> dict:
     return {"validation_ndcg@10": fit.best_val_ndcg, "epochs": fit.epochs, "stopped_by": fit.stopped_by,
             "kind": fit.kind, "kind_reason": fit.kind_reason, "positives": PositiveRule(**fit.positives).describe(),
             "train_examples": fit.examples, "train_examples_per_s": fit.examples_per_s,
-            "final_loss": fit.losses[-1] if fit.losses else None}
+            "final_loss": fit.losses[-1] if fit.losses else None, "new_items": fit.new_items}
 
 
 def _activation(ws: Workspace, previous: str | None, fit, dataset: Dataset, config: TrainConfig, metrics: dict):

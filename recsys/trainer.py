@@ -26,6 +26,7 @@ from recsys.loop_hooks import (
     WeightAverage,
 )
 from recsys.model import HistoryModel, ItemTower
+from recsys.neighbours import NeighbourFit, place_new_items
 from recsys.positives import rule_from_config
 from recsys.sequences import (
     Examples,
@@ -58,6 +59,7 @@ class FitResult:
     kind_reason: str = ""  # why that kind (kinds.fit_model)
     positives: dict = field(default_factory=dict)  # the positives rule used (PositiveRule fields)
     curve: tuple[Check, ...] = ()  # every validation check, in order
+    new_items: dict = field(default_factory=dict)  # how never-trained items were placed (neighbours.NeighbourFit)
 
 
 def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], item_ids: np.ndarray,
@@ -110,9 +112,22 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     elapsed = time.perf_counter() - state.started
     targets = int(((examples.target != len(item_ids)) & (examples.weight > 0)).sum())
     epochs = len(state.losses) / state.steps_per_epoch
-    return FitResult(model.to_serving(item_ids), round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
+    served, placed = _place_new_items(model.to_serving(item_ids), text, seen[:-1], sequences, counts, config)
+    return FitResult(served, round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict(),
-                     tuple(stopper.curve))
+                     tuple(stopper.curve), placed.to_dict())
+
+
+def _place_new_items(model: ServingModel, text: np.ndarray, seen: np.ndarray, sequences: dict[str, np.ndarray],
+                     counts: np.ndarray, config: TrainConfig) -> tuple[ServingModel, NeighbourFit]:
+    """Items training left without a learned residual, placed from their text neighbours (neighbours.py): never a
+    positive target (no out residual), in no user's sequence (no in residual)."""
+    if not config.use_item_ids:
+        return model, NeighbourFit(0, {}, 0, "new items placed by their text alone (no ID vectors)")
+    in_history = np.zeros(len(seen), dtype=bool)
+    for seq in sequences.values():
+        in_history[seq[seq >= 0]] = True
+    return place_new_items(model, text, ~seen, ~in_history, counts, config.new_item_neighbours, config.seed)
 
 
 def _dislikes(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarray], disliked: dict[str, np.ndarray],

@@ -33,9 +33,11 @@ def test_only_never_seen_items_are_placed_by_the_aligned_text():
                          position_logits=np.zeros(4, np.float32), in_adapter=np.array([[1.0, 0, 0], [0, 1, 0]]),
                          out_adapter=np.array([[0, 0, 1.0], [1, 0, 0]]))
     text = np.array([[9.0, 9, 9], [1, 2, 3], [4, 5, 6]])
-    aligned = with_aligned_cold_items(model, text, np.array([5, 0, 1]))
-    assert aligned.item_in.tolist() == [[1, 1], [1, 2], [1, 1]]
-    assert aligned.item_out.tolist() == [[2, 2], [3, 1], [2, 2]]
+    frozen = np.array([[7.0, 7, 7], [0, 1, 1], [3, 3, 3]])
+    aligned = with_aligned_cold_items(model, text, np.array([5, 0, 1]), frozen)
+    # item b moves by its text's shift through each adapter; what it had on top of its frozen text stays
+    assert aligned.item_in.tolist() == [[1, 1], [2, 2], [1, 1]]
+    assert aligned.item_out.tolist() == [[2, 2], [4, 3], [2, 2]]
     assert model.item_in.tolist() == [[1, 1]] * 3  # the trained model itself is not changed
 
 
@@ -80,7 +82,8 @@ def test_a_round_with_align_places_its_never_seen_items_with_the_saved_aligned_e
     items.to_csv(tmp_path / "items.csv", index=False)
     service = Service(tmp_path / "w")
     service.import_files(ImportRequest(tmp_path / "log.csv", tmp_path / "items.csv"))
-    config = TrainConfig(encoder_tuning="align", encoder_pairs=64, epochs=2, min_steps=1, dim=16, kind="history")
+    config = TrainConfig(encoder_tuning="align", encoder_pairs=64, epochs=2, min_steps=1, dim=16, kind="history",
+                         new_item_neighbours=0)  # new items: aligned text alone (the residual kept: test above)
     status = service.train(config, evaluate=False, background=False)
     assert status.state == "done", status.message
     version = service.ws.version(status.version)

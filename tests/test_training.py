@@ -200,11 +200,27 @@ def test_saved_configs_from_before_the_positives_rule_keep_every_interaction_and
     assert (new.positives, new.softmax_items) == ({"min_rating": 2.2}, TrainConfig().softmax_items)
 
 
-def test_items_never_seen_in_training_keep_text_only_vectors():
+def test_items_never_seen_in_training_keep_text_only_vectors_without_neighbours():
     df, ids, text = pair_world()
     df = df[df["item_id"] != "q3"]
-    model = fit_adapter(text, ids, df, NO_FEEDBACK, FAST).model
-    assert np.allclose(model.item_out[7], model.out_adapter @ text[7], atol=1e-5)
+    result = fit_adapter(text, ids, df, NO_FEEDBACK, TrainConfig(**{**FAST.to_dict(), "new_item_neighbours": 0}))
+    assert np.allclose(result.model.item_out[7], result.model.out_adapter @ text[7], atol=1e-5)
+    assert result.new_items == {"k": 0, "r2": {}, "new_items": 0, "summary": "new items placed by their text alone (off)"}
+    auto = fit_adapter(text, ids, df, NO_FEEDBACK, FAST)  # 7 seen items: too few to choose a neighbour count by
+    assert auto.new_items["summary"] == "new items placed by their text alone (too few seen items to choose " \
+                                        "neighbours by)"
+
+
+def test_a_never_seen_item_borrows_the_mean_residual_of_its_nearest_seen_items():
+    df, ids, text = pair_world()
+    df = df[df["item_id"] != "q3"]  # q3 reads "cake" like q0..q2: its 3 nearest seen items, equally near
+    result = fit_adapter(text, ids, df, NO_FEEDBACK, TrainConfig(**{**FAST.to_dict(), "new_item_neighbours": 3}))
+    m = result.model
+    out_res, in_res = m.item_out - text @ m.out_adapter.T, m.item_in - text @ m.in_adapter.T
+    assert out_res[7] == pytest.approx(out_res[4:7].mean(axis=0), abs=1e-5)
+    assert in_res[7] == pytest.approx(in_res[4:7].mean(axis=0), abs=1e-5)
+    assert np.abs(out_res[7]).max() > 0.1  # not the zero it had before
+    assert (result.new_items["k"], result.new_items["new_items"]) == (3, 1)
 
 
 def test_user_sequences_follow_time_then_file_row():
