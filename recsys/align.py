@@ -41,23 +41,29 @@ class Alignment:
 
 def align_model(model: ServingModel, encoder, texts: list[str], train: pd.DataFrame, config: TrainConfig,
                 callbacks: list[Callback] = (), cancel: threading.Event | None = None,
-                encode: Callable[[object], np.ndarray] | None = None) -> tuple[ServingModel, Alignment]:
+                encode: Callable[[object], np.ndarray] | None = None,
+                neighbours: int = 0) -> tuple[ServingModel, Alignment]:
     """The trained `model` with its never-seen items placed by an aligned encoder (when kept), and the alignment.
     `train`: the interactions the model was trained on; `encode(encoder)`: every item's text vector (default:
-    encoder.encode(texts); a round passes its embedding cache)."""
+    encoder.encode(texts); a round passes its embedding cache); `neighbours`: the k with which the first stage
+    placed its new items (neighbours.py; 0: by their frozen text alone), which the aligned text must beat."""
     counts = pd.Index(model.item_ids).get_indexer(train["item_id"].astype(str))
     counts = np.bincount(counts[counts >= 0], minlength=len(model.item_ids))
-    result = align_encoder(encoder, model, texts, counts, config, callbacks, cancel)
+    encode = encode or (lambda enc: enc.encode(texts))
+    frozen = encode(encoder) if neighbours > 0 else None
+    result = align_encoder(encoder, model, texts, counts, config, callbacks, cancel, frozen, neighbours)
     emit(list(callbacks), TrainEvent("tune-encoder", 1, 1, None, result.report["align_summary"]))
     if not result.keep:
         return model, result
-    encode = encode or (lambda enc: enc.encode(texts))
-    return with_aligned_cold_items(model, encode(result.encoder), counts, encode(encoder)), result
+    return with_aligned_cold_items(model, encode(result.encoder), counts), result
 
 
 def align_encoder(encoder, model: ServingModel, texts: list[str], counts: np.ndarray, config: TrainConfig,
-                  callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> Alignment:
-    """`counts`: (n_items,) training interactions per item, rows as `model.item_ids`; `texts` likewise."""
+                  callbacks: list[Callback] = (), cancel: threading.Event | None = None,
+                  frozen: np.ndarray | None = None, neighbours: int = 0) -> Alignment:
+    """`counts`: (n_items,) training interactions per item, rows as `model.item_ids`; `texts` likewise. With
+    `neighbours` > 0 (and `frozen`, every item's frozen text vector), the held-out items' frozen side is what a new
+    item would get: its frozen text plus the residual borrowed from its nearest seen items."""
     rng = np.random.default_rng(config.seed)
     eligible = np.flatnonzero(counts >= MIN_COUNT)
     if len(eligible) < 50:
@@ -69,7 +75,9 @@ def align_encoder(encoder, model: ServingModel, texts: list[str], counts: np.nda
     train = rng.permutation(pool)[:config.encoder_pairs]
     tuned, losses = _tune(encoder, model, texts, train, config, list(callbacks), cancel)
     held_texts = [texts[i] for i in held]
-    report = _held_out_report(model, encoder.encode(held_texts), tuned.encode(held_texts), held)
+    borrowed = None if frozen is None else _borrowed(model, frozen, counts, held, neighbours)
+    report = _held_out_report(model, encoder.encode(held_texts), tuned.encode(held_texts), held, borrowed)
+    report["align_neighbours"] = neighbours if borrowed is not None else 0
     report.update(encoder_tuning=config.encoder_tuning, align_items=len(train), encoder_pairs=len(train),
                   encoder_final_loss=float(np.mean(losses[-10:])), encoder_dir="encoder",
                   **measure_drift(encoder, tuned).to_dict())
@@ -81,16 +89,25 @@ def align_encoder(encoder, model: ServingModel, texts: list[str], counts: np.nda
     return Alignment(tuned if keep else None, report, keep)
 
 
-def with_aligned_cold_items(model: ServingModel, text: np.ndarray, counts: np.ndarray,
-                            frozen: np.ndarray) -> ServingModel:
-    """The model with every item never seen in training (counts == 0) placed by its aligned text instead of its
-    frozen text; what sits on top of the text (the residual its text neighbours lent it, neighbours.py) stays."""
+def with_aligned_cold_items(model: ServingModel, text: np.ndarray, counts: np.ndarray) -> ServingModel:
+    """The model with every item never seen in training (counts == 0) placed by its aligned text. The aligned
+    encoder was tuned to land on the trained vectors, residual included, so its text replaces the frozen text and
+    any residual borrowed from neighbours (neighbours.py) alike: adding both would count the residual twice."""
     cold = counts == 0
-    shift = text[cold] - frozen[cold]
     item_in, item_out = model.item_in.copy(), model.item_out.copy()
-    item_in[cold] += shift @ model.in_adapter.T
-    item_out[cold] += shift @ model.out_adapter.T
+    item_in[cold] = text[cold] @ model.in_adapter.T
+    item_out[cold] = text[cold] @ model.out_adapter.T
     return replace(model, item_in=item_in, item_out=item_out)
+
+
+def _borrowed(model: ServingModel, frozen: np.ndarray, counts: np.ndarray, held: np.ndarray, k: int) -> np.ndarray:
+    """The out residual each held-out item would borrow as a new item from its k nearest other seen items."""
+    from recsys.neighbours import neighbour_mean, pool_of, unit_rows
+    seen = counts > 0
+    seen[held] = False
+    pool = pool_of(seen, counts)
+    residual = model.item_out[pool] - frozen[pool] @ model.out_adapter.T
+    return neighbour_mean(unit_rows(frozen[held]), unit_rows(frozen[pool]), residual.astype(np.float32), k)
 
 
 def _tune(encoder, model: ServingModel, texts: list[str], train: np.ndarray, config: TrainConfig,
@@ -140,11 +157,15 @@ def _relative_error(pred, target):
     return ((pred - target) ** 2).sum() / (target ** 2).sum().clamp_min(1e-12)
 
 
-def _held_out_report(model: ServingModel, frozen: np.ndarray, aligned: np.ndarray, held: np.ndarray) -> dict:
+def _held_out_report(model: ServingModel, frozen: np.ndarray, aligned: np.ndarray, held: np.ndarray,
+                     borrowed: np.ndarray | None = None) -> dict:
     """Per held-out item, the squared distance (relative to the target's) between adapter(text) and the trained
-    vector, candidate side: frozen text vs aligned text; and the cosines."""
+    vector, candidate side: frozen text (plus the residual it would borrow from its neighbours) vs aligned text;
+    and the cosines."""
     target = model.item_out[held]
     before, after = frozen @ model.out_adapter.T, aligned @ model.out_adapter.T
+    if borrowed is not None:
+        before = before + borrowed
     err = lambda pred: ((pred - target) ** 2).sum(1) / np.maximum((target ** 2).sum(1), 1e-12)
     cos = lambda pred: float(np.mean((pred * target).sum(1) / np.maximum(
         np.linalg.norm(pred, axis=1) * np.linalg.norm(target, axis=1), 1e-12)))
@@ -156,8 +177,10 @@ def _held_out_report(model: ServingModel, frozen: np.ndarray, aligned: np.ndarra
 
 
 def _summary(report: dict, keep: bool, mode: str, drifted: bool) -> str:
+    against = f" than the frozen text plus what its {report['align_neighbours']} nearest seen items learned" \
+        if report.get("align_neighbours") else ""
     told = (f"on {report['align_held_out_items']} held-out items the aligned text lands "
-            f"{report['align_gain']:+.3f} +- {report['align_gain_se']:.3f} closer to the trained vectors "
+            f"{report['align_gain']:+.3f} +- {report['align_gain_se']:.3f} closer to the trained vectors{against} "
             f"(relative error {report['align_error_frozen']:.3f} -> {report['align_error_aligned']:.3f}, cosine "
             f"{report['align_cosine_frozen']:.3f} -> {report['align_cosine_aligned']:.3f})")
     if drifted:

@@ -45,7 +45,9 @@ def TunedScorer(text: np.ndarray, config: TrainConfig, cancel: threading.Event |
         scorer.val_users = list(fit.val_users)
         if config.encoder_tuning in ALIGNING and encoder is not None:
             from recsys.align import align_model
-            model, result = align_model(fit.model, encoder, texts, train, config, list(callbacks), cancel)
+            model, result = align_model(fit.model, encoder, texts, train, config, list(callbacks), cancel,
+                                        encode=lambda enc: text if enc is encoder else enc.encode(texts),
+                                        neighbours=fit.new_items.get("k", 0))
             scorer.report, scorer.unaligned = result.report, fit.model
             return model
         return fit.model

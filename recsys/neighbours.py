@@ -35,24 +35,25 @@ class NeighbourFit:
                 "summary": self.summary}
 
 
-def place_new_items(model: ServingModel, text: np.ndarray, new_out: np.ndarray, new_in: np.ndarray,
-                    counts: np.ndarray, k: int = -1, seed: int = 0) -> tuple[ServingModel, NeighbourFit]:
+def place_new_items(model: ServingModel, text: np.ndarray, trained: np.ndarray, new_out: np.ndarray,
+                    new_in: np.ndarray, counts: np.ndarray, k: int = -1, seed: int = 0) -> tuple[ServingModel, NeighbourFit]:
     """`model` with the residuals of new items estimated from their text neighbours.
-    text: (n_items, text_dim) the encoder's vectors the adapters read; new_out: items never a training target
-    (no learned out residual); new_in: items in no training history (no learned in residual); counts: training
-    targets per item (the most trained make the neighbour pool); k: neighbours (-1: chosen by leave-one-out;
-    0: none)."""
-    pool = _pool(~new_out, counts)  # a training target is in some history too: both its residuals are learned
+    text: (n_items, text_dim) the encoder's vectors the adapters read; trained: items whose residuals training
+    learned (the neighbours); new_out: items to place as candidates (no learned out residual); new_in: items to
+    place as history items (no learned in residual); counts: training targets per item (the most trained make the
+    neighbour pool); k: neighbours (-1: chosen by leave-one-out; 0: none)."""
     new = new_out | new_in
+    pool = pool_of(trained & ~new, counts)
     why = "off" if k == 0 else "no new items" if not new.any() else \
         "too few seen items to choose neighbours by" if k < 0 and len(pool) <= KS[0] else \
         "no seen items" if not len(pool) else ""
     if why:
         return model, NeighbourFit(0, {}, 0, f"new items placed by their text alone ({why})")
-    pool_text = np.asarray(text[pool], dtype=np.float32)
-    out_res = model.item_out[pool] - pool_text @ model.out_adapter.T.astype(np.float32)
-    in_res = model.item_in[pool] - pool_text @ model.in_adapter.T.astype(np.float32)
-    pool_text, new_text = _unit(pool_text), _unit(np.asarray(text[new], dtype=np.float32))  # cosine neighbours
+    pool_text, new_text = np.asarray(text[pool], dtype=np.float32), np.asarray(text[new], dtype=np.float32)
+    w_out, w_in = model.out_adapter.T.astype(np.float32), model.in_adapter.T.astype(np.float32)
+    out_res, in_res = model.item_out[pool] - pool_text @ w_out, model.item_in[pool] - pool_text @ w_in
+    base_out, base_in = new_text @ w_out, new_text @ w_in  # what the adapters make of the new items' text
+    pool_text, new_text = unit_rows(pool_text), unit_rows(new_text)  # neighbours by cosine similarity
     r2 = {}
     if k < 0:
         r2 = leave_one_out_r2(pool_text, out_res, np.random.default_rng(seed))
@@ -60,11 +61,12 @@ def place_new_items(model: ServingModel, text: np.ndarray, new_out: np.ndarray, 
         if r2[k] <= 0:
             return model, NeighbourFit(0, r2, 0, "new items placed by their text alone: text neighbours do not "
                                                   "predict what training learned about seen items")
+    k = min(k, len(pool))
     dim = out_res.shape[1]  # one neighbour search for both residuals
     both = neighbour_mean(new_text, pool_text, np.concatenate([out_res, in_res], axis=1), k)
-    item_out, item_in = model.item_out.copy(), model.item_in.copy()
-    item_out[new_out] += both[new_out[new], :dim]
-    item_in[new_in] += both[new_in[new], dim:]
+    item_out, item_in = model.item_out.copy(), model.item_in.copy()  # (text + an untrained ID vector before)
+    item_out[new_out] = base_out[new_out[new]] + both[new_out[new], :dim]
+    item_in[new_in] = base_in[new_in[new]] + both[new_in[new], dim:]
     fit = r2.get(k)
     how = f" (leave-one-out R^2 {fit:.3f} on seen items)" if fit is not None else ""
     return replace(model, item_out=item_out, item_in=item_in), NeighbourFit(
@@ -119,7 +121,7 @@ def _weighted(top: np.ndarray, sims: np.ndarray, values: np.ndarray) -> np.ndarr
     return dense @ values
 
 
-def _pool(seen: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def pool_of(seen: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The seen items with the most training targets, at most POOL, in index order."""
     seen_items = np.flatnonzero(seen)
     if len(seen_items) > POOL:
@@ -127,6 +129,6 @@ def _pool(seen: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return seen_items
 
 
-def _unit(text: np.ndarray) -> np.ndarray:
+def unit_rows(text: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(text, axis=1, keepdims=True)
     return text / np.where(norms > 0, norms, 1.0)

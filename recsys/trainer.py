@@ -112,22 +112,39 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     elapsed = time.perf_counter() - state.started
     targets = int(((examples.target != len(item_ids)) & (examples.weight > 0)).sum())
     epochs = len(state.losses) / state.steps_per_epoch
-    served, placed = _place_new_items(model.to_serving(item_ids), text, seen[:-1], sequences, counts, config)
+    served, placed = model.to_serving(item_ids), NeighbourFit(0, {}, 0, "")
+    if shard is None or shard.rank == 0:  # (only rank 0's model is kept)
+        served, placed = _place_new_items(served, text, seen[:-1], _unliked(train, item_ids),
+                                          (examples.history, downs.history, dislikes.history), counts, config)
     return FitResult(served, round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict(),
                      tuple(stopper.curve), placed.to_dict())
 
 
-def _place_new_items(model: ServingModel, text: np.ndarray, seen: np.ndarray, sequences: dict[str, np.ndarray],
-                     counts: np.ndarray, config: TrainConfig) -> tuple[ServingModel, NeighbourFit]:
+def _unliked(train: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
+    """Items with interactions but no positive one (e.g. only low ratings): known, not new, so they borrow no
+    taste from liked neighbours."""
+    rows = pd.Index(item_ids).get_indexer(train["item_id"].astype(str))
+    known = rows >= 0
+    touched = np.bincount(rows[known], minlength=len(item_ids)) > 0
+    liked = np.bincount(rows[known & (train["weight"].to_numpy() > 0)], minlength=len(item_ids)) > 0
+    return touched & ~liked
+
+
+def _place_new_items(model: ServingModel, text: np.ndarray, seen: np.ndarray, unliked: np.ndarray,
+                     histories: tuple[np.ndarray, ...], counts: np.ndarray,
+                     config: TrainConfig) -> tuple[ServingModel, NeighbourFit]:
     """Items training left without a learned residual, placed from their text neighbours (neighbours.py): never a
-    positive target (no out residual), in no user's sequence (no in residual)."""
+    positive target (no out residual) or in no training history (no in residual), and not `unliked` (known). The
+    neighbours are the items with both residuals learned."""
     if not config.use_item_ids:
         return model, NeighbourFit(0, {}, 0, "new items placed by their text alone (no ID vectors)")
-    in_history = np.zeros(len(seen), dtype=bool)
-    for seq in sequences.values():
-        in_history[seq[seq >= 0]] = True
-    return place_new_items(model, text, ~seen, ~in_history, counts, config.new_item_neighbours, config.seed)
+    in_history = np.zeros(len(seen) + 1, dtype=bool)  # + the padding slot
+    for history in histories:
+        in_history[np.unique(history)] = True
+    in_history = in_history[:-1]
+    return place_new_items(model, text, seen & in_history, ~seen & ~unliked, ~in_history & ~unliked, counts,
+                           config.new_item_neighbours, config.seed)
 
 
 def _dislikes(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarray], disliked: dict[str, np.ndarray],

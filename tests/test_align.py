@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.align import align_encoder, with_aligned_cold_items
+from recsys.align import _held_out_report, align_encoder, with_aligned_cold_items
 from recsys.config import TrainConfig
 from recsys.encoder import DEFAULT_MODEL, TextEncoder, shared_encoder
 from recsys.service import ImportRequest, Service
@@ -33,12 +33,22 @@ def test_only_never_seen_items_are_placed_by_the_aligned_text():
                          position_logits=np.zeros(4, np.float32), in_adapter=np.array([[1.0, 0, 0], [0, 1, 0]]),
                          out_adapter=np.array([[0, 0, 1.0], [1, 0, 0]]))
     text = np.array([[9.0, 9, 9], [1, 2, 3], [4, 5, 6]])
-    frozen = np.array([[7.0, 7, 7], [0, 1, 1], [3, 3, 3]])
-    aligned = with_aligned_cold_items(model, text, np.array([5, 0, 1]), frozen)
-    # item b moves by its text's shift through each adapter; what it had on top of its frozen text stays
-    assert aligned.item_in.tolist() == [[1, 1], [2, 2], [1, 1]]
-    assert aligned.item_out.tolist() == [[2, 2], [4, 3], [2, 2]]
+    aligned = with_aligned_cold_items(model, text, np.array([5, 0, 1]))
+    assert aligned.item_in.tolist() == [[1, 1], [1, 2], [1, 1]]  # item b: its aligned text, nothing borrowed on top
+    assert aligned.item_out.tolist() == [[2, 2], [3, 1], [2, 2]]
     assert model.item_in.tolist() == [[1, 1]] * 3  # the trained model itself is not changed
+
+
+def test_the_held_out_comparison_credits_the_frozen_side_with_what_its_neighbours_lend():
+    model = ServingModel(item_ids=np.array(["a", "b"], dtype=object), item_in=np.zeros((2, 2), np.float32),
+                         item_out=np.array([[1.0, 2.0], [3.0, 4.0]], np.float32), item_bias=np.zeros(2, np.float32),
+                         position_logits=np.zeros(4, np.float32), in_adapter=np.eye(2), out_adapter=np.eye(2))
+    frozen, aligned, held = np.array([[1.0, 0.0], [3.0, 0.0]]), np.array([[1.0, 1.0], [3.0, 3.0]]), np.array([0, 1])
+    plain = _held_out_report(model, frozen, aligned, held)
+    assert plain["align_error_frozen"] == pytest.approx((4 / 5 + 16 / 25) / 2)
+    assert plain["align_gain"] > 0  # the aligned text is closer than the frozen text alone
+    lent = _held_out_report(model, frozen, aligned, held, borrowed=np.array([[0.0, 2.0], [0.0, 4.0]]))
+    assert lent["align_error_frozen"] == 0.0 and lent["align_gain"] < 0  # frozen text + the residual: exact
 
 
 def test_auto_drops_an_alignment_that_cannot_beat_a_frozen_encoder_already_on_target():
@@ -82,8 +92,7 @@ def test_a_round_with_align_places_its_never_seen_items_with_the_saved_aligned_e
     items.to_csv(tmp_path / "items.csv", index=False)
     service = Service(tmp_path / "w")
     service.import_files(ImportRequest(tmp_path / "log.csv", tmp_path / "items.csv"))
-    config = TrainConfig(encoder_tuning="align", encoder_pairs=64, epochs=2, min_steps=1, dim=16, kind="history",
-                         new_item_neighbours=0)  # new items: aligned text alone (the residual kept: test above)
+    config = TrainConfig(encoder_tuning="align", encoder_pairs=64, epochs=2, min_steps=1, dim=16, kind="history")
     status = service.train(config, evaluate=False, background=False)
     assert status.state == "done", status.message
     version = service.ws.version(status.version)
