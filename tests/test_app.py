@@ -265,6 +265,8 @@ def test_train_page_starts_a_job_and_shows_the_round(home):
     assert any("Job" in s.value and "done" in s.value for s in at.subheader)
     assert "v0003" in at.dataframe[-1].value["version"].tolist()
     assert "v0003 model kind: history model, as configured" in texts(at)
+    placed = service.ws.version("v0003").metrics.extra["new_items"]["summary"]
+    assert "new items placed by their text" in placed and f"v0003 new items: {placed}" in texts(at)
     assert any(t.startswith("v0003: a recency-weighted history model, trained for ") for t in texts(at))
     charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
     assert [spec["title"] for spec in charts] == ["Training loss (lower is better)",

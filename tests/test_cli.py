@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -39,6 +40,11 @@ def test_train_imports_prints_the_summary_and_progress(trained):
     ws, _, proc = trained
     assert "users: 12" in proc.stderr and "items: 30 (26 with interactions)" in proc.stderr
     assert "[train]" in proc.stderr and "trained v0001" in proc.stderr
+    said = next(line for line in proc.stderr.splitlines() if line.startswith("new items: "))
+    assert re.fullmatch(r"new items: \d+ new items placed by their text plus what their \d+ nearest seen items "
+                        r"learned \(leave-one-out R\^2 0\.\d{3} on seen items\)", said) or \
+        said == "new items: new items placed by their text alone: text neighbours do not predict what training " \
+                "learned about seen items"
 
 
 @pytest.mark.slow
