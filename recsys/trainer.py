@@ -112,10 +112,8 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     elapsed = time.perf_counter() - state.started
     targets = int(((examples.target != len(item_ids)) & (examples.weight > 0)).sum())
     epochs = len(state.losses) / state.steps_per_epoch
-    served, placed = model.to_serving(item_ids), NeighbourFit(0, {}, 0, "")
-    if shard is None or shard.rank == 0:  # (only rank 0's model is kept)
-        served, placed = _place_new_items(served, text, seen[:-1], _unliked(train, item_ids),
-                                          (examples.history, downs.history, dislikes.history), counts, config)
+    served, placed = _place_new_items(model.to_serving(item_ids), text, seen[:-1], train,
+                                      (examples.history, downs.history, dislikes.history), counts, config, shard)
     return FitResult(served, round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict(),
                      tuple(stopper.curve), placed.to_dict())
@@ -131,14 +129,17 @@ def _unliked(train: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
     return touched & ~liked
 
 
-def _place_new_items(model: ServingModel, text: np.ndarray, seen: np.ndarray, unliked: np.ndarray,
-                     histories: tuple[np.ndarray, ...], counts: np.ndarray,
-                     config: TrainConfig) -> tuple[ServingModel, NeighbourFit]:
+def _place_new_items(model: ServingModel, text: np.ndarray, seen: np.ndarray, train: pd.DataFrame,
+                     histories: tuple[np.ndarray, ...], counts: np.ndarray, config: TrainConfig,
+                     shard: Shard | None) -> tuple[ServingModel, NeighbourFit]:
     """Items training left without a learned residual, placed from their text neighbours (neighbours.py): never a
-    positive target (no out residual) or in no training history (no in residual), and not `unliked` (known). The
-    neighbours are the items with both residuals learned."""
+    positive target (no out residual) or in no training history (no in residual), and not known as unliked. The
+    neighbours are the items with both residuals learned. (On Ray, only rank 0's model is kept.)"""
+    if shard is not None and shard.rank != 0:
+        return model, NeighbourFit(0, {}, 0, "")
     if not config.use_item_ids:
         return model, NeighbourFit(0, {}, 0, "new items placed by their text alone (no ID vectors)")
+    unliked = _unliked(train, model.item_ids)
     in_history = np.zeros(len(seen) + 1, dtype=bool)  # + the padding slot
     for history in histories:
         in_history[np.unique(history)] = True
