@@ -101,13 +101,14 @@ def with_aligned_cold_items(model: ServingModel, text: np.ndarray, counts: np.nd
 
 
 def _borrowed(model: ServingModel, frozen: np.ndarray, counts: np.ndarray, held: np.ndarray, k: int) -> np.ndarray:
-    """The out residual each held-out item would borrow as a new item from its k nearest other seen items."""
+    """The out residual each held-out item would borrow as a new item from its k nearest seen items with a
+    learned residual (an item seen only disliked has none: exactly zero), the held-out items left out."""
     from recsys.neighbours import neighbour_mean, pool_of, unit_rows
-    seen = counts > 0
+    residual = model.item_out - frozen @ model.out_adapter.T
+    seen = (counts > 0) & np.any(residual != 0, axis=1)
     seen[held] = False
     pool = pool_of(seen, counts)
-    residual = model.item_out[pool] - frozen[pool] @ model.out_adapter.T
-    return neighbour_mean(unit_rows(frozen[held]), unit_rows(frozen[pool]), residual.astype(np.float32), k)
+    return neighbour_mean(unit_rows(frozen[held]), unit_rows(frozen[pool]), residual[pool].astype(np.float32), k)
 
 
 def _tune(encoder, model: ServingModel, texts: list[str], train: np.ndarray, config: TrainConfig,

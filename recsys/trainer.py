@@ -112,26 +112,29 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     elapsed = time.perf_counter() - state.started
     targets = int(((examples.target != len(item_ids)) & (examples.weight > 0)).sum())
     epochs = len(state.losses) / state.steps_per_epoch
-    served, placed = _place_new_items(model.to_serving(item_ids), text, seen[:-1], train,
+    served, placed = _place_new_items(model.to_serving(item_ids), text, seen[:-1], train, feedback,
                                       (examples.history, downs.history, dislikes.history), counts, config, shard)
     return FitResult(served, round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict(),
                      tuple(stopper.curve), placed.to_dict())
 
 
-def _unliked(train: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
-    """Items with interactions but no positive one (e.g. only low ratings): known, not new, so they borrow no
-    taste from liked neighbours."""
-    rows = pd.Index(item_ids).get_indexer(train["item_id"].astype(str))
-    known = rows >= 0
-    touched = np.bincount(rows[known], minlength=len(item_ids)) > 0
-    liked = np.bincount(rows[known & (train["weight"].to_numpy() > 0)], minlength=len(item_ids)) > 0
+def _unliked(train: pd.DataFrame, feedback: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
+    """Items with interactions or thumbs but no positive one (e.g. only low ratings, only thumbs-down): known, not
+    new, so they borrow no taste from liked neighbours."""
+    index = pd.Index(item_ids)
+    rows = index.get_indexer(train["item_id"].astype(str))
+    downs = index.get_indexer(feedback.loc[feedback["label"] == "down", "item_id"].astype(str))
+    touched = np.zeros(len(item_ids), dtype=bool)
+    touched[rows[rows >= 0]] = touched[downs[downs >= 0]] = True
+    liked = np.zeros(len(item_ids), dtype=bool)
+    liked[rows[(rows >= 0) & (train["weight"].to_numpy() > 0)]] = True
     return touched & ~liked
 
 
 def _place_new_items(model: ServingModel, text: np.ndarray, seen: np.ndarray, train: pd.DataFrame,
-                     histories: tuple[np.ndarray, ...], counts: np.ndarray, config: TrainConfig,
-                     shard: Shard | None) -> tuple[ServingModel, NeighbourFit]:
+                     feedback: pd.DataFrame, histories: tuple[np.ndarray, ...], counts: np.ndarray,
+                     config: TrainConfig, shard: Shard | None) -> tuple[ServingModel, NeighbourFit]:
     """Items training left without a learned residual, placed from their text neighbours (neighbours.py): never a
     positive target (no out residual) or in no training history (no in residual), and not known as unliked. The
     neighbours are the items with both residuals learned. (On Ray, only rank 0's model is kept.)"""
@@ -139,10 +142,10 @@ def _place_new_items(model: ServingModel, text: np.ndarray, seen: np.ndarray, tr
         return model, NeighbourFit(0, {}, 0, "")
     if not config.use_item_ids:
         return model, NeighbourFit(0, {}, 0, "new items placed by their text alone (no ID vectors)")
-    unliked = _unliked(train, model.item_ids)
+    unliked = _unliked(train, feedback, model.item_ids) & ~seen  # (a thumbs-up makes an item seen)
     in_history = np.zeros(len(seen) + 1, dtype=bool)  # + the padding slot
     for history in histories:
-        in_history[np.unique(history)] = True
+        in_history[history.ravel()] = True
     in_history = in_history[:-1]
     return place_new_items(model, text, seen & in_history, ~seen & ~unliked, ~in_history & ~unliked, counts,
                            config.new_item_neighbours, config.seed)

@@ -11,7 +11,7 @@ from recsys.events import Cancelled
 from recsys.loop_hooks import Check
 from recsys.sequences import build_training_examples, history_rows, user_sequences
 from recsys.step import drop_history
-from recsys.trainer import fit_adapter
+from recsys.trainer import _unliked, fit_adapter
 from tests.fakes import FakeEncoder
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
@@ -221,6 +221,17 @@ def test_a_never_seen_item_borrows_the_mean_residual_of_its_nearest_seen_items()
     assert in_res[7] == pytest.approx(in_res[4:7].mean(axis=0), abs=1e-5)
     assert np.abs(out_res[7]).max() > 0.1  # not the zero it had before
     assert (result.new_items["k"], result.new_items["new_items"]) == (3, 1)
+
+
+def test_an_item_known_only_from_a_thumbs_down_or_low_ratings_borrows_nothing():
+    df, ids, text = pair_world()
+    df = df[df["item_id"] != "q3"]
+    config = TrainConfig(**{**FAST.to_dict(), "new_item_neighbours": 3})
+    down = pd.DataFrame({"user_id": ["u0"], "item_id": ["q3"], "label": ["down"]})
+    m = fit_adapter(text, ids, df, down, config).model
+    assert np.allclose(m.item_out[7], m.out_adapter @ text[7], atol=1e-5)  # its text alone, as before neighbours
+    unliked = _unliked(df.assign(weight=np.where(df["item_id"] == "q2", 0.0, 1.0)), down, ids)
+    assert ids[unliked].tolist() == ["q2", "q3"]  # q2: rated, never a positive; q3: only a thumbs-down
 
 
 def test_user_sequences_follow_time_then_file_row():
