@@ -67,8 +67,8 @@ def place_new_items(model: ServingModel, text: np.ndarray, trained: np.ndarray, 
     item_out, item_in = model.item_out.copy(), model.item_in.copy()  # (text + an untrained ID vector before)
     item_out[new_out] = base_out[new_out[new]] + both[new_out[new], :dim]
     item_in[new_in] = base_in[new_in[new]] + both[new_in[new], dim:]
-    fit = r2.get(k)
-    how = f" (leave-one-out R^2 {fit:.3f} on seen items)" if fit is not None else ""
+    chosen = r2.get(k)
+    how = f" (leave-one-out R^2 {chosen:.3f} on seen items)" if chosen is not None else ""
     return replace(model, item_out=item_out, item_in=item_in), NeighbourFit(
         k, r2, int(new.sum()), f"{int(new.sum()):,} new items placed by their text plus what their {k} nearest seen "
                                f"items learned{how}")
