@@ -71,6 +71,10 @@ with st.expander("Training settings", expanded=not service.job().active):
                                 "workers (DDP), on the cluster at RAY_ADDRESS, else a local one; needs "
                                 "pip install -r requirements-ray.txt. Same model as local for the history model.")
     workers = c3.number_input("Ray workers", 1, 1024, D.ray_workers, key="ray_workers", disabled=backend == "local")
+    borrow = c1.selectbox("New items borrow from their text neighbours", ["auto", "off"], key="new_item_neighbours",
+                          help="An item no one has touched yet gets, besides its text, what training learned about "
+                               "its nearest seen items in text space. auto: as many neighbours as predict seen "
+                               "items best (none if none helps); off: its text alone.")
     rule = service.positives_rule() if service.ws.has_data() else None
     min_rating = c3.number_input("Lowest positive rating (0 = every rating)", 0.0, 100.0,
                                  float(rule.min_rating or 0.0) if rule else 0.0, 0.5,
@@ -88,7 +92,7 @@ with st.expander("Training settings", expanded=not service.job().active):
                              encoder_pairs=int(pairs), history_dropout=float(dropout),
                              average_epochs=float(average),
                              min_drift_spearman=float(guard), rerank=rerank, backend=backend,
-                             ray_workers=int(workers))
+                             ray_workers=int(workers), new_item_neighbours=-1 if borrow == "auto" else 0)
     except ValueError as exc:
         config = None
         alert("error", exc)

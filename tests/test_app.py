@@ -253,6 +253,13 @@ def test_train_page_sends_the_backend_and_its_workers_into_the_settings(home):
     assert not at.number_input(key="ray_workers").disabled
 
 
+def test_train_page_turns_the_neighbours_of_new_items_off_and_on(home):
+    at = app("pages/train.py")
+    assert json.loads(at.code[0].value)["new_item_neighbours"] == -1  # auto by default
+    at.selectbox(key="new_item_neighbours").set_value("off").run()
+    assert not at.exception and json.loads(at.code[0].value)["new_item_neighbours"] == 0
+
+
 def test_train_page_starts_a_job_and_shows_the_round(home):
     at = app("pages/train.py")
     at.number_input(key="max_seconds").set_value(10)
