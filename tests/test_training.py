@@ -234,6 +234,12 @@ def test_an_item_known_only_from_a_thumbs_down_or_low_ratings_borrows_nothing():
     assert ids[unliked].tolist() == ["q2", "q3"]  # q2: rated, never a positive; q3: only a thumbs-down
 
 
+def test_versions_saved_before_new_items_borrowed_from_neighbours_load_without_it():
+    assert TrainConfig.from_saved({"dim": 64, "kind": "history"}).new_item_neighbours == 0
+    assert TrainConfig.from_saved(TrainConfig().to_dict()).new_item_neighbours == -1
+    assert TrainConfig.from_saved({"kind": "untuned"}).new_item_neighbours == -1  # no settings saved: today's
+
+
 def test_user_sequences_follow_time_then_file_row():
     df = pd.DataFrame({"user_id": ["a", "a", "a"], "item_id": ["y", "x", "z"], "timestamp": [2, 2, 1], "row": [0, 1, 2]})
     assert user_sequences(df, np.array(["x", "y", "z"]))["a"].tolist() == [2, 1, 0]
