@@ -81,6 +81,8 @@ def test_large_catalogs_serve_through_the_index_saved_beside_the_version(catalog
     assert first not in [r.item_id for r in rec.recommend(user, 10)]  # a thumbs-down acts at once here too
     saved = AnnIndex.load(tmp_path, N)
     assert saved is not None and saved.stats == rec.ann().stats
+    vector = model.user_vector(rec.sequences[user])  # the saved index (its vectors mapped) finds the same items
+    assert saved.search(vector, 20).tolist() == rec.ann().search(vector, 20).tolist()
     assert AnnIndex.load(tmp_path, N + 1) is None  # another catalog size: rebuilt, not misused
     again = Recommender(model, log, ledger, folder=tmp_path, ann_min_items=N)
     assert again.ann().stats == rec.ann().stats

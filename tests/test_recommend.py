@@ -93,6 +93,21 @@ def test_model_round_trips_through_safetensors(tmp_path):
     assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))
 
 
+def test_a_loaded_model_maps_its_file_read_only_with_the_same_values_as_safetensors_reads(tmp_path):
+    from safetensors.numpy import load_file
+    m = model(bias=np.arange(5, dtype=np.float32))
+    m.save(tmp_path)
+    loaded, read = ServingModel.load(tmp_path), load_file(str(tmp_path / "weights.safetensors"))
+    for name, array in read.items():
+        mapped = getattr(loaded, name)
+        assert mapped.dtype == array.dtype and np.array_equal(mapped, array)
+        assert isinstance(mapped.base, np.memmap) and not mapped.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        loaded.item_out[0, 0] = 1.0  # a version on disk is never changed through its serving arrays
+    assert [r.item_id for r in Recommender(loaded, interactions()).recommend("u1", 3)] == \
+        [r.item_id for r in Recommender(m, interactions()).recommend("u1", 3)]
+
+
 def test_each_pick_is_explained_by_the_history_items_specific_to_it_not_one_that_pulls_all_alike():
     # history: g (pulls x and y alike, strongly), hx (pulls x only), hy (pulls y only); equal recency weights
     ids = np.array(["g", "hx", "hy", "x", "y"], dtype=object)
