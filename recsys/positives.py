@@ -61,7 +61,7 @@ def default_rule(interactions: pd.DataFrame) -> PositiveRule:
                 min_rating = low + LOW_SHARE * (high - low)
     events = {}
     if "event" in interactions:
-        names = set(interactions["event"].astype(str).str.lower().str.strip()) - {""}
+        names = set(pd.Series(interactions["event"].dropna().unique()).astype(str).str.lower().str.strip()) - {""}
         if len(names) >= 2:
             events = {name: EVENT_DEFAULTS.get(name, 1.0) for name in sorted(names)}
     return PositiveRule(min_rating, events)

@@ -83,10 +83,26 @@ class Workspace:
             self._remove_leftovers()  # the set before the previous one: readers have moved on
 
     def load_dataset(self) -> Dataset:
+        return self._read_data(_read_dataset)
+
+    def load_items(self) -> pd.DataFrame:
+        """The catalog alone (a page showing titles need not read a 1M-row log)."""
+        return self._read_data(lambda folder: pd.read_parquet(folder / "items.parquet"))
+
+    def interaction_columns(self, names: tuple[str, ...]) -> pd.DataFrame:
+        """Those of `names` the log has, and no other column."""
+        def read(folder: Path) -> pd.DataFrame:
+            import pyarrow.parquet as pq
+            path = folder / "interactions.parquet"
+            present = [n for n in names if n in pq.read_schema(path).names]
+            return pd.read_parquet(path, columns=present)
+        return self._read_data(read)
+
+    def _read_data(self, read: Callable[[Path], object]):
         for attempt in (0, 1):  # a writer may switch the pointer while we read: read the new one then
             folder = self.data_dir
             try:
-                return _read_dataset(folder)
+                return read(folder)
             except FileNotFoundError:
                 if attempt or not self.has_data():
                     break

@@ -66,6 +66,8 @@ def test_known_event_names_get_their_strengths_and_unknown_ones_weigh_one():
 def test_a_single_event_name_or_none_at_all_gives_no_event_weights():
     assert default_rule(events("purchase", "purchase", "")).event_weights == {}
     assert default_rule(events("", "", "")).event_weights == {}
+    missing = pd.DataFrame({"event": ["view", None, "view", np.nan]})
+    assert default_rule(missing).event_weights == {}  # a missing event is no second name
 
 
 def test_data_without_rating_or_event_values_makes_every_interaction_a_positive():

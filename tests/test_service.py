@@ -57,15 +57,35 @@ def test_training_settings_from_users_name_what_is_wrong():
         train_config({"dim": 1})
 
 
+def test_the_catalog_is_read_once_per_data_set_and_a_new_import_gets_its_own(tiny_service, tiny_files):
+    first = tiny_service.items()
+    assert tiny_service.items() is first and first.index.name == "item_id" and "text" in first
+    tiny_service.import_files(ImportRequest(*tiny_files))
+    assert tiny_service.items() is not first and tiny_service.items().equals(first)  # the same files again
+
+
+def test_warming_up_loads_the_catalog_and_the_active_model_that_readers_then_share(tiny_service, tmp_path):
+    from recsys.service import Service
+    fresh = Service(tiny_service.ws.root, tiny_service.encoder_factory, create=False)
+    fresh.warm_up()
+    assert list(fresh._recommenders) == [("v0001", fresh.ws.data_dir.name)] and list(fresh._items) == [
+        fresh.ws.data_dir.name]
+    assert fresh.recommender() is fresh._recommenders[("v0001", fresh.ws.data_dir.name)]
+    empty = Service(tmp_path / "empty")
+    empty.warm_up()  # no data, no model: nothing to load, no error
+    assert empty._recommenders == {} and empty._items == {}
+
+
 def test_the_positives_rule_read_from_the_data_follows_a_new_import(tiny_service, tiny_files, tmp_path, monkeypatch):
     import pandas as pd
     reads = []
-    load = tiny_service.ws.load_dataset
-    monkeypatch.setattr(tiny_service.ws, "load_dataset", lambda: reads.append(1) or load())
+    load = tiny_service.ws.interaction_columns
+    monkeypatch.setattr(tiny_service.ws, "interaction_columns", lambda names: reads.append(names) or load(names))
     assert tiny_service.positives_rule().min_rating is None  # no rating column
     rule = tiny_service.positives_rule()
     rule.event_weights["view"] = 9.0  # a caller's change does not reach the kept rule
-    assert tiny_service.positives_rule().event_weights == {} and len(reads) == 1  # the log read once per data
+    assert tiny_service.positives_rule().event_weights == {}
+    assert reads == [("rating", "event")]  # the log read once per data, and only the columns the rule reads
     log, items = tiny_files
     rated = tmp_path / "rated.csv"
     pd.read_csv(log).assign(rating=[1, 2, 3, 4, 5, 5, 4, 3, 2, 1, 5]).to_csv(rated, index=False)

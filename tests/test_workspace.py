@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 
 import numpy as np
@@ -68,6 +69,18 @@ def test_a_new_data_set_replaces_the_old_with_one_pointer_write(tmp_path, tiny_f
     import_files(ws, *tiny_files)
     assert not first.exists()  # two writes later it is gone
     assert ws.load_dataset().report.interactions == 11
+
+
+def test_the_catalog_and_chosen_log_columns_are_read_without_the_rest(tmp_path, tiny_files):
+    ws = Workspace(tmp_path / "w")
+    import_files(ws, *tiny_files)
+    full = ws.load_dataset()
+    pd.testing.assert_frame_equal(ws.load_items(), full.items)
+    assert list(ws.interaction_columns(("colour", "user_id", "size")).columns) == ["user_id"]  # those it has
+    pd.testing.assert_series_equal(ws.interaction_columns(("user_id",))["user_id"], full.interactions["user_id"])
+    shutil.rmtree(ws.data_dir)
+    with pytest.raises(RecTuneError, match="no data yet"):
+        ws.load_items()
 
 
 def test_a_workspace_made_before_the_data_pointer_still_reads_its_data_folder(tmp_path, tiny_files):

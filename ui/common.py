@@ -7,6 +7,7 @@ import hmac
 import html
 import os
 import re
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -72,8 +73,11 @@ def demo_ready(home: str) -> str:
 
 @st.cache_resource
 def service_for(root: str) -> Service:
-    """One Service per workspace for every session (thread-safe; it caches loaded models per version)."""
-    return Service(root)
+    """One Service per workspace for every session (thread-safe; it caches loaded models per version). The
+    catalog and the active model start loading at once, in a worker thread (Service.warm_up)."""
+    service = Service(root)
+    threading.Thread(target=service.warm_up, name=f"rectune-warm-up-{Path(root).name}", daemon=True).start()
+    return service
 
 
 def current_service() -> Service:
@@ -207,14 +211,10 @@ def require_model(service: Service):
     return version
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def items_frame(root: str, data_folder: str) -> pd.DataFrame:
-    """The catalog indexed by item id; keyed by the data folder, so an import refreshes it."""
-    return service_for(root).items()
-
-
 def catalog(service: Service) -> pd.DataFrame:
-    return items_frame(str(service.ws.root), service.ws.data_dir.name)
+    """The catalog indexed by item id, the Service's one copy per data set (read only: st.cache_data would
+    copy 250,000 items on every call)."""
+    return service.items()
 
 
 def version_label(version) -> str:
