@@ -323,7 +323,7 @@ def _read_fit(folder: Path):
     saved = json.loads((folder / FIT_FILE).read_text())
     saved["losses"], saved["val_users"] = tuple(saved["losses"]), tuple(saved["val_users"])
     saved["curve"] = tuple(Check(c["epoch"], c["ndcg"], tuple(c["gains"])) for c in saved.get("curve", ()))
-    return FitResult(model=ServingModel.load(folder), **saved)
+    return FitResult(model=ServingModel.load(folder, mapped=False), **saved)  # the checkpoint folder is removed next
 
 
 def _first_line(exc: BaseException) -> str:

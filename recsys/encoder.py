@@ -269,8 +269,10 @@ def _load_all(folder: Path, key: str) -> Known:
     for path in [folder / f"emb-{key}.npz", *sorted(folder.glob(f"emb-{key}.part-*.npz"))]:
         try:
             with np.load(path, allow_pickle=False) as z:
-                vectors = _mapped_member(path, "vectors")
-                parts.append(Known(z["hashes"], z["vectors"] if vectors is None else vectors))
+                hashes, vectors = z["hashes"], _mapped_member(path, "vectors")
+                if vectors is None or len(vectors) != len(hashes):  # not mappable, or replaced between the reads
+                    vectors = z["vectors"]
+                parts.append(Known(hashes, vectors))
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             continue
     return Known.merged(parts)

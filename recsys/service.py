@@ -88,7 +88,8 @@ class Service:
         self._recommenders: dict[tuple[str, str], object] = {}
         self._rules: dict[tuple[str, int], PositiveRule] = {}
         self._items: dict[str, pd.DataFrame] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the catalog and the positives rule
+        self._models_lock = threading.Lock()  # loaded Recommenders: a page needing the catalog never waits for one
 
     @property
     def runner(self) -> JobRunner:
@@ -129,13 +130,12 @@ class Service:
         """Load what the pages read first (the catalog, the active version's Recommender) before anyone asks:
         on a 250,000-item workspace ~1 s of the first Recommend visit. A reader asking meanwhile waits for this
         load instead of starting its own. Without data or a model there is nothing to load."""
-        from recsys.errors import RecTuneError
         try:
             if self.ws.has_data():
                 self.items()
                 if self.ws.active_name() is not None:
                     self.recommender()
-        except (RecTuneError, OSError, ValueError):  # a page that needs it reports the problem
+        except Exception:  # noqa: BLE001 - only a head start: the page that needs it loads it and reports the problem
             pass
 
     def recommender(self, version: str | None = None):
@@ -146,7 +146,7 @@ class Service:
         if name is None:
             raise RecTuneError(f"workspace '{self.ws.name}' has no model yet; import data, then train a round.")
         key = (name, self.ws.data_dir.name)
-        with self._lock:
+        with self._models_lock:
             if key not in self._recommenders:
                 self._recommenders = {k: v for k, v in self._recommenders.items() if k[1] == key[1]}
                 self._recommenders[key] = Recommender.from_workspace(self.ws, name)

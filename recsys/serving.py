@@ -88,10 +88,15 @@ class ServingModel:
         (folder / ITEM_IDS).write_text("\n".join(self.item_ids.tolist()) + "\n")
 
     @classmethod
-    def load(cls, folder: Path) -> ServingModel:
+    def load(cls, folder: Path, mapped: bool = True) -> ServingModel:
         """Read-only arrays mapped from the file, not read into memory: a 250,000-item version's 770 MB took
-        0.7 s of a page's first visit to read, and every process serving it held its own copy."""
-        arrays = mapped_safetensors(folder / WEIGHTS)
+        0.7 s of a page's first visit to read, and every process serving it held its own copy. mapped=False:
+        read into memory, for a folder about to be removed."""
+        if mapped:
+            arrays = mapped_safetensors(folder / WEIGHTS)
+        else:
+            from safetensors.numpy import load_file
+            arrays = load_file(str(folder / WEIGHTS))
         ids = np.array((folder / ITEM_IDS).read_text().splitlines(), dtype=object)
         attention = {k[len(ATTENTION):]: arrays.pop(k) for k in list(arrays) if k.startswith(ATTENTION)}
         return cls(item_ids=ids, attention=attention, **arrays)

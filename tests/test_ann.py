@@ -61,7 +61,7 @@ def test_hidden_items_never_come_back_and_k_items_still_do(catalog):
     assert picks[:5].tolist() == best[5:].tolist()
 
 
-def test_large_catalogs_serve_through_the_index_saved_beside_the_version(catalog, tmp_path):
+def test_large_catalogs_serve_through_the_index_saved_beside_the_version(catalog, tmp_path, monkeypatch):
     model, log = catalog
     ledger = FeedbackLedger(tmp_path / "ledger.sqlite")
     exact = Recommender(model, log, ledger)
@@ -79,8 +79,12 @@ def test_large_catalogs_serve_through_the_index_saved_beside_the_version(catalog
     first = rec.recommend(user, 10)[0].item_id
     ledger.add(Feedback(user, first, "down", annotator="t"))
     assert first not in [r.item_id for r in rec.recommend(user, 10)]  # a thumbs-down acts at once here too
+    import faiss
+    flags, read = [], faiss.read_index
+    monkeypatch.setattr(faiss, "read_index", lambda path, *flag: flags.append(flag) or read(path, *flag))
     saved = AnnIndex.load(tmp_path, N)
     assert saved is not None and saved.stats == rec.ann().stats
+    assert flags == [(faiss.IO_FLAG_MMAP_IFC,)]  # its vectors mapped from the file, not read whole
     vector = model.user_vector(rec.sequences[user])  # the saved index (its vectors mapped) finds the same items
     assert saved.search(vector, 20).tolist() == rec.ann().search(vector, 20).tolist()
     assert AnnIndex.load(tmp_path, N + 1) is None  # another catalog size: rebuilt, not misused

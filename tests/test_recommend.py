@@ -104,6 +104,8 @@ def test_a_loaded_model_maps_its_file_read_only_with_the_same_values_as_safetens
         assert isinstance(mapped.base, np.memmap) and not mapped.flags.writeable
     with pytest.raises(ValueError, match="read-only"):
         loaded.item_out[0, 0] = 1.0  # a version on disk is never changed through its serving arrays
+    copied = ServingModel.load(tmp_path, mapped=False)  # for a folder about to be removed (a Ray checkpoint's)
+    assert not isinstance(copied.item_out.base, np.memmap) and np.array_equal(copied.item_out, read["item_out"])
     assert [r.item_id for r in Recommender(loaded, interactions()).recommend("u1", 3)] == \
         [r.item_id for r in Recommender(m, interactions()).recommend("u1", 3)]
 
