@@ -36,7 +36,8 @@ with st.expander("Training settings", expanded=not service.job().active):
                           help="lora/full: on (history -> next item) text pairs before the first stage; slow on CPU "
                                "(~25 pairs/s) and measured to help little. align: after it, towards the trained item "
                                "vectors, so that brand-new items start where similar items sit; auto: align, kept "
-                               "only when held-out items say it wins. Uses a GPU when one is present.")
+                               "only when it ranks items hidden from a second fit better than the first stage places "
+                               "them (about doubles the round). Uses a GPU when one is present.")
     pairs = c2.number_input("Encoder tuning pairs", 8, 100_000, D.encoder_pairs, disabled=tuning == "none")
     guard = c3.number_input("Forgetting guard (lowest similarity Spearman)", -1.0, 1.0, D.min_drift_spearman, 0.05,
                             disabled=tuning == "none", key="min_drift_spearman",

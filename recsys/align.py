@@ -7,8 +7,11 @@ seen items keep their trained vectors.
 
 Targets are the items seen at least MIN_COUNT times (a rarely seen item's residual is mostly noise). A tenth of
 them, drawn by seed, are held out: the report compares, on those, how far the frozen and the aligned text land
-from the trained vectors (paired, with its standard error), and `auto` keeps the alignment only when it is
-closer by more than twice that error. An alignment that fails the forgetting guard is dropped (the round serves
+from the trained vectors (paired, with its standard error). `auto` decides by align_check.py instead, the cold
+protocol played on a second fit that never saw a tenth of the items (that distance favours any encoder that lands
+closer to the trained vectors, ranking or not), and keeps the alignment only when its NDCG@10 there beats the
+first stage's own placement by more than twice the paired standard error; with too few events to judge on, the
+distance decides. An alignment that fails the forgetting guard is dropped (the round serves
 without it) rather than holding back the whole round. The base weights are never modified."""
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from recsys.align_check import MIN_EVENTS, pseudo_cold_check
 from recsys.config import TrainConfig
 from recsys.drift import measure_drift
 from recsys.events import Callback, Cancelled, TrainEvent, emit
@@ -41,17 +45,29 @@ class Alignment:
 
 def align_model(model: ServingModel, encoder, texts: list[str], train: pd.DataFrame, config: TrainConfig,
                 callbacks: list[Callback] = (), cancel: threading.Event | None = None,
-                encode: Callable[[object], np.ndarray] | None = None,
-                neighbours: int = 0) -> tuple[ServingModel, Alignment]:
+                encode: Callable[[object], np.ndarray] | None = None, neighbours: int = 0,
+                log: pd.DataFrame | None = None) -> tuple[ServingModel, Alignment]:
     """The trained `model` with its never-seen items placed by an aligned encoder (when kept), and the alignment.
     `train`: the interactions the model was trained on; `encode(encoder)`: every item's text vector (default:
     encoder.encode(texts); a round passes its embedding cache); `neighbours`: the k with which the first stage
-    placed its new items (neighbours.py; 0: by their frozen text alone), which the aligned text must beat."""
+    placed its new items (neighbours.py; 0: by their frozen text alone), which the aligned text must beat; `log`:
+    the interactions the first stage trained on, for `auto`'s check (align_check.py; without it the distance
+    decides)."""
     counts = pd.Index(model.item_ids).get_indexer(train["item_id"].astype(str))
     counts = np.bincount(counts[counts >= 0], minlength=len(model.item_ids))
     encode = encode or (lambda enc: enc.encode(texts))
-    frozen = encode(encoder) if neighbours > 0 else None
-    result = align_encoder(encoder, model, texts, counts, config, callbacks, cancel, frozen, neighbours)
+    check = config.encoder_tuning == "auto" and log is not None
+    frozen = encode(encoder) if neighbours > 0 or check else None
+    result = None
+    if check:
+        def align(fitted: ServingModel, fitted_counts: np.ndarray, k: int):
+            return align_encoder(encoder, fitted, texts, fitted_counts, replace(config, encoder_tuning="align"),
+                                 callbacks, cancel, frozen, k).encoder
+        found = pseudo_cold_check(frozen, model.item_ids, log, model.kind, texts, align, config, callbacks, cancel)
+        result = _failed_check(found, config)  # no second alignment for a check already lost
+    if result is None:
+        result = align_encoder(encoder, model, texts, counts, config, callbacks, cancel, frozen, neighbours,
+                               found if check else {})
     emit(list(callbacks), TrainEvent("tune-encoder", 1, 1, None, result.report["align_summary"]))
     if not result.keep:
         return model, result
@@ -60,10 +76,11 @@ def align_model(model: ServingModel, encoder, texts: list[str], train: pd.DataFr
 
 def align_encoder(encoder, model: ServingModel, texts: list[str], counts: np.ndarray, config: TrainConfig,
                   callbacks: list[Callback] = (), cancel: threading.Event | None = None,
-                  frozen: np.ndarray | None = None, neighbours: int = 0) -> Alignment:
+                  frozen: np.ndarray | None = None, neighbours: int = 0, check: dict | None = None) -> Alignment:
     """`counts`: (n_items,) training interactions per item, rows as `model.item_ids`; `texts` likewise. With
     `neighbours` > 0 (and `frozen`, every item's frozen text vector), the held-out items' frozen side is what a new
-    item would get: its frozen text plus the residual borrowed from its nearest seen items."""
+    item would get: its frozen text plus the residual borrowed from its nearest seen items. `check`: align_check's
+    fields, which decide `auto` when they hold enough events."""
     rng = np.random.default_rng(config.seed)
     eligible = np.flatnonzero(counts >= MIN_COUNT)
     if len(eligible) < 50:
@@ -78,15 +95,40 @@ def align_encoder(encoder, model: ServingModel, texts: list[str], counts: np.nda
     borrowed = None if frozen is None else _borrowed(model, frozen, counts, held, neighbours)
     report = _held_out_report(model, encoder.encode(held_texts), tuned.encode(held_texts), held, borrowed)
     report["align_neighbours"] = neighbours if borrowed is not None else 0
+    report.update(check or {})
     report.update(encoder_tuning=config.encoder_tuning, align_items=len(train), encoder_pairs=len(train),
                   encoder_final_loss=float(np.mean(losses[-10:])), encoder_dir="encoder",
                   **measure_drift(encoder, tuned).to_dict())
     drifted = report["drift_similarity_spearman"] < config.min_drift_spearman  # the forgetting guard
-    keep = not drifted and (config.encoder_tuning == "align" or report["align_gain"] > NOISE_SE * report["align_gain_se"])
+    keep = not drifted and (config.encoder_tuning == "align" or _wins(report))
     report.update(align_kept=keep, align_summary=_summary(report, keep, config.encoder_tuning, drifted))
     if not keep:  # nothing of it serves: no encoder to save, no drift for the forgetting guard to judge
         report = {k: v for k, v in report.items() if k != "encoder_dir" and not k.startswith("drift_")}
     return Alignment(tuned if keep else None, report, keep)
+
+
+def _wins(report: dict) -> bool:
+    """`auto`'s verdict: the cold check's NDCG gain (align_check.py), or without enough events the distance gain,
+    beyond NOISE_SE standard errors."""
+    if report.get("align_check_events", 0) >= MIN_EVENTS:
+        return report["align_check_gain"] > NOISE_SE * report["align_check_gain_se"]
+    return report["align_gain"] > NOISE_SE * report["align_gain_se"]
+
+
+def _failed_check(check: dict, config: TrainConfig) -> Alignment | None:
+    """The alignment `auto` does not keep, when the cold check alone already says so; else None."""
+    if check.get("align_check_events", 0) < MIN_EVENTS or _wins(check):
+        return None
+    report = {"encoder_tuning": config.encoder_tuning, "align_kept": False, **check}
+    report["align_summary"] = f"aligned encoder not kept (no gain beyond the noise): {_check_told(check)}"
+    return Alignment(None, report, False)
+
+
+def _check_told(check: dict) -> str:
+    return (f"on a second fit that never saw {check['align_check_hidden_items']:,} items, ranked as new items on "
+            f"{check['align_check_events']:,} next-item events, NDCG@10 {check['align_check_ndcg_frozen']:.4f} as "
+            f"the first stage places new items -> {check['align_check_ndcg_aligned']:.4f} from an encoder aligned "
+            f"on that fit ({check['align_check_gain']:+.4f} +- {check['align_check_gain_se']:.4f})")
 
 
 def with_aligned_cold_items(model: ServingModel, text: np.ndarray, counts: np.ndarray) -> ServingModel:
@@ -184,6 +226,8 @@ def _summary(report: dict, keep: bool, mode: str, drifted: bool) -> str:
             f"{report['align_gain']:+.3f} +- {report['align_gain_se']:.3f} closer to the trained vectors{against} "
             f"(relative error {report['align_error_frozen']:.3f} -> {report['align_error_aligned']:.3f}, cosine "
             f"{report['align_cosine_frozen']:.3f} -> {report['align_cosine_aligned']:.3f})")
+    if report.get("align_check_events", 0) >= MIN_EVENTS:
+        told = f"{_check_told(report)}; held-out items {told}"
     if drifted:
         return (f"aligned encoder not kept (the forgetting guard: similarity Spearman "
                 f"{report['drift_similarity_spearman']:.3f}); the round serves without it: {told}")

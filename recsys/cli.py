@@ -39,7 +39,7 @@ def _data_commands(sub) -> None:
     t.add_argument("--encoder-tuning", choices=list(ENCODER_TUNINGS),
                    help="also tune the language model: lora/full on (history -> next item) text pairs before the "
                         "first stage; align: towards the trained item vectors, for new items; auto: align, kept only "
-                        "when held-out items say it wins")
+                        "when it ranks items hidden from a second fit better (about doubles the round)")
     t.add_argument("--max-seconds", type=float, help="training-loop time budget")
     t.add_argument("--rerank", choices=["off", "auto", "on"],
                    help="second stage: a cross-encoder fine-tuned on (history, candidate) text re-ranks the top N "

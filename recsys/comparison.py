@@ -47,7 +47,7 @@ def TunedScorer(text: np.ndarray, config: TrainConfig, cancel: threading.Event |
             from recsys.align import align_model
             model, result = align_model(fit.model, encoder, texts, train, config, list(callbacks), cancel,
                                         encode=lambda enc: text if enc is encoder else enc.encode(texts),
-                                        neighbours=fit.new_items.get("k", 0))
+                                        neighbours=fit.new_items.get("k", 0), log=train)
             scorer.report, scorer.unaligned = result.report, fit.model
             return model
         return fit.model

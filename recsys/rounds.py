@@ -176,7 +176,7 @@ def _round_alignment(ws: Workspace, fit, encoder, dataset: Dataset, feedback: pd
     trained = pd.concat([dataset.interactions[["item_id"]], feedback.loc[feedback["label"] == "up", ["item_id"]]])
     model, result = align_model(fit.model, encoder, texts, trained, config, callbacks, cancel,  # ups train items too
                                 encode=lambda tuned: item_text_vectors(ws.cache_dir, texts, tuned, callbacks),
-                                neighbours=fit.new_items.get("k", 0))
+                                neighbours=fit.new_items.get("k", 0), log=dataset.interactions)
     return replace(fit, model=model), result.encoder if result.keep else encoder, {**extra, **result.report}
 
 

@@ -1,5 +1,5 @@
 """Encoders aligned to taste (align.py): a LoRA copy of the real packaged encoder tuned towards the trained item
-vectors places only never-seen items; 'auto' keeps it only when held-out items say it wins."""
+vectors places only never-seen items; 'auto' keeps it only when it ranks items hidden from a second fit better."""
 from __future__ import annotations
 
 import numpy as np
@@ -107,3 +107,28 @@ def test_a_round_with_align_places_its_never_seen_items_with_the_saved_aligned_e
     assert cold.sum() == 8
     gap = np.abs(model.item_out - aligned @ model.out_adapter.T).max(axis=1)
     assert gap[cold].max() < 1e-3 < gap[~cold].min()  # only the new items come from the aligned text
+
+
+def test_auto_decides_by_ranking_the_items_a_second_fit_never_saw(tmp_path):
+    from recsys.align import _wins
+    items = catalog()
+    topic_of = dict(zip(items["item_id"], items["category"]))
+    rng = np.random.default_rng(2)
+    rows = []
+    for u in range(120):
+        mine = [i for i in items["item_id"] if topic_of[i] == list(TOPICS)[u % 4]]
+        rows += [(f"u{u}", item, t) for t, item in enumerate(rng.choice(mine, size=8, replace=False))]
+    log = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
+    log.to_csv(tmp_path / "log.csv", index=False)
+    items.to_csv(tmp_path / "items.csv", index=False)
+    service = Service(tmp_path / "w")
+    service.import_files(ImportRequest(tmp_path / "log.csv", tmp_path / "items.csv"))
+    config = TrainConfig(encoder_tuning="auto", encoder_pairs=64, epochs=2, min_steps=1, dim=16, kind="history")
+    status = service.train(config, evaluate=False, background=False)
+    assert status.state == "done", status.message
+    extra = service.ws.version(status.version).metrics.extra
+    assert extra["align_check_hidden_items"] == 8  # a tenth of the 80 items with interactions
+    assert extra["align_check_events"] >= 50 and 0 <= extra["align_check_ndcg_frozen"] <= 1
+    assert extra["align_kept"] == _wins(extra) == (extra["align_check_gain"] > 2 * extra["align_check_gain_se"])
+    assert "on a second fit that never saw 8 items, ranked as new items on" in extra["align_summary"]
+    assert ("encoder_dir" in extra) == extra["align_kept"]
