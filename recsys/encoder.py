@@ -21,6 +21,7 @@ from recsys.devices import cpu_has_bf16, pick_device
 from recsys.encoder_names import DEFAULT_MODEL, resolve_model, split_pooling
 from recsys.errors import RecTuneError
 from recsys.events import Callback, TrainEvent, emit
+from recsys.mapped import mapped_npz_member
 from recsys.storage import atomic_write_bytes
 
 __all__ = ["DEFAULT_MODEL", "EmbeddingCache", "TextEncoder", "item_text_vectors"]
@@ -269,35 +270,13 @@ def _load_all(folder: Path, key: str) -> Known:
     for path in [folder / f"emb-{key}.npz", *sorted(folder.glob(f"emb-{key}.part-*.npz"))]:
         try:
             with np.load(path, allow_pickle=False) as z:
-                hashes, vectors = z["hashes"], _mapped_member(path, "vectors")
+                hashes, vectors = z["hashes"], mapped_npz_member(path, "vectors")
                 if vectors is None or len(vectors) != len(hashes):  # not mappable, or replaced between the reads
                     vectors = z["vectors"]
                 parts.append(Known(hashes, vectors))
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             continue
     return Known.merged(parts)
-
-
-def _mapped_member(path: Path, name: str) -> np.ndarray | None:
-    """An array stored uncompressed in an .npz (np.savez) as a read-only memory map of the file, or None when it
-    is not stored so: a 250,000-item cache's vectors (384 MB) took ~1 s to read whole, on the Explore page too."""
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(f"{name}.npy")
-    if info.compress_type != zipfile.ZIP_STORED:
-        return None
-    with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        local = f.read(30)  # a zip local file header: its name and extra-field lengths are its last 4 bytes
-        if local[:4] != b"PK\x03\x04":
-            return None
-        f.seek(info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little"))
-        version = np.lib.format.read_magic(f)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read(f)
-        offset = f.tell()
-    if dtype.hasobject or not shape or 0 in shape:
-        return None
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
 
 
 def _write_npz(path: Path, hashes: np.ndarray, vectors: np.ndarray) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys.attention_serving import last_states
+from recsys.mapped import mapped_safetensors
 
 WEIGHTS = "weights.safetensors"
 ITEM_IDS = "item_ids.txt"
@@ -101,30 +102,3 @@ class ServingModel:
         attention = {k[len(ATTENTION):]: arrays.pop(k) for k in list(arrays) if k.startswith(ATTENTION)}
         return cls(item_ids=ids, attention=attention, **arrays)
 
-
-SAFETENSORS_DTYPES = {"F16": np.float16, "F32": np.float32, "F64": np.float64, "I32": np.int32, "I64": np.int64,
-                      "U8": np.uint8, "BOOL": np.bool_}
-
-
-def mapped_safetensors(path: Path) -> dict[str, np.ndarray]:
-    """A safetensors file's tensors as read-only views of one memory map of it (the format: an 8-byte
-    little-endian header length, a JSON header of dtype, shape and data offsets per tensor, then the data).
-    Falls back to reading it whole for a dtype numpy lacks (bf16)."""
-    import json
-    with open(path, "rb") as f:
-        length = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(length))
-    header.pop("__metadata__", None)
-    if any(entry["dtype"] not in SAFETENSORS_DTYPES for entry in header.values()):
-        from safetensors.numpy import load_file
-        return load_file(str(path))
-    if not header:
-        return {}
-    data = np.memmap(path, dtype=np.uint8, mode="r")
-    start = 8 + length
-    out = {}
-    for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        raw = data[start + begin:start + end]
-        out[name] = raw.view(SAFETENSORS_DTYPES[entry["dtype"]]).reshape(entry["shape"])
-    return out
