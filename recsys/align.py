@@ -60,9 +60,9 @@ def align_model(model: ServingModel, encoder, texts: list[str], train: pd.DataFr
     frozen = encode(encoder) if neighbours > 0 or check else None
     result = None
     if check:
-        def align(fitted: ServingModel, fitted_counts: np.ndarray, k: int):
+        def align(fitted: ServingModel, fitted_counts: np.ndarray, k: int, told: list[Callback]):
             return align_encoder(encoder, fitted, texts, fitted_counts, replace(config, encoder_tuning="align"),
-                                 callbacks, cancel, frozen, k).encoder
+                                 told, cancel, frozen, k).encoder
         found = pseudo_cold_check(frozen, model.item_ids, log, model.kind, texts, align, config, callbacks, cancel)
         result = _failed_check(found, config)  # no second alignment for a check already lost
     if result is None:

@@ -32,13 +32,14 @@ MIN_EVENTS = 50  # fewer: the check cannot decide, and `auto` falls back to the 
 
 
 def pseudo_cold_check(text: np.ndarray, item_ids: np.ndarray, log: pd.DataFrame, kind: str, texts: list[str],
-                      align: Callable[[ServingModel, np.ndarray, int], object | None], config: TrainConfig,
-                      callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> dict:
+                      align: Callable[[ServingModel, np.ndarray, int, list[Callback]], object | None],
+                      config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> dict:
     """`text`: every item's frozen text vector (rows as `item_ids`, as `texts`); `log`: the interactions the round
     trained on (user_id, item_id, timestamp, row, and rating / event when it has them); `kind`: the first stage's
-    model kind; `align(model, counts, k)`: an encoder aligned on that model (counts: training interactions per item,
-    k: its new items' neighbour count), or None. Returns the report fields `align_check_*` (events under MIN_EVENTS
-    when there was too little to judge on)."""
+    model kind; `align(model, counts, k, callbacks)`: an encoder aligned on that model (counts: training
+    interactions per item, k: its new items' neighbour count), or None. Progress goes to `callbacks` as stage
+    'tune-encoder', without losses or validation values (the round's curves are the round's own fit's).
+    Returns the report fields `align_check_*` (events under MIN_EVENTS when there was too little to judge on)."""
     from recsys.kinds import fit_model
     from recsys.positives import rule_from_config
     from recsys.sequences import UserLog, user_values
@@ -46,16 +47,17 @@ def pseudo_cold_check(text: np.ndarray, item_ids: np.ndarray, log: pd.DataFrame,
     seen = np.flatnonzero(np.bincount(seen[seen >= 0], minlength=len(item_ids)))
     rng = np.random.default_rng(config.seed)
     hidden = np.sort(rng.choice(seen, size=int(HIDE * len(seen)), replace=False))
-    emit(list(callbacks), TrainEvent("tune-encoder", 0, 1, None, f"checking the alignment: the first stage again "
-                                                                 f"without {len(hidden)} items' interactions"))
+    callbacks = _as_check(list(callbacks))
+    emit(callbacks, TrainEvent("tune-encoder", 0, 1, None, f"the first stage again without {len(hidden)} items' "
+                                                           "interactions"))
     hidden_ids = set(item_ids[hidden].tolist())
     shown = log[~log["item_id"].astype(str).isin(hidden_ids)]
     refit_config = replace(config, kind=kind, encoder_tuning="none", rerank="off")
     no_feedback = pd.DataFrame(columns=["user_id", "item_id", "label"])
-    fit = fit_model(text, item_ids, shown, no_feedback, refit_config, list(callbacks), cancel)
+    fit = fit_model(text, item_ids, shown, no_feedback, refit_config, callbacks, cancel)
     counts = pd.Index(item_ids).get_indexer(shown["item_id"].astype(str))
     counts = np.bincount(counts[counts >= 0], minlength=len(item_ids))
-    tuned = align(fit.model, counts, fit.new_items.get("k", 0))
+    tuned = align(fit.model, counts, fit.new_items.get("k", 0), callbacks)
     if tuned is None:
         return {"align_check_events": 0, "align_check_hidden_items": len(hidden)}
     after = tuned.encode([texts[i] for i in hidden]) @ fit.model.out_adapter.T
@@ -64,6 +66,13 @@ def pseudo_cold_check(text: np.ndarray, item_ids: np.ndarray, log: pd.DataFrame,
     positives = user_values(log.assign(_positive=positive), "_positive")
     return {**ranking_check(fit.model, fit.model.item_out[hidden], after, hidden, sequences, positives,
                             config.seed), "align_check_hidden_items": len(hidden)}
+
+
+def _as_check(callbacks: list[Callback]) -> list[Callback]:
+    def relay(event: TrainEvent) -> None:
+        said = f"{event.stage}: {event.message}" if event.message else event.stage
+        emit(callbacks, TrainEvent("tune-encoder", event.step, event.total, None, f"checking the alignment, {said}"))
+    return [relay]
 
 
 def ranking_check(model: ServingModel, before: np.ndarray, after: np.ndarray, hidden: np.ndarray,

@@ -62,3 +62,14 @@ def test_auto_follows_the_cold_check_when_it_has_enough_events_and_the_distance_
         "items on 500 next-item events, NDCG@10 0.0500 as the first stage places new items -> 0.0490 from an "
         "encoder aligned on that fit (-0.0010 +- 0.0020)")
     assert _failed_check({**check, "align_check_gain": 0.005}, TrainConfig(encoder_tuning="auto")) is None
+
+
+def test_the_second_fit_reports_progress_as_the_check_without_touching_the_rounds_curves():
+    from recsys.align_check import _as_check
+    from recsys.events import TrainEvent
+    seen = []
+    relay = _as_check([seen.append])[0]
+    relay(TrainEvent("train", 5, 90, 13.2, "history model: epoch 1.0"))
+    relay(TrainEvent("validate", 90, 90, None, "", value=0.08, series="history"))
+    assert seen == [TrainEvent("tune-encoder", 5, 90, None, "checking the alignment, train: history model: epoch 1.0"),
+                    TrainEvent("tune-encoder", 90, 90, None, "checking the alignment, validate")]
