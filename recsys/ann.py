@@ -81,28 +81,39 @@ class AnnIndex:
         return found[found >= 0].astype(np.int64)
 
     def save(self, folder: Path) -> None:
-        """The index written straight to a file of its own and renamed into place (no in-memory copy of it)."""
+        """The index written straight to a file of its own and renamed into place (no in-memory copy of it); an
+        index that missed its recall target is not held (recommend.Recommender.ann): only its stats are written,
+        which say to score lists exactly."""
         import faiss
-        tmp = folder / f".{INDEX_FILE}.{unique_token()}"
-        try:
-            faiss.write_index(self.index, str(tmp))
-            os.replace(tmp, folder / INDEX_FILE)
-        finally:
-            tmp.unlink(missing_ok=True)
+        if self.index is None:
+            (folder / INDEX_FILE).unlink(missing_ok=True)
+        else:
+            tmp = folder / f".{INDEX_FILE}.{unique_token()}"
+            try:
+                faiss.write_index(self.index, str(tmp))
+                os.replace(tmp, folder / INDEX_FILE)
+            finally:
+                tmp.unlink(missing_ok=True)
         atomic_write_bytes(folder / META_FILE, json.dumps(asdict(self.stats), indent=1).encode())
 
     @classmethod
     def load(cls, folder: Path, n_items: int) -> AnnIndex | None:
-        """The saved index, or None when there is none or it does not match this catalog's size."""
+        """The saved index, or None when there is none or it does not match this catalog's size. An index saved as
+        missing its recall target comes back without its searchable part (never searched: lists are exact), so
+        that no page builds it again. (Versions of 2026-11-30 and before saved such an index as the 4 bytes
+        'null', which faiss reads back as None: on a 250,000-item round the Recommend, Compare and Explore pages
+        failed on it.)"""
         import faiss
         try:
             stats = AnnStats(**json.loads((folder / META_FILE).read_text()))
             if stats.n_items != n_items:
                 return None
+            if not cls(None, stats).meets_target:
+                return cls(None, stats)
             index = _read_index(faiss, folder / INDEX_FILE)
         except (OSError, ValueError, TypeError, RuntimeError):  # missing, cut or unreadable: built again
             return None
-        return cls(index, stats) if index.ntotal == n_items else None
+        return cls(index, stats) if index is not None and index.ntotal == n_items else None
 
 
 def _read_index(faiss, path: Path):

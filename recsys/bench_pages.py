@@ -71,12 +71,20 @@ def large_page_rows(home: Path, rows: list, visits: int = 3) -> None:
         page.wait_for_selector(IDLE)
         first = {}
         for name in PAGES:  # the first visit of each page fills the caches (a map projected, a version loaded)
-            first[name] = _visits(page, name, 1)[0]
+            first[name] = _timed_or_error(lambda n=name: _visits(page, n, 1)[0])
         for name in PAGES:
-            times = _visits(page, name, visits)
+            after = _timed_or_error(lambda n=name: float(np.median(_visits(page, n, visits))))
             rows.append(("large set", f"{name} page render, first visit / after (median s)",
-                         f"{first[name]:.2f} / {np.median(times):.2f}"))
+                         " / ".join(f"{v:.2f}" if isinstance(v, float) else v for v in (first[name], after))))
             print(rows[-1], file=sys.stderr, flush=True)
+
+
+def _timed_or_error(measure) -> float | str:
+    """The seconds `measure` returns, or what the page showed instead of its content (PageError)."""
+    try:
+        return measure()
+    except PageError as exc:
+        return f"ERROR: {exc}"
 
 
 def _join(values: list[float]) -> str:
@@ -124,10 +132,17 @@ def _visits(page, name: str, times: int) -> list[float]:
     return out
 
 
+class PageError(RuntimeError):
+    """A page drew an exception or an error box instead of its content: its render time would mean nothing."""
+
+
 def _open(page, name: str) -> None:
     page.locator("[data-testid='stSidebar']").get_by_role("link", name=name, exact=True).click()
     page.get_by_role("heading", name=PAGES[name], exact=True).wait_for()
     page.wait_for_selector(IDLE)
+    failed = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']")
+    if failed.count():
+        raise PageError(f"the {name} page shows an error: {failed.first.inner_text()[:300]!r}")
 
 
 def _thumb_seconds(page, times: int) -> list[float]:

@@ -9,7 +9,7 @@ import pandas as pd
 from recsys.encoder import EmbeddingCache
 from recsys.errors import RecTuneError
 from recsys.projection import alignment, project
-from recsys.serving import ServingModel
+from recsys.serving import UNTUNED_WINDOW, ServingModel
 from recsys.workspace import Workspace
 
 # The most items a map draws: larger catalogs are sampled. The browser draws both maps' points (the before/after
@@ -81,22 +81,41 @@ def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "
     `sequences`: the users' item-index histories over this version's items, when the caller has them (a
     Recommender's), else read from the log; `items`: the data set's catalog, when the caller has it."""
     catalog = ws.load_items() if items is None else items  # the catalog and the per-user log, not the 1M-row log
-    model = space_model(ws, version, space, catalog)
-    rows = map_sample(model.item_ids, keep_items, max_items)
+    model, log = ServingModel.load(ws.models_dir / version), ws.user_log()
+    total, rows = len(model.item_ids), map_sample(model.item_ids, keep_items, max_items)
+    if sequences is None:
+        sequences = log.sequences(model.item_ids)
+    chosen = sorted(set(sorted(sequences)[:max_users]) | {u for u in extra_users if u in sequences})
+    histories = [sequences[u] for u in chosen]
+    if space == "text":
+        model, rows, histories = _text_space(ws, version, model.item_ids, catalog, rows, histories)
     proj = project(model.item_out[rows], method)
     moved = _aligned(proj.coords, model.item_ids[rows], align_to) if align_to is not None else None
     coords = moved.apply(proj.coords) if moved is not None else proj.coords
-    log = ws.user_log()
     counts = pd.Series(np.bincount(log.items, minlength=len(log.item_ids)), index=log.item_ids)
-    catalog = catalog.set_index("item_id").reindex(model.item_ids[rows]).reset_index()
+    indexed = catalog if catalog.index.name == "item_id" else catalog.set_index("item_id", drop=False)
+    catalog = indexed.drop(columns="item_id").reindex(model.item_ids[rows]).rename_axis("item_id").reset_index()
     items = catalog.assign(popularity=catalog["item_id"].map(counts).fillna(0).astype(int),
                            x=coords[:, 0], y=coords[:, 1])
     users = pd.DataFrame(columns=["user_id", "x", "y"])
     if proj.axes is not None:
-        if sequences is None:
-            sequences = log.sequences(model.item_ids)
-        chosen = sorted(set(sorted(sequences)[:max_users]) | {u for u in extra_users if u in sequences})
-        xy = proj.place(model.user_vectors([sequences[u] for u in chosen]))
+        xy = proj.place(model.user_vectors(histories))
         xy = moved.apply(xy) if moved is not None else xy  # users turn with their items
         users = pd.DataFrame({"user_id": chosen, "x": xy[:, 0], "y": xy[:, 1]})
-    return MapData(items[["item_id", "title", "category", "popularity", "x", "y"]], users, len(model.item_ids))
+    return MapData(items[["item_id", "title", "category", "popularity", "x", "y"]], users, total)
+
+
+def _text_space(ws: Workspace, version: str, item_ids: np.ndarray, catalog: pd.DataFrame, rows: np.ndarray,
+                histories: list[np.ndarray]) -> tuple[ServingModel, np.ndarray, list[np.ndarray]]:
+    """space_model's 'text' scorer over only the items a map needs, its drawn rows and the recent items that place
+    its users (looking up all 250,000 texts took ~0.5 s of Explore's first visit, mostly hashing them); returns it
+    with `rows` and `histories` as indices into it. `catalog` rows follow `item_ids`."""
+    recent = [h[h >= 0][-UNTUNED_WINDOW:] for h in histories]
+    needed = np.unique(np.concatenate([rows, *recent]).astype(np.int64))
+    texts = catalog["text"].to_numpy()[needed].tolist()
+    vectors = EmbeddingCache.lookup(ws.cache_dir, ws.version(version).encoder_key, texts)
+    if vectors is None:
+        raise RecTuneError("the untuned text embeddings are not cached; train a round to create them.")
+    where = np.full(len(item_ids), -1, dtype=np.int64)
+    where[needed] = np.arange(len(needed))
+    return ServingModel.untuned(item_ids[needed], vectors), where[rows], [where[h] for h in recent]

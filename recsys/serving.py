@@ -13,6 +13,7 @@ from recsys.mapped import mapped_safetensors
 WEIGHTS = "weights.safetensors"
 ITEM_IDS = "item_ids.txt"
 ATTENTION = "attention."  # weight-name prefix of the attention model
+UNTUNED_WINDOW = 20  # the untuned scorer's user: its last this many items
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,8 @@ class ServingModel:
             np.zeros((0, self.item_in.shape[1]), dtype=np.float32)
 
     @classmethod
-    def untuned(cls, item_ids: np.ndarray, text: np.ndarray, window: int = 20, decay: float = 0.9) -> ServingModel:
+    def untuned(cls, item_ids: np.ndarray, text: np.ndarray, window: int = UNTUNED_WINDOW,
+                decay: float = 0.9) -> ServingModel:
         """The encoder as is: user = recency-weighted mean of the last `window` item texts; score = dot."""
         eye = np.eye(text.shape[1], dtype=np.float32)
         logits = (np.arange(window, dtype=np.float32)[::-1] * np.log(decay)).copy()

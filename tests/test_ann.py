@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -107,6 +109,31 @@ def test_an_index_below_the_recall_target_is_kept_but_lists_are_scored_exactly(c
     assert [(r.item_id, r.score) for r in rec.recommend(user, 10)] == \
         [(r.item_id, r.score) for r in exact.recommend(user, 10)]
     assert build_index(model.item_out, model.item_bias, users[:0], []).meets_target  # nobody to calibrate on
+
+
+def test_an_index_that_missed_its_target_is_saved_as_its_stats_and_serves_exact_lists_without_a_rebuild(
+        catalog, tmp_path, monkeypatch):
+    import dataclasses
+
+    import recsys.ann
+    model, log = catalog
+    rec = Recommender(model, log, ann_min_items=N)
+    hidden = [rec.sequences[u] for u in rec.calibration_users()]
+    users = np.stack([model.user_vector(h) for h in hidden])
+    short = build_index(model.item_out, model.item_bias, users, hidden, target=1.01)
+    AnnIndex(None, short.stats).save(tmp_path)  # what Recommender.ann() keeps, and a round saves beside the version
+    assert not (tmp_path / "ann.index").exists() and (tmp_path / "ann.json").exists()
+    monkeypatch.setattr(recsys.ann, "build_index", lambda *args, **kwargs: pytest.fail("a page built the index"))
+    fresh = Recommender(model, log, folder=tmp_path, ann_min_items=N)
+    assert not fresh.uses_index() and fresh.ann().stats == short.stats and fresh.ann().index is None
+    user = sorted(rec.sequences)[0]
+    assert [r.item_id for r in fresh.recommend(user, 10)] == [r.item_id for r in Recommender(model, log).recommend(
+        user, 10)]
+    (tmp_path / "ann.index").write_bytes(b"null")  # how versions made before this fix saved it
+    assert AnnIndex.load(tmp_path, N).index is None and AnnIndex.load(tmp_path, N).stats == short.stats
+    met = dataclasses.replace(short.stats, recall=1.0, target=0.99)  # said to meet its target, its file unreadable
+    (tmp_path / "ann.json").write_text(json.dumps(dataclasses.asdict(met)))
+    assert AnnIndex.load(tmp_path, N) is None  # built again (here: refused), never a crash
 
 
 def test_a_round_on_a_large_catalog_saves_its_index_so_no_page_builds_one(tmp_path, tiny_files, fake_encoder,
