@@ -4,7 +4,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from recsys.maps import MAP_ITEMS, MapData
+from recsys.maps import MAP_ITEMS, NOTHING, UNTUNED
 from recsys.service import RecTuneError, available_methods, expected_seconds
 from ui.common import alert, catalog, page_setup, pick_user, require_model, service_for
 from ui.map_chart import map_chart
@@ -16,7 +16,7 @@ versions = [v.name for v in service.versions()]
 
 c1, c2, c3, c4 = st.columns(4)
 after = c1.selectbox("Model version", versions, index=versions.index(active.name), key="map_version")
-before = c2.selectbox("Compare with", ["untuned text embeddings", "nothing"] + [v for v in versions if v != after],
+before = c2.selectbox("Compare with", [UNTUNED, NOTHING] + [v for v in versions if v != after],
                       key="map_before")
 method = c3.selectbox("Projection", available_methods(), key="map_method",
                       help="PCA is instant and places users too; t-SNE (and UMAP, when umap-learn is installed) keep "
@@ -26,32 +26,11 @@ user = pick_user(rec.users(), label="Highlight user")
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_map(root: str, version: str, space: str, method: str, fingerprint: str, user: str, keep: tuple[str, ...],
-               align_version: str | None = None, align_space: str = "tuned") -> MapData:
-    target = None
-    if align_version is not None:
-        target = cached_map(root, align_version, align_space, method, fingerprint, user, keep).items[["item_id", "x",
-                                                                                                       "y"]]
-    return service_for(root).embedding_map(version, space, method, align_to=target, extra_users=(user,),
-                                           keep_items=keep)
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
 def cached_chart(root: str, after: str, before: str, method: str, fingerprint: str, user: str, color: str,
                  thumbs: int) -> alt.LayerChart:
-    """The map as drawn, cached per choice (and per ledger size: thumbs change the top 10)."""
-    rec = service_for(root).recommender(after)
-    history = [rec.item_ids[i] for i in rec.history(user)]
-    highlight = {"history": history[:-1], "last item": history[-1:],
-                 "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [user]}
-    # the user's items a sampled map must draw (a full map draws them anyway: no key change, no re-projection)
-    keep = tuple(dict.fromkeys(history[-MAP_ITEMS // 4:] + highlight["top 10"])) if len(rec.item_ids) > MAP_ITEMS \
-        else ()
-    maps = [(f"after: {after}", cached_map(root, after, "tuned", method, fingerprint, user, keep))]
-    if before != "nothing":
-        space, other = ("text", after) if before.startswith("untuned") else ("tuned", before)
-        maps.insert(0, (f"before: {before}", cached_map(root, other, space, method, fingerprint, user, keep, after,
-                                                        "tuned")))
+    """The map as drawn, cached per choice (and per ledger size: thumbs change the top 10); the maps themselves
+    are the Service's (Service.explore_maps: its warm-up draws the default choice before anyone asks)."""
+    highlight, maps = service_for(root).explore_maps(after, before, method, user)
     return map_chart(maps, highlight, color)
 
 
@@ -62,7 +41,7 @@ st.caption("Each dot is an item, placed so that items the model treats alike sit
            "maps share one scale and the 'before' map is rotated onto the 'after' one (Procrustes), so an item that "
            "moved really moved.")
 n_items = min(len(catalog(service)), MAP_ITEMS)
-wait = expected_seconds(method, n_items) * (1 if before == "nothing" else 2)
+wait = expected_seconds(method, n_items) * (1 if before == NOTHING else 2)
 try:
     with st.spinner(f"Projecting {n_items:,} items with {method.upper()}"
                     + (f": about {wait:.0f} s on 2 cores, once per version (then cached)" if wait > 2 else "...")):

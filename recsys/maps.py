@@ -119,3 +119,29 @@ def _text_space(ws: Workspace, version: str, item_ids: np.ndarray, catalog: pd.D
     where = np.full(len(item_ids), -1, dtype=np.int64)
     where[needed] = np.arange(len(needed))
     return ServingModel.untuned(item_ids[needed], vectors), where[rows], [where[h] for h in recent]
+
+
+UNTUNED = "untuned text embeddings"  # Explore's "compare with" choice of the frozen encoder's own space
+NOTHING = "nothing"
+
+
+def highlights(rec, user: str) -> tuple[dict[str, list[str]], tuple[str, ...]]:
+    """What Explore marks for `user` (history, last item, top 10, the user) and the items a sampled map must
+    draw for it (a full map draws them anyway: no key change, no re-projection). rec: a recommend.Recommender."""
+    history = [rec.item_ids[i] for i in rec.history(user)]
+    marked = {"history": history[:-1], "last item": history[-1:],
+              "top 10": [r.item_id for r in rec.recommend(user, 10, explain=0)], "user": [user]}
+    keep = tuple(dict.fromkeys(history[-MAP_ITEMS // 4:] + marked["top 10"])) if len(rec.item_ids) > MAP_ITEMS else ()
+    return marked, keep
+
+
+def map_pair(draw, after: str, before: str, method: str, user: str, keep: tuple[str, ...]) -> list[tuple[str, MapData]]:
+    """Explore's maps: version `after` as it serves and, unless `before` is NOTHING, the untuned text space
+    (UNTUNED) or another version, rotated onto the after map's layout. draw(version, space, method, align_to,
+    extra_users, keep_items): a MapData (Service.embedding_map)."""
+    maps = [(f"after: {after}", draw(after, "tuned", method, None, (user,), keep))]
+    if before != NOTHING:
+        space, other = ("text", after) if before == UNTUNED else ("tuned", before)
+        target = maps[0][1].items[["item_id", "x", "y"]]
+        maps.insert(0, (f"before: {before}", draw(other, space, method, target, (user,), keep)))
+    return maps

@@ -57,3 +57,18 @@ def test_aligning_onto_another_maps_frame_pairs_items_by_id_whatever_their_order
     assert np.allclose(aligned[["x", "y"]].to_numpy(), want, atol=1e-5)
     with pytest.raises(RecTuneError, match="share too few items"):
         build_map(tiny_service.ws, "v0001", "tuned", "pca", align_to=turned.assign(item_id="other")[["item_id", "x", "y"]])
+
+
+def test_explores_maps_are_drawn_once_per_choice_and_the_warm_up_draws_the_default_view(tiny_service):
+    from recsys.maps import NOTHING, UNTUNED
+    from recsys.service import Service
+    user = tiny_service.recommender().users()[0]
+    marked, maps = tiny_service.explore_maps("v0001", UNTUNED, "pca", user)
+    assert [label for label, _ in maps] == ["before: untuned text embeddings", "after: v0001"]
+    assert marked["user"] == [user] and marked["last item"] == [tiny_service.recommender().item_ids[
+        tiny_service.recommender().history(user)[-1]]]
+    assert tiny_service.explore_maps("v0001", UNTUNED, "pca", user)[1] is maps  # drawn once
+    assert [label for label, _ in tiny_service.explore_maps("v0001", NOTHING, "pca", user)[1]] == ["after: v0001"]
+    fresh = Service(tiny_service.ws.root, tiny_service.encoder_factory, create=False)
+    fresh.warm_up()
+    assert [key[1:5] for key in fresh._maps] == [("v0001", UNTUNED, "pca", user)]  # Explore's default choice
