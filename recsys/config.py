@@ -142,3 +142,14 @@ def _check_pooling(name: str) -> None:
         split_pooling(name)
     except RecTuneError as exc:
         raise ValueError(f"invalid training setting: encoder_model ({exc})") from None
+
+
+def train_config(values: dict) -> TrainConfig:
+    """TrainConfig from user-given values (a JSON file, flags, widgets), with errors that name the setting."""
+    unknown = set(values) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise RecTuneError(f"unknown training setting(s): {', '.join(sorted(unknown))}.")
+    try:
+        return TrainConfig(**values)
+    except (TypeError, ValueError) as exc:
+        raise RecTuneError(str(exc)) from None

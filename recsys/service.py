@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from recsys import reports
 from recsys.columns import catalog_coverage, detect_log_columns
-from recsys.config import BACKENDS, ENCODER_TUNINGS, TrainConfig
+from recsys.config import BACKENDS, ENCODER_TUNINGS, TrainConfig, train_config
 from recsys.data import (
     ImportConfig,
     ImportReport,
@@ -31,8 +31,8 @@ from recsys.feedback import Feedback, FeedbackLedger
 from recsys.jobs import JobRunner, JobStatus, runner_for
 from recsys.positives import PositiveRule, rule_from_config
 from recsys.projection import available_methods, expected_seconds
-from recsys.tables import read_table
-from recsys.uploads import save_upload
+from recsys.service_records import ImportRequest, WorkspaceStatus
+from recsys.uploads import read_upload, save_upload
 from recsys.versions import ModelVersion, is_version_name
 from recsys.workspace import Workspace, remove_workspace, rename_workspace
 
@@ -50,33 +50,6 @@ def round_in_child(root: str, config: TrainConfig, evaluate: bool, on_event: Cal
     """A training round in a child process (Service.train from the app): the workspace opened afresh."""
     from recsys.rounds import run_round
     return run_round(Workspace(root), config, default_encoder_factory, [on_event], cancel, evaluate).version
-
-
-@dataclass(frozen=True)
-class ImportRequest:
-    """Files to import (paths) and how to read them."""
-
-    interactions: str | Path
-    items: str | Path
-    tags: str | Path | None = None
-    config: ImportConfig = field(default_factory=ImportConfig)
-
-
-@dataclass(frozen=True)
-class WorkspaceStatus:
-    workspace: str
-    data: ImportReport | None
-    versions: tuple[ModelVersion, ...]
-    active: str | None
-    feedback: int
-    job: JobStatus
-
-    def to_dict(self) -> dict:
-        job = {k: v for k, v in self.job.to_dict().items() if k not in ("losses", "validations")}
-        models = [{"version": v.name, "active": v.active, "kind": v.kind, "activation": v.metrics.extra.get("activation"),
-                   "validation_ndcg@10": v.metrics.validation_ndcg} for v in self.versions]
-        return {"workspace": self.workspace, "data": self.data.to_dict() if self.data else None, "models": models,
-                "active": self.active, "feedback": self.feedback, "job": job}
 
 
 class Service:
@@ -361,24 +334,6 @@ def reset_demo(home: str | Path, name: str = "demo",
     if name in list_workspaces(home):
         remove_workspace(home, name)
     return open_demo(home, name, encoder_factory)
-
-
-def train_config(values: dict) -> TrainConfig:
-    """TrainConfig from user-given values (a JSON file, flags, widgets), with errors that name the setting."""
-    from recsys.errors import RecTuneError
-    unknown = set(values) - set(TrainConfig.__dataclass_fields__)
-    if unknown:
-        raise RecTuneError(f"unknown training setting(s): {', '.join(sorted(unknown))}.")
-    try:
-        return TrainConfig(**values)
-    except (TypeError, ValueError) as exc:
-        raise RecTuneError(str(exc)) from None
-
-
-def read_upload(path: str | Path) -> pd.DataFrame:
-    """An uploaded table as strings, for previews and column detection (DataError when unreadable)."""
-    config = ImportConfig()
-    return read_table(path, config.max_bytes, config.max_rows)
 
 
 # What pages and commands use besides Service, so that this module is their one front door.

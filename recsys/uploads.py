@@ -1,8 +1,11 @@
-"""Uploaded files land in the workspace's uploads/ folder under a safe name, never outside it."""
+"""Uploaded files land in the workspace's uploads/ folder under a safe name, never outside it; read back as
+strings for previews."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pandas as pd
 
 from recsys.errors import DataError
 from recsys.storage import atomic_write_bytes
@@ -34,3 +37,11 @@ def save_upload(folder: Path, role: str, filename: str, data: bytes, max_bytes: 
         raise DataError(f"{filename}: not a usable file name.")
     atomic_write_bytes(path, data)
     return path
+
+
+def read_upload(path: str | Path) -> pd.DataFrame:
+    """An uploaded table as strings, for previews and column detection (DataError when unreadable)."""
+    from recsys.data import ImportConfig
+    from recsys.tables import read_table
+    config = ImportConfig()
+    return read_table(path, config.max_bytes, config.max_rows)

@@ -78,13 +78,13 @@ def torch_equal(a, b) -> bool:
     return bool((a == b).all())
 
 
-def test_a_round_with_align_places_its_never_seen_items_with_the_saved_aligned_encoder(tmp_path):
+def topic_service(tmp_path, seen: list[str], users: int, seed: int) -> tuple[Service, pd.DataFrame]:
+    """A workspace of the topic catalog where each user read 8 of `seen` items of one topic."""
     items = catalog()
-    seen = items[~items["item_id"].str.endswith(("18", "19"))]["item_id"].tolist()  # 8 items nobody touched
     topic_of = dict(zip(items["item_id"], items["category"]))
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     rows = []
-    for u in range(60):
+    for u in range(users):
         mine = [i for i in seen if topic_of[i] == list(TOPICS)[u % 4]]
         rows += [(f"u{u}", item, t) for t, item in enumerate(rng.choice(mine, size=8, replace=False))]
     log = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
@@ -92,6 +92,13 @@ def test_a_round_with_align_places_its_never_seen_items_with_the_saved_aligned_e
     items.to_csv(tmp_path / "items.csv", index=False)
     service = Service(tmp_path / "w")
     service.import_files(ImportRequest(tmp_path / "log.csv", tmp_path / "items.csv"))
+    return service, log
+
+
+def test_a_round_with_align_places_its_never_seen_items_with_the_saved_aligned_encoder(tmp_path):
+    items = catalog()
+    seen = items[~items["item_id"].str.endswith(("18", "19"))]["item_id"].tolist()  # 8 items nobody touched
+    service, log = topic_service(tmp_path, seen, 60, 1)
     config = TrainConfig(encoder_tuning="align", encoder_pairs=64, epochs=2, min_steps=1, dim=16, kind="history")
     status = service.train(config, evaluate=False, background=False)
     assert status.state == "done", status.message
@@ -111,18 +118,7 @@ def test_a_round_with_align_places_its_never_seen_items_with_the_saved_aligned_e
 
 def test_auto_decides_by_ranking_the_items_a_second_fit_never_saw(tmp_path):
     from recsys.align import _wins
-    items = catalog()
-    topic_of = dict(zip(items["item_id"], items["category"]))
-    rng = np.random.default_rng(2)
-    rows = []
-    for u in range(120):
-        mine = [i for i in items["item_id"] if topic_of[i] == list(TOPICS)[u % 4]]
-        rows += [(f"u{u}", item, t) for t, item in enumerate(rng.choice(mine, size=8, replace=False))]
-    log = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
-    log.to_csv(tmp_path / "log.csv", index=False)
-    items.to_csv(tmp_path / "items.csv", index=False)
-    service = Service(tmp_path / "w")
-    service.import_files(ImportRequest(tmp_path / "log.csv", tmp_path / "items.csv"))
+    service, _ = topic_service(tmp_path, catalog()["item_id"].tolist(), 120, 2)
     config = TrainConfig(encoder_tuning="auto", encoder_pairs=64, epochs=2, min_steps=1, dim=16, kind="history")
     status = service.train(config, evaluate=False, background=False)
     assert status.state == "done", status.message
