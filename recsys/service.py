@@ -105,8 +105,7 @@ class Service:
     def warm_up(self) -> None:
         """Load what the pages read first (the catalog, the active version's Recommender, Explore's default maps)
         before anyone asks: on a 250,000-item workspace ~1 s of the first Recommend visit, ~1.2 s of Explore's.
-        A reader asking meanwhile waits for this load instead of starting its own. Without data or a model there
-        is nothing to load."""
+        Without data or a model there is nothing to load."""
         try:
             if self.ws.has_data():
                 self.items()

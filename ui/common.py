@@ -7,7 +7,6 @@ import hmac
 import html
 import os
 import re
-import threading
 from pathlib import Path
 
 import pandas as pd
@@ -71,12 +70,13 @@ def demo_ready(home: str) -> str:
     return str(open_demo(Path(home)).ws.root)
 
 
-@st.cache_resource
+@st.cache_resource(show_spinner="Opening the workspace (its catalog, active model and default map)...")
 def service_for(root: str) -> Service:
-    """One Service per workspace for every session (thread-safe; it caches loaded models per version). The
-    catalog and the active model start loading at once, in a worker thread (Service.warm_up)."""
+    """One Service per workspace for every session (thread-safe; it caches loaded models per version), with what
+    the pages read first loaded once, here (Service.warm_up). Not in a worker thread: Python 3.11 raised
+    "SystemError: AST constructor recursion depth mismatch" in a page's script run while a warm-up ran beside it."""
     service = Service(root)
-    threading.Thread(target=service.warm_up, name=f"rectune-warm-up-{Path(root).name}", daemon=True).start()
+    service.warm_up()
     return service
 
 
