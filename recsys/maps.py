@@ -45,19 +45,6 @@ def map_sample(item_ids: np.ndarray, keep: tuple[str, ...] = (), limit: int | No
     return np.sort(np.concatenate([wanted, rest]))
 
 
-def space_model(ws: Workspace, version: str, space: str, items: pd.DataFrame | None = None) -> ServingModel:
-    """'tuned': the version as it serves; 'text': the untuned scorer over the frozen encoder's item embeddings
-    (the same object the Evaluate page scores as 'untuned-encoder'). items: the data set's catalog, if read."""
-    model = ServingModel.load(ws.models_dir / version)
-    if space == "tuned":
-        return model
-    texts = (ws.load_items() if items is None else items)["text"].tolist()
-    vectors = EmbeddingCache.lookup(ws.cache_dir, ws.version(version).encoder_key, texts)
-    if vectors is None:
-        raise RecTuneError("the untuned text embeddings are not cached; train a round to create them.")
-    return ServingModel.untuned(model.item_ids, vectors)
-
-
 def _aligned(coords: np.ndarray, item_ids: np.ndarray, target):
     """The Procrustes alignment onto `target`: (n, 2) coordinates of the same rows, or a frame of item_id, x, y
     (another version's map: aligned on the items both draw, which differ when catalogs or samples do)."""
@@ -107,7 +94,8 @@ def build_map(ws: Workspace, version: str, space: str = "tuned", method: str = "
 
 def _text_space(ws: Workspace, version: str, item_ids: np.ndarray, catalog: pd.DataFrame, rows: np.ndarray,
                 histories: list[np.ndarray]) -> tuple[ServingModel, np.ndarray, list[np.ndarray]]:
-    """space_model's 'text' scorer over only the items a map needs, its drawn rows and the recent items that place
+    """The 'text' space (the untuned scorer over the frozen encoder's embeddings, as the Evaluate page scores
+    'untuned-encoder') over only the items a map needs, its drawn rows and the recent items that place
     its users (looking up all 250,000 texts took ~0.5 s of Explore's first visit, mostly hashing them); returns it
     with `rows` and `histories` as indices into it. `catalog` rows follow `item_ids`."""
     recent = [h[h >= 0][-UNTUNED_WINDOW:] for h in histories]
