@@ -13,19 +13,25 @@ EVENT_DEFAULTS = {"purchase": 3.0, "buy": 3.0, "order": 3.0, "transaction": 3.0,
                   "cart": 2.0, "addtocart": 2.0, "add_to_cart": 2.0, "wishlist": 2.0, "like": 2.0,
                   "view": 1.0, "click": 1.0, "pageview": 1.0, "impression": 1.0}
 LOW_SHARE = 0.3  # explicit ratings in the lowest 30% of the scale are dislikes (1-2 of 1-5, 1-3 of 1-10)
+MIN_SCALE = 3  # distinct values that make a rating column a scale
 
 
 @dataclass(frozen=True)
 class PositiveRule:
     """min_rating: ratings below it are not positives but dislikes (None: every rating is a positive);
-    event_weights: weight per event name (0 = not a positive), unlisted events weigh 1."""
+    event_weights: weight per event name (0 = not a positive), unlisted events weigh 1;
+    unrated: a rating value that means no rating was given (Book-Crossing's 0: the user read the book but did
+    not rate it): an implicit interaction, a positive of weight 1, never a dislike (None: no such value)."""
 
     min_rating: float | None = None
     event_weights: dict = field(default_factory=dict)
+    unrated: float | None = None
 
     def describe(self) -> str:
         parts = [f"ratings >= {self.min_rating:g} are positives, lower ones count as thumbs-down"
                  if self.min_rating is not None else "every interaction is a positive"]
+        if self.min_rating is not None and self.unrated is not None:
+            parts.append(f"a rating of {self.unrated:g} means none was given (an implicit interaction): a positive")
         if self.event_weights:
             parts.append("event weights " + ", ".join(f"{k} {v:g}" for k, v in sorted(self.event_weights.items())))
         return "; ".join(parts)
@@ -41,6 +47,8 @@ class PositiveRule:
         if self.min_rating is not None and "rating" in interactions:
             rating = interactions["rating"].to_numpy(dtype=float)
             disliked = ~np.isnan(rating) & (rating < self.min_rating)
+            if self.unrated is not None:
+                disliked &= rating != self.unrated
             weight[disliked] = 0.0
         if self.event_weights and "event" in interactions:
             names = interactions["event"].astype(str).str.lower().str.strip()
@@ -49,26 +57,50 @@ class PositiveRule:
 
 
 def default_rule(interactions: pd.DataFrame) -> PositiveRule:
-    """Read from the data: an explicit 1-5 / 0.5-5 / 1-10 style rating column -> its lowest part are dislikes;
-    known event names get their usual strengths (purchase 3, cart 2, view 1)."""
-    min_rating = None
+    """Read from the data: an explicit 1-5 / 0.5-5 / 1-10 style rating column -> its lowest part are dislikes,
+    after setting aside a value that means "not rated" (unrated_value); known event names get their usual
+    strengths (purchase 3, cart 2, view 1)."""
+    min_rating = unrated = None
     if "rating" in interactions:
         rating = pd.to_numeric(interactions["rating"], errors="coerce").dropna()
-        if len(rating) and rating.nunique() >= 3:
-            low, high = float(rating.min()), float(rating.max())
-            explicit = low >= 0 and high <= 10 and (rating * 2 == (rating * 2).round()).all()
+        unrated = unrated_value(rating)
+        scale = rating if unrated is None else rating[rating != unrated]
+        if len(scale) and scale.nunique() >= MIN_SCALE:
+            low, high = float(scale.min()), float(scale.max())
+            explicit = low >= 0 and high <= 10 and (scale * 2 == (scale * 2).round()).all()
             if explicit and high > low:
                 min_rating = low + LOW_SHARE * (high - low)
+        unrated = unrated if min_rating is not None else None
     events = {}
     if "event" in interactions:
         names = set(pd.Series(interactions["event"].dropna().unique()).astype(str).str.lower().str.strip()) - {""}
         if len(names) >= 2:
             events = {name: EVENT_DEFAULTS.get(name, 1.0) for name in sorted(names)}
-    return PositiveRule(min_rating, events)
+    return PositiveRule(min_rating, events, unrated)
+
+
+def unrated_value(rating: pd.Series) -> float | None:
+    """The lowest value of a rating column when it stands for "no rating" rather than the worst one: it is at
+    most 0, below a scale of at least MIN_SCALE other values, and either the most common value (on every
+    explicit scale people give the worst mark least often, while Book-Crossing's 0 is 62% of its rows) or set
+    apart from the scale by a gap wider than the scale's step (the -1 of "watched, not rated" below 1-10)."""
+    counts = rating.value_counts()
+    if len(counts) < MIN_SCALE + 1:
+        return None
+    values = np.sort(counts.index.to_numpy(dtype=float))
+    lowest, scale = values[0], values[1:]
+    if lowest > 0:
+        return None
+    modal = counts[lowest] > counts.drop(lowest).max()
+    apart = scale[0] - lowest > float(np.diff(scale).min()) + 1e-9
+    return float(lowest) if modal or apart else None
 
 
 def rule_from_config(saved: dict | None, interactions: pd.DataFrame) -> PositiveRule:
-    """The rule a training config asks for: None or {} = read from the data; else the saved fields."""
+    """The rule a training config asks for: None or {} = read from the data; else the saved fields (a saved rule
+    without `unrated`, from before it existed or from a flag that sets only the threshold, reads it from the
+    data: it is what the data's ratings mean, not a preference)."""
     if not saved:
         return default_rule(interactions)
-    return PositiveRule(saved.get("min_rating"), dict(saved.get("event_weights") or {}))
+    unrated = saved["unrated"] if "unrated" in saved else default_rule(interactions).unrated
+    return PositiveRule(saved.get("min_rating"), dict(saved.get("event_weights") or {}), unrated)

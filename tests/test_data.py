@@ -21,6 +21,7 @@ from recsys.data import (
     preview_texts,
 )
 from recsys.errors import DataError
+from recsys.positives import PositiveRule, default_rule
 from recsys.tables import read_table
 
 
@@ -145,6 +146,7 @@ def test_book_crossing_shaped_files_import_with_every_fix_reported():
     assert ds.report.warnings == ("bx_ratings.csv has no time column: the order of rows in the file is taken as "
                                   "time order",)
     assert ds.interactions["rating"].tolist()[:3] == [0.0, 5.0, 8.0] and ds.report.users == 5
+    assert default_rule(ds.interactions) == PositiveRule(pytest.approx(5.1), {}, 0.0)  # 0: read, not rated; 3-10
 
 
 def test_a_catalog_led_by_a_page_body_names_items_by_their_title_and_leaves_links_out():

@@ -51,7 +51,7 @@ def test_a_configured_kind_is_trained_as_is_and_says_so(fixed_fits, kind):
     assert fit.kind == kind
     assert fit.kind_reason == f"{kind} model, as configured"
     assert fit.model.kind == kind
-    assert fit.positives == {"min_rating": None, "event_weights": {}}
+    assert fit.positives == {"min_rating": None, "event_weights": {}, "unrated": None}
     assert len(fit.val_users) == 5
     validated = [e.message for e in events if e.stage == "validate"]
     assert validated and all(m.startswith("epoch ") for m in validated)  # no kind prefix: one kind, nothing to tell apart

@@ -49,6 +49,51 @@ def test_a_rating_column_that_is_not_an_explicit_scale_keeps_every_row_positive(
     assert not disliked.any()
 
 
+def book_crossing(*extra: float) -> pd.DataFrame:
+    """Book-Crossing's shape: 0 = read but not rated (most rows), 1-10 = explicit."""
+    return ratings(*([0] * 12), *range(1, 11), *extra)
+
+
+def test_a_most_common_zero_below_a_scale_means_not_rated_and_is_a_positive():
+    df = book_crossing()
+    rule = default_rule(df)
+    assert rule == PositiveRule(pytest.approx(3.7), {}, 0.0)  # 1 + 0.3 * 9, on the scale without the zeros
+    weight, disliked = rule.weights(df)
+    assert df["rating"][disliked].tolist() == [1, 2, 3]
+    assert weight.tolist() == [1.0] * 12 + [0.0] * 3 + [1.0] * 7
+    assert rule.describe() == ("ratings >= 3.7 are positives, lower ones count as thumbs-down; a rating of 0 "
+                               "means none was given (an implicit interaction): a positive")
+
+
+def test_a_value_set_apart_below_a_scale_means_not_rated_even_when_it_is_rare():
+    df = ratings(-1, *range(1, 11), 8, 8, 9)  # "watched, not rated" = -1 below 1-10
+    rule = default_rule(df)
+    assert rule.unrated == -1.0 and rule.min_rating == pytest.approx(3.7)
+    assert df["rating"][rule.weights(df)[1]].tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize(("values", "threshold"), [
+    ((0, 1, 2, 3, 4, 5, 4, 5, 5), 1.5),  # a rare 0 at the foot of a 0-5 scale is its worst mark
+    ((0.5, 1.0, 1.5, 4.0, 4.0, 5.0), 1.85),  # MovieLens: the lowest value is above 0
+])
+def test_the_lowest_mark_of_an_ordinary_scale_stays_a_rating(values, threshold):
+    rule = default_rule(ratings(*values))
+    assert rule.unrated is None
+    assert rule.min_rating == pytest.approx(threshold)
+
+
+def test_a_not_rated_value_counts_only_with_a_scale_above_it():
+    assert default_rule(ratings(0, 0, 0, 1, 2)) == PositiveRule(pytest.approx(0.6), {})  # 0-2 is the scale
+    assert default_rule(ratings(0, 0, 0, 0, 20, 35, 100)) == PositiveRule(None, {})  # not stars
+
+
+def test_a_threshold_set_alone_keeps_the_not_rated_value_the_data_has():
+    df = book_crossing()
+    assert rule_from_config({"min_rating": 6.0}, df) == PositiveRule(6.0, {}, 0.0)
+    assert rule_from_config({"min_rating": 6.0, "unrated": None}, df) == PositiveRule(6.0, {}, None)
+    assert rule_from_config({"min_rating": 6.0}, pd.DataFrame()) == PositiveRule(6.0, {}, None)
+
+
 def test_missing_and_non_numeric_ratings_are_ignored_when_reading_the_scale():
     df = pd.DataFrame({"rating": ["1", "2", "x", None, "5", "3"]})
     assert default_rule(df).min_rating == pytest.approx(2.2)
@@ -114,7 +159,7 @@ def test_an_empty_saved_rule_is_read_from_the_data_and_an_explicit_one_is_kept()
 
 def test_a_rule_survives_a_round_trip_through_the_saved_config():
     rule = PositiveRule(1.85, {"cart": 2.0, "view": 0.5})
-    assert rule.to_dict() == {"min_rating": 1.85, "event_weights": {"cart": 2.0, "view": 0.5}}
+    assert rule.to_dict() == {"min_rating": 1.85, "event_weights": {"cart": 2.0, "view": 0.5}, "unrated": None}
     saved = json.loads(json.dumps(rule.to_dict()))
     assert PositiveRule(**saved) == rule
     assert rule_from_config(saved, ratings(1, 2, 3)) == rule

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import import_dataset
+from recsys.positives import default_rule
 from recsys.synthetic import large_ratings_set, taste_catalog
 
 
@@ -20,6 +21,11 @@ def test_the_large_set_has_book_crossings_columns_and_imports_without_a_time_col
     first = catalog.iloc[0]
     text = dataset.items.set_index("item_id").at[first["ISBN"], "text"]
     assert text == f"{first['Book-Title']}. Book author: {first['Book-Author']}. Publisher: {first['Publisher']}"
+    rule = default_rule(dataset.interactions)  # its implicit 0s are positives, not dislikes
+    assert (rule.min_rating, rule.unrated) == (4.4, 0.0)  # 2 + 0.3 * 8: this small draw's scale is 2-10
+    weight, disliked = rule.weights(dataset.interactions)
+    assert disliked.sum() == dataset.interactions["rating"].between(1, 4).sum() > 0
+    assert (weight > 0).sum() == len(log) - disliked.sum()
 
 
 def test_the_same_seed_writes_the_same_files(tmp_path):
