@@ -41,6 +41,10 @@ class TrainConfig:
     average_epochs: float = 1.0
     patience: int = 2  # validation checks without gain before stopping
     check_every_steps: int = 50  # validate after each epoch, but no more often than this
+    # ... and at least every this many training targets: a log of millions learns in one pass what a small one
+    # learns in several, so checks (and patience, and `auto`'s race) count examples seen, not passes. Epochs of
+    # ml-latest-small (~90,000 targets) and the demo are shorter: checked once per epoch, as before.
+    check_examples: int = 250_000
     min_steps: int = 600  # no early stop before this many steps: on small data sets an epoch is a few steps
     val_users: int = 1000  # users whose last training item is held out for early stopping
     # Optional training-loop budget in seconds (None: none). Off by default: a budget makes the model depend on
@@ -95,6 +99,7 @@ class TrainConfig:
                   "max_seconds": self.max_seconds is None or self.max_seconds > 0,
                   "encoder_tuning": self.encoder_tuning in ENCODER_TUNINGS, "patience": self.patience >= 1,
                   "check_every_steps": self.check_every_steps >= 1, "min_steps": self.min_steps >= 1,
+                  "check_examples": self.check_examples >= 1,
                   "feedback_weight": self.feedback_weight >= 0, "encoder_pairs": self.encoder_pairs >= 8,
                   "text_loss_weight": self.text_loss_weight >= 0, "weight_decay": self.weight_decay >= 0,
                   "history_dropout": 0 <= self.history_dropout < 1, "average_epochs": self.average_epochs >= 0,
@@ -124,10 +129,10 @@ class TrainConfig:
         saved before history dropout existed were trained without it, and those saved before the positives rule
         and the sampled softmax with every interaction a positive and the full softmax, and those saved before
         weight averaging with the raw weights, and those saved before new items borrowed from their text
-        neighbours with their text alone."""
+        neighbours with their text alone, and those saved before checks counted examples once per epoch."""
         trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
         old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
-               "average_epochs": 0.0, "new_item_neighbours": 0} if trained else {}
+               "average_epochs": 0.0, "new_item_neighbours": 0, "check_examples": 10**12} if trained else {}
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
         if known.get("kind") == "adapter":  # the history model's name before the attention model existed
             known["kind"] = "history"

@@ -2,6 +2,7 @@
 stage names people read."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -37,6 +38,28 @@ def as_stage(stage: str, callbacks: list[Callback]) -> Callback:
     def relay(event: TrainEvent) -> None:
         emit(callbacks, TrainEvent(stage, event.step, event.total, None, event.message))
     return relay
+
+
+class StageClock:
+    """A callback that times an operation's stages from its events: a stage lasts from one of its events to the
+    next event of another stage (validation checks inside training count as 'validate'; `auto`'s two kinds are
+    both 'train', timed apart in FitResult.kind_seconds)."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock, self.stage, self.since, self.totals = clock, None, 0.0, {}
+
+    def __call__(self, event: TrainEvent) -> None:
+        now = self.clock()
+        if self.stage is not None:
+            self.totals[self.stage] = self.totals.get(self.stage, 0.0) + now - self.since
+        self.stage, self.since = event.stage, now
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds per stage so far, the current one up to now, rounded to 0.1 s."""
+        totals = dict(self.totals)
+        if self.stage is not None:
+            totals[self.stage] = totals.get(self.stage, 0.0) + self.clock() - self.since
+        return {stage: round(value, 1) for stage, value in totals.items()}
 
 
 STAGE_NAMES = {"load": "Reading the data", "encode": "Reading the item texts with the language model",

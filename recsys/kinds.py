@@ -5,6 +5,7 @@ history model's validation curve and stops early once it is behind at an equal n
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -31,20 +32,23 @@ def fit_model(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, feedb
               config: TrainConfig, callbacks: list[Callback] = (), cancel: threading.Event | None = None) -> FitResult:
     """fit_adapter for one kind; for "auto", both kinds and the choice, said in FitResult.kind_reason."""
     callbacks = list(callbacks)
+    started = time.perf_counter()
     if config.kind != "auto":
         fit = fit_on_backend(text, item_ids, train, feedback, config, callbacks, cancel)
-        return replace(fit, kind=config.kind, kind_reason=f"{config.kind} model, as configured")
-    fits = {}
+        return replace(fit, kind=config.kind, kind_reason=f"{config.kind} model, as configured",
+                       kind_seconds={config.kind: round(time.perf_counter() - started, 1)})
+    fits, seconds = {}, {}
     for kind in ("history", "attention"):  # the attention model races the history model's validation curve
         rival = fits["history"].curve if fits else ()
         fits[kind] = fit_on_backend(text, item_ids, train, feedback, replace(config, kind=kind),
                                     [_labelled(kind, callbacks)], cancel, rival)
+        seconds[kind], started = round(time.perf_counter() - started, 1), time.perf_counter()
     kind, reason = choose(fits, train)
     if fits["attention"].stopped_by == "race":
         reason += (f"; the attention model was stopped after {fits['attention'].epochs:g} epochs, behind the history "
                    "model at the same epoch")
     emit(callbacks, TrainEvent("train", 1, 1, None, reason))
-    return replace(fits[kind], kind=kind, kind_reason=reason)
+    return replace(fits[kind], kind=kind, kind_reason=reason, kind_seconds=seconds)
 
 
 def _labelled(kind: str, callbacks: list[Callback]) -> Callback:

@@ -18,7 +18,7 @@ from recsys.data import Dataset, dataset_fingerprint
 from recsys.drift import guard_reason
 from recsys.encoder import item_text_vectors
 from recsys.errors import RecTuneError
-from recsys.events import Callback, TrainEvent, emit
+from recsys.events import Callback, StageClock, TrainEvent, emit
 from recsys.feedback import FeedbackLedger
 from recsys.gate import decide
 from recsys.positives import PositiveRule
@@ -43,11 +43,10 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
               cancel: threading.Event | None = None, evaluate: bool = False) -> RoundResult:
     """Train a new model version on the workspace's data plus all feedback so far, and activate it."""
     from recsys.kinds import fit_model
-    started, callbacks, requested, previous = time.perf_counter(), list(callbacks), config.kind, ws.active_name()
+    clock = StageClock()  # the round report's stage_seconds
+    started, callbacks, requested, previous = time.perf_counter(), [*callbacks, clock], config.kind, ws.active_name()
     _check_before_work(config)
-    dataset = ws.load_dataset()
-    feedback = FeedbackLedger(ws.ledger_path).current_labels()
-    emit(callbacks, TrainEvent("load", 1, 1, None, f"{len(dataset.interactions):,} interactions, {len(feedback)} thumbs"))
+    dataset, feedback = _load(ws, callbacks)
     encoder, extra = _round_encoder(encoder_factory(config.encoder_model), dataset, feedback, config, callbacks, cancel)
     text = item_text_vectors(ws.cache_dir, dataset.items["text"].tolist(), _on_backend(encoder, config), callbacks)
     fit = fit_model(text, dataset.items["item_id"].astype(str).to_numpy(), dataset.interactions, feedback, config,
@@ -70,7 +69,8 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
             index.save(folder)
         write_version_files(folder, {**config.to_dict(), "kind": fit.kind, "kind_requested": requested,
                                      "encoder_key": text_key, "previous_version": previous},
-                            {**metrics, "seconds": time.perf_counter() - started}, _data_record(dataset, feedback))
+                            {**metrics, "seconds": time.perf_counter() - started,
+                             "stage_seconds": [*clock.seconds().items()]}, _data_record(dataset, feedback))
         feedback.to_csv(folder / FEEDBACK_SEEN, index=False)
         if extra.get("encoder_dir"):
             encoder.save_to(folder / ENCODER_DIR)
@@ -79,6 +79,14 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
 
     version = ws.write_version(fill, activate=gate.activate)
     return RoundResult(version, metrics, time.perf_counter() - started)
+
+
+def _load(ws: Workspace, callbacks: list[Callback]) -> tuple[Dataset, pd.DataFrame]:
+    """The workspace's data set and every thumb so far (stage 'load')."""
+    dataset = ws.load_dataset()
+    feedback = FeedbackLedger(ws.ledger_path).current_labels()
+    emit(callbacks, TrainEvent("load", 1, 1, None, f"{len(dataset.interactions):,} interactions, {len(feedback)} thumbs"))
+    return dataset, feedback
 
 
 def _index(model: ServingModel, dataset: Dataset, metrics: dict, callbacks) -> AnnIndex | None:
@@ -116,7 +124,8 @@ def _fit_metrics(fit) -> dict:
     return {"validation_ndcg@10": fit.best_val_ndcg, "epochs": fit.epochs, "stopped_by": fit.stopped_by,
             "kind": fit.kind, "kind_reason": fit.kind_reason, "positives": PositiveRule(**fit.positives).describe(),
             "train_examples": fit.examples, "train_examples_per_s": fit.examples_per_s,
-            "final_loss": fit.losses[-1] if fit.losses else None, "new_items": fit.new_items}
+            "final_loss": fit.losses[-1] if fit.losses else None, "new_items": fit.new_items,
+            "kind_seconds": fit.kind_seconds}
 
 
 def _activation(ws: Workspace, previous: str | None, fit, dataset: Dataset, config: TrainConfig, metrics: dict):

@@ -60,6 +60,7 @@ class FitResult:
     positives: dict = field(default_factory=dict)  # the positives rule used (PositiveRule fields)
     curve: tuple[Check, ...] = ()  # every validation check, in order
     new_items: dict = field(default_factory=dict)  # how never-trained items were placed (neighbours.NeighbourFit)
+    kind_seconds: dict = field(default_factory=dict)  # wall seconds each kind took to train (kinds.fit_model)
 
 
 def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], item_ids: np.ndarray,
@@ -200,13 +201,14 @@ def _validation_users(sequences: dict[str, np.ndarray], weights: dict[str, np.nd
 def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, val_users, config: TrainConfig,
                 callbacks: list[Callback], cancel, shard: Shard | None, rival=()) -> tuple[LoopState, EarlyStopping, list]:
     """On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
-    stop early before `min_steps` (at most MIN_STEPS_EPOCHS epochs), so item vectors get to learn first.
+    stop early before `min_steps` (at most MIN_STEPS_EPOCHS epochs), so item vectors get to learn first. On a
+    large one, check at least every `check_examples` targets (a step holds about `batch_size` of them).
     Data-parallel workers: only rank 0 validates, and all leave the loop on its word (and its cancel)."""
     if shard is not None:
         val_users, cancel, agreement = (val_users if shard.rank == 0 else []), None, Agreement(shard, cancel)
     steps_per_epoch = max(1, -(-n_examples // batch_rows))
     min_steps = min(config.min_steps, MIN_STEPS_EPOCHS * steps_per_epoch)
-    check_every = max(steps_per_epoch, config.check_every_steps)
+    check_every = max(min(steps_per_epoch, -(-config.check_examples // config.batch_size)), config.check_every_steps)
     total = max(steps_per_epoch * config.epochs, min_steps)
     state = LoopState(model, total=total, steps_per_epoch=steps_per_epoch)
     average = WeightAverage(model, config.average_epochs, steps_per_epoch) if config.average_epochs > 0 else None

@@ -44,6 +44,10 @@ def test_a_round_writes_an_immutable_version_with_config_metrics_and_safetensors
     metrics = ws.version("v0002").metrics
     assert metrics.extra["activated"] == (ws.active_name() == "v0002")  # the gate's decision is what happened
     assert metrics.extra["activation"].startswith("activated" if metrics.extra["activated"] else "kept but not")
+    stages = metrics.extra["stage_seconds"]  # (stage, seconds) in the order they ran; too few users to validate
+    assert [stage for stage, _ in stages] == ["load", "train", "save"]
+    assert all(value >= 0 for _, value in stages) and sum(value for _, value in stages) <= metrics.seconds + 0.5
+    assert sorted(metrics.extra["kind_seconds"]) == ["attention", "history"]  # auto: both kinds trained
 
 
 def test_a_second_round_reencodes_nothing_and_reports_on_feedback(ws, fake_encoder):

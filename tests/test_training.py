@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -261,6 +262,18 @@ def test_a_race_changes_nothing_until_it_stops_and_then_keeps_the_best_check():
     ahead = tuple(Check(c.epoch, -1.0, tuple(g - 2.0 for g in c.gains)) for c in free.curve)
     again = fit_adapter(text, ids, df, NO_FEEDBACK, config, rival=ahead)
     assert (again.stopped_by, again.losses, again.curve) == ("epochs", free.losses, free.curve)
+
+
+def test_an_epoch_longer_than_check_examples_is_checked_within_it():
+    df, ids, text = pair_world()  # 5 steps an epoch at batch 64
+    config = TrainConfig(**{**FAST.to_dict(), "val_users": 10, "epochs": 3, "check_every_steps": 1, "patience": 99})
+    every_epoch = fit_adapter(text, ids, df, NO_FEEDBACK, config)
+    assert [check.epoch for check in every_epoch.curve] == [1.0, 2.0, 3.0]
+    within = fit_adapter(text, ids, df, NO_FEEDBACK, replace(config, check_examples=128))  # every 2 steps
+    assert [check.epoch for check in within.curve] == [0.4, 0.8, 1.2, 1.6, 2.0, 2.4, 2.8, 3.0]
+    assert within.losses == every_epoch.losses  # checks read the weights, they do not move them
+    assert TrainConfig.from_saved(TrainConfig().to_dict()).check_examples == 250_000
+    assert TrainConfig.from_saved({"dim": 64}).check_examples == 10**12  # saved before: once per epoch
 
 
 def test_weight_averaging_leaves_training_as_it_was_and_serves_the_averaged_weights():
