@@ -129,11 +129,14 @@ class TrainConfig:
         saved before history dropout existed were trained without it, and those saved before the positives rule
         and the sampled softmax with every interaction a positive and the full softmax, and those saved before
         weight averaging with the raw weights, and those saved before new items borrowed from their text
-        neighbours with their text alone, and those saved before checks counted examples once per epoch."""
+        neighbours with their text alone, and those saved before checks counted examples once per epoch, and those
+        saved before a "not rated" value was set aside with every rating on the scale."""
         trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
         old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
                "average_epochs": 0.0, "new_item_neighbours": 0, "check_examples": 10**12} if trained else {}
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
+        if trained and known.get("positives") and "unrated" not in known["positives"]:  # saved before it existed:
+            known["positives"] = {**known["positives"], "unrated": None}  # every rating was on the scale
         if known.get("kind") == "adapter":  # the history model's name before the attention model existed
             known["kind"] = "history"
         if known.get("kind") not in KINDS:  # "untuned": no model was trained; its settings are today's defaults

@@ -41,24 +41,26 @@ def as_stage(stage: str, callbacks: list[Callback]) -> Callback:
 
 
 class StageClock:
-    """A callback that times an operation's stages from its events: a stage lasts from one of its events to the
-    next event of another stage (validation checks inside training count as 'validate'; `auto`'s two kinds are
-    both 'train', timed apart in FitResult.kind_seconds)."""
+    """A callback that times an operation's stages from its events. Events report work done (a step, a chunk,
+    a check), so the time up to an event is its stage's: validation checks count as 'validate', the set-up before
+    a kind's first step as 'train'; time after the last event counts as the last stage. `auto`'s two kinds are
+    both 'train', timed apart in FitResult.kind_seconds. (On the Ray backend events arrive in batches, so there
+    the split between 'train' and 'validate' is coarse.)"""
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
-        self.clock, self.stage, self.since, self.totals = clock, None, 0.0, {}
+        self.clock, self.stage, self.totals = clock, None, {}
+        self.since = clock()
 
     def __call__(self, event: TrainEvent) -> None:
         now = self.clock()
-        if self.stage is not None:
-            self.totals[self.stage] = self.totals.get(self.stage, 0.0) + now - self.since
+        self.totals[event.stage] = self.totals.get(event.stage, 0.0) + now - self.since
         self.stage, self.since = event.stage, now
 
     def seconds(self) -> dict[str, float]:
-        """Seconds per stage so far, the current one up to now, rounded to 0.1 s."""
+        """Seconds per stage so far, in the order the stages first reported, rounded to 0.1 s."""
         totals = dict(self.totals)
         if self.stage is not None:
-            totals[self.stage] = totals.get(self.stage, 0.0) + self.clock() - self.since
+            totals[self.stage] += self.clock() - self.since
         return {stage: round(value, 1) for stage, value in totals.items()}
 
 

@@ -184,14 +184,15 @@ class EarlyStopping:
 
 class Race:
     """`auto`'s race between the kinds, after successive halving (Jamieson & Talwalkar 2016): once this model has
-    trained a third of the epochs its rival took to reach its best, it stops at the first check where its best
+    trained a third of the epochs its rival took to reach its best, and at least one pass over its examples
+    (a large log is checked within its epochs), it stops at the first check where its best
     so far is behind the rival's best by the same epoch by more than the noise (one standard error of the
     per-user differences on the same validation users, the margin kinds.choose uses). Behind at an equal budget,
     it would cost the rest of the round to lose."""
 
     def __init__(self, rival: tuple[Check, ...], stopper: EarlyStopping, callbacks: list[Callback]):
         self.rival, self.stopper, self.callbacks = rival, stopper, callbacks
-        self.start = max(rival, key=lambda check: check.ndcg).epoch / 3 if rival else float("inf")
+        self.start = max(1.0, max(rival, key=lambda check: check.ndcg).epoch / 3) if rival else float("inf")
 
     def after_step(self, state: LoopState) -> None:
         mine = self.stopper.best_check

@@ -83,7 +83,8 @@ def unrated_value(rating: pd.Series) -> float | None:
     """The lowest value of a rating column when it stands for "no rating" rather than the worst one: it is at
     most 0, below a scale of at least MIN_SCALE other values, and either the most common value (on every
     explicit scale people give the worst mark least often, while Book-Crossing's 0 is 62% of its rows) or set
-    apart from the scale by a gap wider than the scale's step (the -1 of "watched, not rated" below 1-10)."""
+    apart from the scale by a gap wider than the scale's usual (median) step (the -1 of "watched, not rated"
+    below 1-10; a stray half mark on an integer scale does not make its 0 "not rated")."""
     counts = rating.value_counts()
     if len(counts) < MIN_SCALE + 1:
         return None
@@ -92,7 +93,7 @@ def unrated_value(rating: pd.Series) -> float | None:
     if lowest > 0:
         return None
     modal = counts[lowest] > counts.drop(lowest).max()
-    apart = scale[0] - lowest > float(np.diff(scale).min()) + 1e-9
+    apart = scale[0] - lowest > float(np.median(np.diff(scale))) + 1e-9
     return float(lowest) if modal or apart else None
 
 

@@ -4,10 +4,10 @@ from recsys.bench_scale import stage_rows
 from recsys.events import StageClock, TrainEvent
 
 
-def test_the_stage_clock_gives_each_stage_the_time_until_another_stage_reports():
-    now = iter([0.0, 2.0, 5.0, 6.0, 10.0, 10.5, 12.0])
+def test_the_stage_clock_gives_the_time_up_to_each_event_to_that_events_stage():
+    now = iter([0.0, 2.0, 5.0, 6.0, 10.0, 10.5, 11.0, 12.0])  # the first reading when the clock starts
     clock = StageClock(lambda: next(now))
-    for stage in ("load", "encode", "train", "validate", "train", "save"):
+    for stage in ("load", "encode", "train", "validate", "train", "save"):  # each reports work it has done
         clock(TrainEvent(stage, 1, 1))
     assert clock.seconds() == {"load": 2.0, "encode": 3.0, "train": 1.5, "validate": 4.0, "save": 1.5}
 

@@ -43,6 +43,19 @@ def test_the_race_stops_a_model_behind_its_rival_by_the_same_epoch_once_a_third_
                                  "the same epoch by more than the noise (±0.0000)"
 
 
+def test_a_rival_that_peaked_early_still_gets_the_model_one_whole_pass_before_the_race_stops_it():
+    early = (same(0.25, 0.10), same(0.5, 0.30), same(0.75, 0.20), same(1.0, 0.20))  # best at 0.5: a third is 0.17
+    checks, state = Checks(), LoopState(torch.nn.Linear(1, 1), steps_per_epoch=100, total=1000)
+    race = Race(early, checks, [])
+    for epoch in (0.25, 0.5, 0.75):  # far behind, but within the first pass
+        checks.check(state, epoch, 0.01, 0.01, 0.01, 0.01)
+        race.after_step(state)
+        assert state.stop == ""
+    checks.check(state, 1.0, 0.01, 0.01, 0.01, 0.01)
+    race.after_step(state)
+    assert state.stop == "race"
+
+
 def test_a_gap_within_the_noise_of_the_paired_users_does_not_stop_the_race():
     checks, state = Checks(), LoopState(torch.nn.Linear(1, 1), steps_per_epoch=10, total=100)
     checks.check(state, 3.0, 0.0, 0.5, 0.0, 0.5)  # mean 0.25: behind by 0.05, but the users disagree

@@ -74,6 +74,7 @@ def test_a_value_set_apart_below_a_scale_means_not_rated_even_when_it_is_rare():
 
 @pytest.mark.parametrize(("values", "threshold"), [
     ((0, 1, 2, 3, 4, 5, 4, 5, 5), 1.5),  # a rare 0 at the foot of a 0-5 scale is its worst mark
+    ((0, 1, 2, 3, 3.5, 4, 5, 4, 5), 1.5),  # ... even beside a stray half mark
     ((0.5, 1.0, 1.5, 4.0, 4.0, 5.0), 1.85),  # MovieLens: the lowest value is above 0
 ])
 def test_the_lowest_mark_of_an_ordinary_scale_stays_a_rating(values, threshold):

@@ -6,13 +6,14 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from recsys.config import TrainConfig
 from recsys.events import Cancelled
 from recsys.loop_hooks import Check
 from recsys.sequences import build_training_examples, history_rows, user_sequences
 from recsys.step import drop_history
-from recsys.trainer import _unliked, fit_adapter
+from recsys.trainer import _loop_setup, _unliked, fit_adapter
 from tests.fakes import FakeEncoder
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
@@ -193,12 +194,12 @@ def test_saved_configs_from_before_history_dropout_load_without_it():
 
 def test_saved_configs_from_before_the_positives_rule_keep_every_interaction_and_the_full_softmax():
     old = TrainConfig.from_saved({"dim": 64, "kind": "adapter"})
-    assert (old.positives, old.softmax_items, old.kind) == ({"min_rating": None}, 10**9, "history")
+    assert (old.positives, old.softmax_items, old.kind) == ({"min_rating": None, "unrated": None}, 10**9, "history")
     untuned = TrainConfig.from_saved({"kind": "untuned", "encoder_model": "m"})  # no settings saved: today's
     assert (untuned.positives, untuned.softmax_items, untuned.encoder_model, untuned.kind) == \
         ({}, TrainConfig().softmax_items, "m", "auto")
     new = TrainConfig.from_saved(TrainConfig(positives={"min_rating": 2.2}).to_dict())
-    assert (new.positives, new.softmax_items) == ({"min_rating": 2.2}, TrainConfig().softmax_items)
+    assert (new.positives, new.softmax_items) == ({"min_rating": 2.2, "unrated": None}, TrainConfig().softmax_items)
 
 
 def test_items_never_seen_in_training_keep_text_only_vectors_without_neighbours():
@@ -272,8 +273,13 @@ def test_an_epoch_longer_than_check_examples_is_checked_within_it():
     within = fit_adapter(text, ids, df, NO_FEEDBACK, replace(config, check_examples=128))  # every 2 steps
     assert [check.epoch for check in within.curve] == [0.4, 0.8, 1.2, 1.6, 2.0, 2.4, 2.8, 3.0]
     assert within.losses == every_epoch.losses  # checks read the weights, they do not move them
+    state, stopper, _ = _loop_setup(torch.nn.Linear(1, 1), 10_000, 100, {}, [], replace(config, min_steps=1,
+                                    average_epochs=0.0, check_examples=1000, epochs=20, batch_size=100), [], None, None)
+    assert (stopper.check_every, stopper.min_steps, state.total) == (10, 100, 2000)  # no early stop within a pass
     assert TrainConfig.from_saved(TrainConfig().to_dict()).check_examples == 250_000
     assert TrainConfig.from_saved({"dim": 64}).check_examples == 10**12  # saved before: once per epoch
+    before = TrainConfig.from_saved({"dim": 64, "positives": {"min_rating": 3.7, "event_weights": {}}})
+    assert before.positives == {"min_rating": 3.7, "event_weights": {}, "unrated": None}  # every rating on the scale
 
 
 def test_weight_averaging_leaves_training_as_it_was_and_serves_the_averaged_weights():
