@@ -57,10 +57,20 @@ def _train_values(args: argparse.Namespace) -> dict:
 
 
 def _positives(args: argparse.Namespace) -> dict | None:
-    if args.min_rating is None and args.event_weights is None:
-        return None
+    """The positives rule's fields the flags set (the others are read from the data); None: none set."""
+    given = {}
+    if args.min_rating is not None:
+        given["min_rating"] = args.min_rating
+    if args.event_weights is not None:
+        given["event_weights"] = _event_weights(args.event_weights)
+    if getattr(args, "unrated", None) is not None:
+        given["unrated"] = _unrated(args.unrated)
+    return given or None
+
+
+def _event_weights(text: str) -> dict:
     weights = {}
-    for part in filter(None, (p.strip() for p in (args.event_weights or "").split(","))):
+    for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, value = part.partition("=")
         try:
             weights[name.strip().lower()] = float(value)
@@ -69,7 +79,16 @@ def _positives(args: argparse.Namespace) -> dict | None:
         except ValueError:
             raise RecTuneError(f"--event-weights: '{part}' is not name=number with a number >= 0 "
                                "(e.g. purchase=3,view=1).") from None
-    return {"min_rating": args.min_rating, "event_weights": weights}
+    return weights
+
+
+def _unrated(text: str) -> float | None:
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise RecTuneError(f"--unrated: '{text}' is not a number or 'none' (e.g. --unrated 0).") from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:

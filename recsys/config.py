@@ -135,8 +135,8 @@ class TrainConfig:
         old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
                "average_epochs": 0.0, "new_item_neighbours": 0, "check_examples": 10**12} if trained else {}
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
-        if trained and known.get("positives") and "unrated" not in known["positives"]:  # saved before it existed:
-            known["positives"] = {**known["positives"], "unrated": None}  # every rating was on the scale
+        if trained and known.get("positives"):  # fields saved before they existed: as trained then (no event
+            known["positives"] = {"event_weights": {}, "unrated": None, **known["positives"]}  # weights, one scale)
         if known.get("kind") == "adapter":  # the history model's name before the attention model existed
             known["kind"] = "history"
         if known.get("kind") not in KINDS:  # "untuned": no model was trained; its settings are today's defaults

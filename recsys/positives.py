@@ -98,10 +98,10 @@ def unrated_value(rating: pd.Series) -> float | None:
 
 
 def rule_from_config(saved: dict | None, interactions: pd.DataFrame) -> PositiveRule:
-    """The rule a training config asks for: None or {} = read from the data; else the saved fields (a saved rule
-    without `unrated`, from before it existed or from a flag that sets only the threshold, reads it from the
-    data: it is what the data's ratings mean, not a preference)."""
+    """The rule a training config asks for: None or {} = read from the data; else the saved fields, each one it
+    lacks read from the data (a flag that sets only the event weights keeps the data's rating threshold)."""
     if not saved:
         return default_rule(interactions)
-    unrated = saved["unrated"] if "unrated" in saved else default_rule(interactions).unrated
-    return PositiveRule(saved.get("min_rating"), dict(saved.get("event_weights") or {}), unrated)
+    data = default_rule(interactions) if set(asdict(PositiveRule())) - set(saved) else PositiveRule()
+    return PositiveRule(saved.get("min_rating", data.min_rating),
+                        dict(saved.get("event_weights", data.event_weights) or {}), saved.get("unrated", data.unrated))

@@ -93,6 +93,8 @@ def test_a_threshold_set_alone_keeps_the_not_rated_value_the_data_has():
     assert rule_from_config({"min_rating": 6.0}, df) == PositiveRule(6.0, {}, 0.0)
     assert rule_from_config({"min_rating": 6.0, "unrated": None}, df) == PositiveRule(6.0, {}, None)
     assert rule_from_config({"min_rating": 6.0}, pd.DataFrame()) == PositiveRule(6.0, {}, None)
+    weights_alone = rule_from_config({"event_weights": {"view": 0.5}}, df)  # the data's threshold stays
+    assert weights_alone == PositiveRule(pytest.approx(3.7), {"view": 0.5}, 0.0)
 
 
 def test_missing_and_non_numeric_ratings_are_ignored_when_reading_the_scale():
@@ -150,7 +152,7 @@ def test_an_empty_saved_rule_is_read_from_the_data_and_an_explicit_one_is_kept()
     read = default_rule(df)
     assert rule_from_config(None, df) == read
     assert rule_from_config({}, df) == read
-    assert rule_from_config({"min_rating": 4.0}, df) == PositiveRule(4.0, {})
+    assert rule_from_config({"min_rating": 4.0}, df) == PositiveRule(4.0, read.event_weights)  # the rest: data
     assert rule_from_config({"min_rating": None, "event_weights": {}}, df) == PositiveRule(None, {})
     saved = {"min_rating": None, "event_weights": {"view": 0.0}}
     rule = rule_from_config(saved, df)

@@ -194,12 +194,14 @@ def test_saved_configs_from_before_history_dropout_load_without_it():
 
 def test_saved_configs_from_before_the_positives_rule_keep_every_interaction_and_the_full_softmax():
     old = TrainConfig.from_saved({"dim": 64, "kind": "adapter"})
-    assert (old.positives, old.softmax_items, old.kind) == ({"min_rating": None, "unrated": None}, 10**9, "history")
+    assert old.positives == {"min_rating": None, "event_weights": {}, "unrated": None}  # as trained then
+    assert (old.softmax_items, old.kind) == (10**9, "history")
     untuned = TrainConfig.from_saved({"kind": "untuned", "encoder_model": "m"})  # no settings saved: today's
     assert (untuned.positives, untuned.softmax_items, untuned.encoder_model, untuned.kind) == \
         ({}, TrainConfig().softmax_items, "m", "auto")
     new = TrainConfig.from_saved(TrainConfig(positives={"min_rating": 2.2}).to_dict())
-    assert (new.positives, new.softmax_items) == ({"min_rating": 2.2, "unrated": None}, TrainConfig().softmax_items)
+    assert new.positives == {"min_rating": 2.2, "event_weights": {}, "unrated": None}
+    assert new.softmax_items == TrainConfig().softmax_items
 
 
 def test_items_never_seen_in_training_keep_text_only_vectors_without_neighbours():

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from recsys.cli import build_parser
+from recsys.commands import _positives
+from recsys.errors import RecTuneError
+
+
+def positives(*flags: str) -> dict | None:
+    return _positives(build_parser().parse_args(["train", "--workspace", "w", *flags]))
+
+
+def test_the_positives_flags_set_only_the_fields_given_the_rest_is_read_from_the_data():
+    assert positives() is None
+    assert positives("--event-weights", "purchase=3, View=0.5") == {"event_weights": {"purchase": 3.0, "view": 0.5}}
+    assert positives("--min-rating", "4", "--unrated", "0") == {"min_rating": 4.0, "unrated": 0.0}
+    assert positives("--unrated", "None") == {"unrated": None}
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (("--unrated", "zero"), "--unrated: 'zero' is not a number or 'none' (e.g. --unrated 0)."),
+    (("--event-weights", "view=-1"), "--event-weights: 'view=-1' is not name=number with a number >= 0 "
+                                     "(e.g. purchase=3,view=1)."),
+])
+def test_a_bad_positives_flag_names_itself_and_shows_a_valid_one(flags, message):
+    with pytest.raises(RecTuneError) as error:
+        positives(*flags)
+    assert str(error.value) == message
