@@ -68,12 +68,16 @@ class ItemTower(nn.Module):
         vec = self.out_adapter(self.text)
         return vec if text_only or not self.use_item_ids else vec + self.out_id.weight[:-1]
 
-    def logits(self, users: torch.Tensor, text_only: bool = False) -> torch.Tensor:
+    def logits(self, users: torch.Tensor, text_only: bool = False, table=None) -> torch.Tensor:
         """Scores of every item, (batch, n_items): for validation. Training keeps them as their factors
-        (text_out, full_out) for fused_softmax."""
-        text_items, text_bias = self.text_out()
-        items, bias = (text_items, text_bias) if text_only else self.full_out(text_items)
+        (text_out, full_out) for fused_softmax. table: score_table(text_only), when already at hand."""
+        items, bias = self.score_table(text_only) if table is None else table
         return users @ items.T + bias
+
+    def score_table(self, text_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(items, bias) that logits scores users against: every item's vector and bias."""
+        text_items, text_bias = self.text_out()
+        return (text_items, text_bias) if text_only else self.full_out(text_items)
 
     def text_out(self, candidates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(items, bias) of the text-only scores (user @ items.T + bias) of every item, or of `candidates`."""

@@ -65,3 +65,19 @@ def test_logits_score_every_item_and_never_seen_items_score_minus_infinity():
     expected = users @ (m.out_adapter(m.text) + m.out_id.weight[:-1]).T + m.bias.weight[:-1, 0]
     torch.testing.assert_close(full[:, :4], expected[:, :4])
     torch.testing.assert_close(text_only[:, 5:10], (users @ m.out_adapter(m.text).T)[:, 5:10])
+
+
+def test_scoring_against_a_table_computed_once_gives_the_same_scores_and_validation_is_chunk_free(monkeypatch):
+    from recsys import loop_hooks
+    m = model()
+    users = torch.randn(3, DIM)
+    with torch.no_grad():
+        for text_only in (False, True):
+            assert torch.equal(m.logits(users, text_only, table=m.score_table(text_only)), m.logits(users, text_only))
+        m.bias.weight[10:17, 0] = 100.0 + torch.arange(7.0)  # items 10-16 lead, 16 first
+    rng = np.random.default_rng(2)
+    sequences = {f"u{u}": np.r_[rng.choice(np.arange(20, N), 5, replace=False), 10 + u] for u in range(7)}
+    whole = loop_hooks.validation_gains(m, sequences, sorted(sequences), L)
+    np.testing.assert_allclose(whole, 1 / np.log2(np.arange(7, 0, -1) + 1))  # u6 first, u0 seventh
+    monkeypatch.setattr(loop_hooks, "VALIDATION_CHUNK", 2)  # four chunks, one item table
+    assert np.array_equal(loop_hooks.validation_gains(m, sequences, sorted(sequences), L), whole)
