@@ -80,7 +80,8 @@ with st.expander("Training settings", expanded=not service.job().active):
     min_rating = c3.number_input("Lowest positive rating (0 = every rating)", 0.0, 100.0,
                                  float(rule.min_rating or 0.0) if rule else 0.0, 0.5,
                                  help="Ratings below it are not positives but count as a thumbs-down. Read from "
-                                      "the data by default (the lowest 30% of an explicit 1-5 or 1-10 scale).")
+                                      "the data by default (the lowest 30% of an explicit 1-5 or 1-10 scale). A value "
+                                      "that means 'not rated' (Book-Crossing's 0) stays a positive.")
     if rule is not None:
         st.text(f"Positives read from this data: {rule.describe()}")
     try:

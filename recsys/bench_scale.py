@@ -167,7 +167,7 @@ def bench_large_round(rows: list, shape: dict | None = None) -> None:
         peak = int(out.rsplit("VmHWM", 1)[1].split()[0]) / 1024
         service = Service(home / "books")
         version = service.active_version() or service.versions()[-1]
-        m = version.metrics
+        m, start = version.metrics, len(rows)
         rows += [("large set", "`recsys train` from the files: wall time, import + encoding + round (s)", f"{wall:.0f}"),
                  ("large set", "`recsys train`: peak RSS (MB)", f"{peak:.0f}"),
                  ("large set", "the round, from loading the data to the saved version, encoding included (s)",
@@ -175,6 +175,6 @@ def bench_large_round(rows: list, shape: dict | None = None) -> None:
                  ("large set", "model kind chosen", str(m.extra.get("kind_reason", "")))]
         rows += stage_rows("large set", m.extra, m.seconds)
         training_rows("large set", version, len(service.items()), rows)
-        for row in rows[-5:]:
+        for row in rows[start:]:
             print(row, file=sys.stderr, flush=True)
         large_page_rows(home, rows)

@@ -51,8 +51,8 @@ class TrainConfig:
     # how busy the machine is (the demo stopped at epoch 14 instead of its best on a loaded machine). When a
     # budget ends training, the round report, the CLI and the Train page say so.
     max_seconds: float | None = None
-    # What counts as a positive (positives.PositiveRule fields: min_rating, event_weights); empty = read from the
-    # data. A round saves the rule it used here.
+    # What counts as a positive (positives.PositiveRule fields: min_rating, event_weights, unrated); empty, or a
+    # field left out, = read from the data. A round saves the rule it used here.
     positives: dict = field(default_factory=dict)
     feedback_weight: float = 3.0  # how much one thumb weighs against one logged interaction
     seed: int = 0

@@ -14,6 +14,7 @@ EVENT_DEFAULTS = {"purchase": 3.0, "buy": 3.0, "order": 3.0, "transaction": 3.0,
                   "view": 1.0, "click": 1.0, "pageview": 1.0, "impression": 1.0}
 LOW_SHARE = 0.3  # explicit ratings in the lowest 30% of the scale are dislikes (1-2 of 1-5, 1-3 of 1-10)
 MIN_SCALE = 3  # distinct values that make a rating column a scale
+DETECT = "detect"  # default_rule: find the "not rated" value in the data
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,16 @@ class PositiveRule:
         return weight, disliked
 
 
-def default_rule(interactions: pd.DataFrame) -> PositiveRule:
+def default_rule(interactions: pd.DataFrame, unrated: float | str | None = DETECT) -> PositiveRule:
     """Read from the data: an explicit 1-5 / 0.5-5 / 1-10 style rating column -> its lowest part are dislikes,
-    after setting aside a value that means "not rated" (unrated_value); known event names get their usual
-    strengths (purchase 3, cart 2, view 1)."""
-    min_rating = unrated = None
-    if "rating" in interactions:
+    after setting aside a value that means "not rated" (unrated_value, or the one given; None: none); known event
+    names get their usual strengths (purchase 3, cart 2, view 1)."""
+    min_rating = None
+    if "rating" not in interactions:
+        unrated = None
+    else:
         rating = pd.to_numeric(interactions["rating"], errors="coerce").dropna()
-        unrated = unrated_value(rating)
+        unrated = unrated_value(rating) if unrated == DETECT else unrated
         scale = rating if unrated is None else rating[rating != unrated]
         if len(scale) and scale.nunique() >= MIN_SCALE:
             low, high = float(scale.min()), float(scale.max())
@@ -102,6 +105,7 @@ def rule_from_config(saved: dict | None, interactions: pd.DataFrame) -> Positive
     lacks read from the data (a flag that sets only the event weights keeps the data's rating threshold)."""
     if not saved:
         return default_rule(interactions)
-    data = default_rule(interactions) if set(asdict(PositiveRule())) - set(saved) else PositiveRule()
+    data = default_rule(interactions, saved.get("unrated", DETECT)) if set(asdict(PositiveRule())) - set(saved) \
+        else PositiveRule()  # a given "not rated" value is set aside before the data's threshold is read
     return PositiveRule(saved.get("min_rating", data.min_rating),
                         dict(saved.get("event_weights", data.event_weights) or {}), saved.get("unrated", data.unrated))

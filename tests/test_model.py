@@ -74,10 +74,13 @@ def test_scoring_against_a_table_computed_once_gives_the_same_scores_and_validat
     with torch.no_grad():
         for text_only in (False, True):
             assert torch.equal(m.logits(users, text_only, table=m.score_table(text_only)), m.logits(users, text_only))
-        m.bias.weight[10:17, 0] = 100.0 + torch.arange(7.0)  # items 10-16 lead, 16 first
+        m.bias.weight[10:17, 0] = 1000.0 * (1 + torch.arange(7.0))  # items 10-16 lead, 16 first, whatever the user
     rng = np.random.default_rng(2)
     sequences = {f"u{u}": np.r_[rng.choice(np.arange(20, N), 5, replace=False), 10 + u] for u in range(7)}
     whole = loop_hooks.validation_gains(m, sequences, sorted(sequences), L)
     np.testing.assert_allclose(whole, 1 / np.log2(np.arange(7, 0, -1) + 1))  # u6 first, u0 seventh
     monkeypatch.setattr(loop_hooks, "VALIDATION_CHUNK", 2)  # four chunks, one item table
+    tables = []
+    monkeypatch.setattr(m, "score_table", lambda *a: tables.append(a) or HistoryModel.score_table(m, *a))
     assert np.array_equal(loop_hooks.validation_gains(m, sequences, sorted(sequences), L), whole)
+    assert tables == [()]

@@ -93,6 +93,10 @@ def test_a_threshold_set_alone_keeps_the_not_rated_value_the_data_has():
     assert rule_from_config({"min_rating": 6.0}, df) == PositiveRule(6.0, {}, 0.0)
     assert rule_from_config({"min_rating": 6.0, "unrated": None}, df) == PositiveRule(6.0, {}, None)
     assert rule_from_config({"min_rating": 6.0}, pd.DataFrame()) == PositiveRule(6.0, {}, None)
+    assert rule_from_config({"unrated": None}, df) == PositiveRule(3.0, {}, None)  # 0 back on the scale: 0-10
+    rare = ratings(-1, *range(0, 11), *range(0, 11))  # a rare -1 right below 0-10: the data alone cannot tell
+    assert default_rule(rare) == PositiveRule(None, {})  # below 0: not read as a scale
+    assert rule_from_config({"unrated": -1}, rare) == PositiveRule(pytest.approx(3.0), {}, -1.0)
     weights_alone = rule_from_config({"event_weights": {"view": 0.5}}, df)  # the data's threshold stays
     assert weights_alone == PositiveRule(pytest.approx(3.7), {"view": 0.5}, 0.0)
 

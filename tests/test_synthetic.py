@@ -2,6 +2,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from recsys.data import import_dataset
 from recsys.positives import default_rule
@@ -22,7 +23,7 @@ def test_the_large_set_has_book_crossings_columns_and_imports_without_a_time_col
     text = dataset.items.set_index("item_id").at[first["ISBN"], "text"]
     assert text == f"{first['Book-Title']}. Book author: {first['Book-Author']}. Publisher: {first['Publisher']}"
     rule = default_rule(dataset.interactions)  # its implicit 0s are positives, not dislikes
-    assert (rule.min_rating, rule.unrated) == (4.4, 0.0)  # 2 + 0.3 * 8: this small draw's scale is 2-10
+    assert (rule.min_rating, rule.unrated) == (pytest.approx(4.4), 0.0)  # 2 + 0.3 * 8: this draw's scale is 2-10
     weight, disliked = rule.weights(dataset.interactions)
     assert disliked.sum() == dataset.interactions["rating"].between(1, 4).sum() > 0
     assert (weight > 0).sum() == len(log) - disliked.sum()
