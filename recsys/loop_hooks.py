@@ -14,9 +14,9 @@ import torch
 
 from recsys.config import TrainConfig
 from recsys.events import Callback, Cancelled, TrainEvent, emit
-from recsys.metrics import ndcg_gains, target_positions
+from recsys.metrics import ndcg_gains
 from recsys.model import ItemTower
-from recsys.ranking import rank, seen_cells
+from recsys.ranking import seen_cells, target_ranks
 from recsys.sequences import history_rows
 from recsys.step import Shard
 
@@ -246,13 +246,15 @@ def validation_gains(model: ItemTower, sequences: dict[str, np.ndarray], users: 
                      k=10) -> np.ndarray:
     """Each validation user's NDCG@k of their last training item, the rest of their history excluded."""
     history = history_rows(sequences, users, max_history, model.n_items, drop_last=True)
-    lists = []
-    with torch.no_grad():  # the item table once per check, not per chunk (at 250,000 items ~0.4 s each)
+    targets = np.array([int(sequences[u][-1]) for u in users], dtype=np.int64)
+    positions = np.zeros(0, dtype=np.int64)
+    with torch.no_grad():  # the item table once per check, not per chunk (at 250,000 items ~0.2 s each)
         table = model.score_table()
     for start in range(0, len(users), VALIDATION_CHUNK):  # (chunk x n_items) scores at a time: large catalogs fit
-        rows = torch.from_numpy(history[start:start + VALIDATION_CHUNK]).to(model.text.device)
+        chunk = slice(start, start + VALIDATION_CHUNK)
+        rows = torch.from_numpy(history[chunk]).to(model.text.device)
         with torch.no_grad():
             scores = model.logits(model.users(rows), table=table).float().cpu().numpy()
-        lists += rank(scores, k, exclude=seen_cells([sequences[u][:-1] for u in users[start:start + VALIDATION_CHUNK]]))
-    positions = target_positions(lists, [int(sequences[u][-1]) for u in users])
+        seen = seen_cells([sequences[u][:-1] for u in users[chunk]])
+        positions = np.concatenate([positions, target_ranks(scores, targets[chunk], exclude=seen)])
     return ndcg_gains(positions, k)

@@ -41,6 +41,20 @@ def rank(scores: np.ndarray, k: int, exclude=None, allowed: np.ndarray | None = 
     return [idx[np.isfinite(masked[row, idx])] for row, idx in enumerate(top_k(masked, k))]
 
 
+def target_ranks(scores: np.ndarray, targets: np.ndarray, exclude=None) -> np.ndarray:
+    """0-based position each row's target item takes in rank()'s list over the same masked scores (ties to the
+    lower index): the number of items ahead of it, counted in two passes instead of a top-k per row (validation
+    at 250,000 items: 0.6 s per 256 users for rank). -1 where it cannot appear (excluded, or scored -inf)."""
+    masked = np.array(scores, copy=True)  # comparisons are exact in float32, as in rank()'s float64 copy
+    if exclude is not None:
+        masked[exclude] = -np.inf
+    targets = np.asarray(targets, dtype=np.int64)
+    own = masked[np.arange(len(targets)), targets][:, None]
+    ahead = (masked > own).sum(axis=1)
+    ahead += ((masked == own) & (np.arange(masked.shape[1]) < targets[:, None])).sum(axis=1)
+    return np.where(np.isfinite(own[:, 0]), ahead, -1)
+
+
 def seen_cells(histories: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of each row's history items (negative indices, i.e. unknown items, left out)."""
     rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])

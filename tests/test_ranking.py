@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.ranking import mask_scores, rank, seen_cells, top_k
+from recsys.ranking import mask_scores, rank, seen_cells, target_ranks, top_k
 
 
 def test_top_k_breaks_ties_towards_the_lower_index_as_the_referee_does():
@@ -29,3 +29,16 @@ def test_position_of_counts_only_visible_items_scoring_strictly_higher():
     assert position_of(scores, 1, np.array([], dtype=np.int64)) == 3  # 0.9, 0.7 above; the tie at 3 does not count
     assert position_of(scores, 1, np.array([0, 1])) == 2  # 0 hidden; hiding the item itself changes nothing
     assert position_of(scores, 0, np.array([2])) == 1
+
+
+def test_target_ranks_are_where_rank_puts_the_target_ties_and_masks_included():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 6, (300, 40)).astype(np.float32)  # many ties
+    scores[rng.random(scores.shape) < 0.05] = -np.inf  # items that can never be shown
+    targets = rng.integers(0, 40, 300)
+    seen = seen_cells([rng.choice(40, 5, replace=False) for _ in range(300)])
+    ranks = target_ranks(scores, targets, exclude=seen)
+    lists = rank(scores, 40, exclude=seen)
+    expected = [int(np.flatnonzero(ranked == t)[0]) if t in ranked else -1 for ranked, t in zip(lists, targets)]
+    assert ranks.tolist() == expected
+    assert (ranks == -1).sum() > 10 and (ranks == 0).sum() > 5 and ranks.max() > 20  # every case occurs
