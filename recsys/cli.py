@@ -49,8 +49,7 @@ def _data_commands(sub) -> None:
     t.add_argument("--min-rating", type=float, help="ratings below this are not positives but count as thumbs-down "
                                                     "(default: read from the data)")
     t.add_argument("--event-weights", help="what each event type weighs, e.g. purchase=3,cart=2,view=1 (0 = ignore)")
-    t.add_argument("--unrated", help="a rating value that means 'not rated' (an implicit interaction, a positive: "
-                                     "Book-Crossing's 0), or none (default: read from the data)")
+    t.add_argument("--unrated", help="a rating meaning 'not rated' (a positive: Book-Crossing's 0), or none (default: data)")
     t.add_argument("--backend", choices=["local", "ray"],
                    help="where the round runs: local (default), or ray: encoding as a Ray Data job and training on Ray "
                         "Train workers (DDP), on the cluster at RAY_ADDRESS, else a local one (pip install -r "
