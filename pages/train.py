@@ -9,7 +9,7 @@ import streamlit as st
 
 from recsys.events import stage_name
 from recsys.reports import round_summary
-from recsys.service import BACKENDS, ENCODER_TUNINGS, RecTuneError, TrainConfig
+from recsys.service import BACKENDS, DETECT, ENCODER_TUNINGS, RecTuneError, TrainConfig, parse_unrated
 from ui.common import alert, page_setup
 from ui.quick_round import apply_feedback_button
 
@@ -82,11 +82,17 @@ with st.expander("Training settings", expanded=not service.job().active):
                                  help="Ratings below it are not positives but count as a thumbs-down. Read from "
                                       "the data by default (the lowest 30% of an explicit 1-5 or 1-10 scale). A value "
                                       "that means 'not rated' (Book-Crossing's 0) stays a positive.")
+    unrated_text = c1.text_input("Rating that means 'not rated'", "", key="unrated",
+                                 help="Blank: read from the data (Book-Crossing's 0, most of its rows, is found). "
+                                      "none: every rating is a mark on the scale. Or a value such as 0 or -1: those "
+                                      "interactions are positives, and the scale is read without them.")
     if rule is not None:
         st.text(f"Positives read from this data: {rule.describe()}")
     try:
         positives = {} if rule is None or min_rating == (rule.min_rating or 0.0) else \
             {"min_rating": float(min_rating) or None, "event_weights": rule.event_weights}
+        unrated = parse_unrated(unrated_text, "Rating that means 'not rated'")
+        positives = positives if unrated == DETECT else {**positives, "unrated": unrated}
         config = TrainConfig(dim=dim, max_history=max_history, max_seconds=float(max_seconds) or None,
                              use_item_ids=use_ids, kind=kind, positives=positives,
                              text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,

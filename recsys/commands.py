@@ -9,7 +9,7 @@ from pathlib import Path
 
 from recsys.errors import RecTuneError
 from recsys.events import TrainEvent
-from recsys.service import ImportRequest, Service, train_config
+from recsys.service import DETECT, ImportRequest, Service, parse_unrated, train_config
 
 
 def print_json(obj: object, path: str | None = None) -> None:
@@ -63,8 +63,9 @@ def _positives(args: argparse.Namespace) -> dict | None:
         given["min_rating"] = args.min_rating
     if args.event_weights is not None:
         given["event_weights"] = _event_weights(args.event_weights)
-    if getattr(args, "unrated", None) is not None:
-        given["unrated"] = _unrated(args.unrated)
+    unrated = parse_unrated(args.unrated or "", "--unrated")
+    if unrated != DETECT:
+        given["unrated"] = unrated
     return given or None
 
 
@@ -80,15 +81,6 @@ def _event_weights(text: str) -> dict:
             raise RecTuneError(f"--event-weights: '{part}' is not name=number with a number >= 0 "
                                "(e.g. purchase=3,view=1).") from None
     return weights
-
-
-def _unrated(text: str) -> float | None:
-    if text.strip().lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise RecTuneError(f"--unrated: '{text}' is not a number or 'none' (e.g. --unrated 0).") from None
 
 
 def cmd_import(args: argparse.Namespace) -> int:

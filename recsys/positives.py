@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
+from recsys.errors import RecTuneError
+
 # Events whose names say how strong a signal they are; any other event weighs 1.
 EVENT_DEFAULTS = {"purchase": 3.0, "buy": 3.0, "order": 3.0, "transaction": 3.0, "checkout": 3.0,
                   "cart": 2.0, "addtocart": 2.0, "add_to_cart": 2.0, "wishlist": 2.0, "like": 2.0,
@@ -98,6 +100,20 @@ def unrated_value(rating: pd.Series) -> float | None:
     modal = counts[lowest] > counts.drop(lowest).max()
     apart = scale[0] - lowest > float(np.median(np.diff(scale))) + 1e-9
     return float(lowest) if modal or apart else None
+
+
+def parse_unrated(text: str, name: str) -> float | str | None:
+    """A "not rated" value as a person types it (`name`: where, for the error): blank -> DETECT (read from the
+    data), "none" -> None (no such value), else a number."""
+    text = text.strip()
+    if not text:
+        return DETECT
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise RecTuneError(f"{name}: '{text}' is not a number or 'none' (e.g. 0).") from None
 
 
 def rule_from_config(saved: dict | None, interactions: pd.DataFrame) -> PositiveRule:

@@ -13,6 +13,7 @@ from recsys.config import TrainConfig
 from recsys.encoder import shared_encoder
 from recsys.service import Service, open_demo
 from tests.conftest import ROOT
+from ui.common import literal
 
 pytestmark = pytest.mark.slow
 APP = str(ROOT / "app.py")
@@ -251,6 +252,20 @@ def test_train_page_sends_the_backend_and_its_workers_into_the_settings(home):
     settings = json.loads(at.code[0].value)
     assert not at.exception and (settings["backend"], settings["ray_workers"]) == ("ray", 3)
     assert not at.number_input(key="ray_workers").disabled
+
+
+def test_train_page_sends_a_not_rated_value_and_refuses_one_that_is_no_number(home):
+    at = app("pages/train.py")
+    assert json.loads(at.code[0].value)["positives"] == {}  # blank: read from the data
+    at.text_input(key="unrated").set_value("None").run()
+    assert not at.exception and json.loads(at.code[0].value)["positives"] == {"unrated": None}
+    at.text_input(key="unrated").set_value("-1").run()
+    assert json.loads(at.code[0].value)["positives"] == {"unrated": -1.0}
+    at.text_input(key="unrated").set_value("zero").run()
+    assert not at.exception and not at.code  # no settings to start a round with
+    assert [e.value for e in at.error] == [literal("Rating that means 'not rated': 'zero' is not a number or 'none' "
+                                                  "(e.g. 0).")]  # shown as text, markdown escaped
+    assert at.button(key="start_training").disabled
 
 
 def test_train_page_turns_the_neighbours_of_new_items_off_and_on(home):
