@@ -22,8 +22,8 @@ report = service.ws.report()
 if report is not None:
     with st.expander("Current data", expanded=False):
         st.text("\n".join(report.lines()))
-        st.text(f"What counts as a positive (read from the data; the threshold can be changed on the Train page, "
-                f"every field with the CLI's --min-rating, --event-weights and --unrated): "
+        st.text(f"What counts as a positive (read from the data; the threshold and a 'not rated' value can be "
+                f"changed on the Train page, the event weights with the CLI's --event-weights): "
                 f"{service.positives_rule().describe()}")
 
 source = st.radio("Source", ["Upload files", "Bundled demo (synthetic bookshop)"], horizontal=True, key="data_source")
