@@ -86,8 +86,8 @@ def default_rule(interactions: pd.DataFrame, unrated: float | str | None = DETEC
 
 def unrated_value(rating: pd.Series) -> float | None:
     """The lowest value of a rating column when it stands for "no rating" rather than the worst one: it is at
-    most 0, below a scale of at least MIN_SCALE other values, and either the most common value (on every
-    explicit scale people give the worst mark least often, while Book-Crossing's 0 is 62% of its rows) or set
+    most 0, below a scale of at least MIN_SCALE other values, and either the most common value (on explicit
+    scales the worst mark is seldom the most common, while Book-Crossing's 0 is 62% of its rows) or set
     apart from the scale by a gap wider than the scale's usual (median) step (the -1 of "watched, not rated"
     below 1-10; a stray half mark on an integer scale does not make its 0 "not rated")."""
     counts = rating.value_counts()
@@ -111,9 +111,12 @@ def parse_unrated(text: str, name: str) -> float | str | None:
     if text.lower() == "none":
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise RecTuneError(f"{name}: '{text}' is not a number or 'none' (e.g. 0).") from None
+        value = float("nan")
+    if not np.isfinite(value):  # "nan" or "inf" would match no rating
+        raise RecTuneError(f"{name}: '{text}' is not a number or 'none' (e.g. 0).")
+    return value
 
 
 def rule_from_config(saved: dict | None, interactions: pd.DataFrame) -> PositiveRule:

@@ -20,6 +20,7 @@ def test_the_positives_flags_set_only_the_fields_given_the_rest_is_read_from_the
 
 @pytest.mark.parametrize(("flags", "message"), [
     (("--unrated", "zero"), "--unrated: 'zero' is not a number or 'none' (e.g. 0)."),
+    (("--unrated", "nan"), "--unrated: 'nan' is not a number or 'none' (e.g. 0)."),  # would match no rating
     (("--event-weights", "view=-1"), "--event-weights: 'view=-1' is not name=number with a number >= 0 "
                                      "(e.g. purchase=3,view=1)."),
 ])
