@@ -50,8 +50,11 @@ def _train_values(args: argparse.Namespace) -> dict:
         values = json.loads(Path(args.config).read_text()) if args.config else {}
     except (OSError, json.JSONDecodeError) as exc:
         raise RecTuneError(f"{args.config}: not a readable JSON file of training settings ({exc}).") from None
+    positives = _positives(args)  # the fields the flags set, over the file's rule
+    if positives is not None and isinstance(values.get("positives") or {}, dict):
+        positives = {**(values.get("positives") or {}), **positives}
     flags = {"encoder_model": args.encoder, "encoder_tuning": args.encoder_tuning, "max_seconds": args.max_seconds,
-             "kind": args.kind, "positives": _positives(args), "rerank": args.rerank, "backend": args.backend,
+             "kind": args.kind, "positives": positives, "rerank": args.rerank, "backend": args.backend,
              "ray_workers": args.workers}
     return {**values, **{k: v for k, v in flags.items() if v is not None}}
 

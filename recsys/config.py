@@ -157,6 +157,9 @@ def train_config(values: dict) -> TrainConfig:
     unknown = set(values) - set(TrainConfig.__dataclass_fields__)
     if unknown:
         raise RecTuneError(f"unknown training setting(s): {', '.join(sorted(unknown))}.")
+    if "positives" in values:
+        from recsys.positives import positives_setting
+        values = {**values, "positives": positives_setting(values["positives"])}
     try:
         return TrainConfig(**values)
     except (TypeError, ValueError) as exc:

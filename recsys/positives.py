@@ -16,6 +16,7 @@ EVENT_DEFAULTS = {"purchase": 3.0, "buy": 3.0, "order": 3.0, "transaction": 3.0,
                   "view": 1.0, "click": 1.0, "pageview": 1.0, "impression": 1.0}
 LOW_SHARE = 0.3  # explicit ratings in the lowest 30% of the scale are dislikes (1-2 of 1-5, 1-3 of 1-10)
 MIN_SCALE = 3  # distinct values that make a rating column a scale
+DOMINANT = 3.0  # a foot value this many times as common as the next value up stands apart from the scale
 DETECT = "detect"  # default_rule: find the "not rated" value in the data
 
 
@@ -86,10 +87,11 @@ def default_rule(interactions: pd.DataFrame, unrated: float | str | None = DETEC
 
 def unrated_value(rating: pd.Series) -> float | None:
     """The lowest value of a rating column when it stands for "no rating" rather than the worst one: it is at
-    most 0, below a scale of at least MIN_SCALE other values, and either the most common value (on explicit
-    scales the worst mark is seldom the most common, while Book-Crossing's 0 is 62% of its rows) or set
-    apart from the scale by a gap wider than the scale's usual (median) step (the -1 of "watched, not rated"
-    below 1-10; a stray half mark on an integer scale does not make its 0 "not rated")."""
+    most 0, below a scale of at least MIN_SCALE other values, and either dominant (the most common value and at
+    least DOMINANT times as common as the next value up: Book-Crossing's 0 is 62% of its rows, ~400 times its
+    1s, while a worst grade such as graded relevance's 0 is seldom even twice the next grade) or, when negative,
+    set apart from the scale by a gap wider than the scale's usual (median) step (the -1 of "watched, not rated"
+    below 1-10). A 0 under a scale with a missing grade or a few stray half marks stays the worst mark."""
     counts = rating.value_counts()
     if len(counts) < MIN_SCALE + 1:
         return None
@@ -97,9 +99,9 @@ def unrated_value(rating: pd.Series) -> float | None:
     lowest, scale = values[0], values[1:]
     if lowest > 0:
         return None
-    modal = counts[lowest] > counts.drop(lowest).max()
-    apart = scale[0] - lowest > float(np.median(np.diff(scale))) + 1e-9
-    return float(lowest) if modal or apart else None
+    dominant = counts[lowest] >= counts.max() and counts[lowest] >= DOMINANT * counts[scale[0]]
+    apart = lowest < 0 and scale[0] - lowest > float(np.median(np.diff(scale))) + 1e-9
+    return float(lowest) if dominant or apart else None
 
 
 def parse_unrated(text: str, name: str) -> float | str | None:
@@ -117,6 +119,44 @@ def parse_unrated(text: str, name: str) -> float | str | None:
     if not np.isfinite(value):  # "nan" or "inf" would match no rating
         raise RecTuneError(f"{name}: '{text}' is not a number or 'none' (e.g. 0).")
     return value
+
+
+def unrated_setting(text: str, name: str) -> dict:
+    """The positives fields a typed "not rated" value sets (parse_unrated): {} when blank (read from the data)."""
+    value = parse_unrated(text, name)
+    return {} if value == DETECT else {"unrated": value}
+
+
+def positives_setting(value, name: str = "positives") -> dict:
+    """A positives rule as a person gives it (a JSON config, flags), checked and normalised: a dict of
+    PositiveRule fields, each a number (min_rating, unrated: also None or, for unrated, the text parse_unrated
+    reads; blank drops the field, so it is read from the data) or event weights {name: weight >= 0}. A
+    RecTuneError names the field and what to write instead."""
+    if value is None:
+        return {}
+    fields = set(asdict(PositiveRule()))
+    if not isinstance(value, dict) or set(value) - fields:
+        extra = f" (unknown: {', '.join(sorted(map(str, set(value) - fields)))})" if isinstance(value, dict) else ""
+        raise RecTuneError(f"{name}: give an object with some of {', '.join(sorted(fields))}{extra}.")
+    out = dict(value)
+    if isinstance(out.get("unrated"), str):
+        out["unrated"] = parse_unrated(out["unrated"], f"{name}.unrated")
+        if out["unrated"] == DETECT:
+            del out["unrated"]
+    for key in ("min_rating", "unrated"):
+        if key in out and not (out[key] is None or _finite(out[key])):
+            raise RecTuneError(f"{name}.{key}: '{out[key]}' is not a number or null.")
+    weights = out.get("event_weights", {})
+    if not isinstance(weights, dict) or not all(_finite(w) and w >= 0 for w in weights.values()):
+        raise RecTuneError(f"{name}.event_weights: give an object of event name -> weight >= 0, e.g. "
+                           '{"purchase": 3, "view": 1}.')
+    if "event_weights" in out:
+        out["event_weights"] = {str(k).strip().lower(): float(w) for k, w in weights.items()}
+    return {k: (float(v) if k != "event_weights" and v is not None else v) for k, v in out.items()}
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and bool(np.isfinite(value))
 
 
 def rule_from_config(saved: dict | None, interactions: pd.DataFrame) -> PositiveRule:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from recsys.cli import build_parser
-from recsys.commands import _positives
+from recsys.commands import _positives, _train_values
 from recsys.errors import RecTuneError
 
 
@@ -28,3 +28,11 @@ def test_a_bad_positives_flag_names_itself_and_shows_a_valid_one(flags, message)
     with pytest.raises(RecTuneError) as error:
         positives(*flags)
     assert str(error.value) == message
+
+
+def test_a_positives_flag_sets_its_field_over_the_config_files_rule(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text('{"positives": {"min_rating": 4, "event_weights": {"buy": 5}}, "dim": 64}')
+    args = build_parser().parse_args(["train", "--workspace", "w", "--config", str(config), "--unrated", "none"])
+    assert _train_values(args) == {"positives": {"min_rating": 4, "event_weights": {"buy": 5}, "unrated": None},
+                                   "dim": 64}

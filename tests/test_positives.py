@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.positives import PositiveRule, default_rule, rule_from_config
+from recsys.errors import RecTuneError
+from recsys.positives import PositiveRule, default_rule, positives_setting, rule_from_config
 
 
 def ratings(*values: float) -> pd.DataFrame:
@@ -81,6 +82,18 @@ def test_the_lowest_mark_of_an_ordinary_scale_stays_a_rating(values, threshold):
     rule = default_rule(ratings(*values))
     assert rule.unrated is None
     assert rule.min_rating == pytest.approx(threshold)
+
+
+@pytest.mark.parametrize(("counts", "threshold"), [
+    ({0: 52, 1: 32, 2: 13, 3: 2, 4: 1}, 1.2),  # graded relevance: 0 (irrelevant) the most common, not dominant
+    ({0: 12, 2: 10, 3: 10, 4: 10, 5: 10, 6: 10, 7: 10, 8: 10, 9: 10, 10: 10}, 3.0),  # 0-10, nobody gave a 1
+    ({0: 3, 1: 5, 1.5: 5, 2: 5, 3: 5, 3.5: 5, 4: 5, 5: 5}, 1.5),  # half stars without 0.5
+])
+def test_a_common_worst_mark_or_a_missing_grade_above_it_keeps_it_a_rating(counts, threshold):
+    df = ratings(*[value for value, n in counts.items() for _ in range(n)])
+    rule = default_rule(df)
+    assert rule == PositiveRule(pytest.approx(threshold), {}, None)
+    assert 0 in df["rating"][rule.weights(df)[1]].tolist()  # the worst mark is a dislike, not a positive
 
 
 def test_a_not_rated_value_counts_only_with_a_scale_above_it():
@@ -178,3 +191,28 @@ def test_describe_says_the_threshold_and_the_event_weights():
     assert default_rule(ratings(0.5, 1.0, 5.0)).describe() == \
         "ratings >= 1.85 are positives, lower ones count as thumbs-down"
     assert PositiveRule().describe() == "every interaction is a positive"
+
+
+@pytest.mark.parametrize(("given", "normal"), [
+    (None, {}),
+    ({"unrated": "none"}, {"unrated": None}),  # text as a person types it, as the --unrated flag reads it
+    ({"unrated": " ", "min_rating": 4}, {"min_rating": 4.0}),  # blank: read from the data
+    ({"unrated": 0, "event_weights": {" Purchase": 3}}, {"unrated": 0.0, "event_weights": {"purchase": 3.0}}),
+])
+def test_a_given_positives_rule_is_checked_and_normalised(given, normal):
+    assert positives_setting(given) == normal
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"min_ratng": 3}, "positives: give an object with some of event_weights, min_rating, unrated (unknown: "
+                       "min_ratng)."),
+    ([3], "positives: give an object with some of event_weights, min_rating, unrated."),
+    ({"unrated": "zero"}, "positives.unrated: 'zero' is not a number or 'none' (e.g. 0)."),
+    ({"min_rating": "4"}, "positives.min_rating: '4' is not a number or null."),
+    ({"event_weights": {"view": -1}}, 'positives.event_weights: give an object of event name -> weight >= 0, '
+                                      'e.g. {"purchase": 3, "view": 1}.'),
+])
+def test_a_bad_positives_rule_names_the_field_and_what_to_write(given, message):
+    with pytest.raises(RecTuneError) as error:
+        positives_setting(given)
+    assert str(error.value) == message

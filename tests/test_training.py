@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from recsys.config import TrainConfig
+from recsys.config import TrainConfig, train_config
+from recsys.errors import RecTuneError
 from recsys.events import Cancelled
 from recsys.loop_hooks import Check
 from recsys.sequences import build_training_examples, history_rows, user_sequences
@@ -169,6 +170,13 @@ def test_nan_loss_fails_with_a_message():
 def test_config_validation_names_the_field():
     with pytest.raises(ValueError, match="invalid training setting: dim, encoder_tuning"):
         TrainConfig(dim=1, encoder_tuning="half")
+
+
+def test_a_given_positives_rule_is_checked_before_any_work_and_saved_as_numbers():
+    assert train_config({"positives": {"unrated": "None", "min_rating": 4}}).positives == {"unrated": None,
+                                                                                          "min_rating": 4.0}
+    with pytest.raises(RecTuneError, match=r"^positives.unrated: 'zero' is not a number or 'none' \(e.g. 0\).$"):
+        train_config({"positives": {"unrated": "zero"}})
 
 
 def test_history_dropout_must_be_a_share_below_one():
