@@ -43,9 +43,10 @@ def as_stage(stage: str, callbacks: list[Callback]) -> Callback:
 class StageClock:
     """A callback that times an operation's stages from its events. Events report work done (a step, a chunk,
     a check), so the time up to an event is its stage's: validation checks count as 'validate', the set-up before
-    a kind's first step as 'train'; time after the last event counts as the last stage. `auto`'s two kinds are
-    both 'train', timed apart in FitResult.kind_seconds. (On the Ray backend events arrive in batches, so there
-    the split between 'train' and 'validate' is coarse.)"""
+    a kind's first step as 'train'. An event at step 0 only marks its stage's start (no work done yet), so the
+    time up to it is the previous stage's (the work that stage did after its last event); time after the last
+    event counts as the last stage. `auto`'s two kinds are both 'train', timed apart in FitResult.kind_seconds.
+    (On the Ray backend events arrive in batches, so there the split between 'train' and 'validate' is coarse.)"""
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.clock, self.stage, self.totals = clock, None, {}
@@ -53,7 +54,9 @@ class StageClock:
 
     def __call__(self, event: TrainEvent) -> None:
         now = self.clock()
-        self.totals[event.stage] = self.totals.get(event.stage, 0.0) + now - self.since
+        billed = self.stage if event.step == 0 and self.stage is not None else event.stage
+        self.totals[billed] = self.totals.get(billed, 0.0) + now - self.since
+        self.totals.setdefault(event.stage, 0.0)
         self.stage, self.since = event.stage, now
 
     def seconds(self) -> dict[str, float]:

@@ -58,7 +58,7 @@ def run_round(ws: Workspace, config: TrainConfig, encoder_factory: EncoderFactor
     metrics = {**_fit_metrics(fit), "feedback_seen": len(feedback), **extra, **evaluation,
                "feedback_report": feedback_report(fit.model, dataset, feedback)}
     reranker = _round_reranker(fit, dataset, feedback, config, metrics, callbacks, cancel)
-    gate = _activation(ws, previous, fit, dataset, config, metrics)
+    gate = _activation(ws, previous, fit, dataset, config, metrics, callbacks)
     index = _index(fit.model, dataset, metrics, callbacks) if reranker is None else None  # re-ranked: exact
     emit(callbacks, TrainEvent("save", 0, 1, None, gate.reason))
     emit(callbacks, TrainEvent("save", 1, 1, None, "writing the model version"))
@@ -128,8 +128,11 @@ def _fit_metrics(fit) -> dict:
             "kind_seconds": fit.kind_seconds}
 
 
-def _activation(ws: Workspace, previous: str | None, fit, dataset: Dataset, config: TrainConfig, metrics: dict):
-    """The gate's decision (gate.py), overruled by the forgetting guard (drift.py); recorded in `metrics`."""
+def _activation(ws: Workspace, previous: str | None, fit, dataset: Dataset, config: TrainConfig, metrics: dict,
+                callbacks: list[Callback]):
+    """The gate's decision (gate.py), overruled by the forgetting guard (drift.py); recorded in `metrics`. Stage
+    'save' starts here (so the round's stage_seconds give the decision to 'save', not to the next stage)."""
+    emit(callbacks, TrainEvent("save", 0, 1, None, "deciding whether to activate the new version"))
     gate = decide(fit.model, _serving(ws, previous), dataset.interactions, list(fit.val_users))
     forgot = guard_reason(metrics, config.min_drift_spearman)
     if forgot:

@@ -12,6 +12,19 @@ def test_the_stage_clock_gives_the_time_up_to_each_event_to_that_events_stage():
     assert clock.seconds() == {"load": 2.0, "encode": 3.0, "train": 1.5, "validate": 4.0, "save": 1.5}
 
 
+def test_a_stage_start_marker_gives_the_time_before_it_to_the_previous_stage():
+    now = iter([0.0, 1.0, 61.0, 81.0, 82.0, 84.0])
+    clock = StageClock(lambda: next(now))
+    clock(TrainEvent("train", 1, 1))  # 1 s of training reported
+    clock(TrainEvent("index", 0, 1))  # 60 s later the index starts: that minute was the training's tail
+    clock(TrainEvent("index", 1, 1))  # the index built in 20 s
+    clock(TrainEvent("save", 0, 1))  # 1 s after the index said it was done
+    assert clock.seconds() == {"train": 61.0, "index": 21.0, "save": 2.0}
+    first = StageClock(iter([0.0, 3.0, 4.0]).__next__)
+    first(TrainEvent("load", 0, 1))  # a marker with no stage before it: its own
+    assert first.seconds() == {"load": 4.0}
+
+
 def test_a_clock_that_heard_nothing_has_no_stages():
     assert StageClock(lambda: 1.0).seconds() == {}
 
