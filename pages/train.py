@@ -9,7 +9,7 @@ import streamlit as st
 
 from recsys.events import stage_name
 from recsys.reports import round_summary
-from recsys.service import BACKENDS, DETECT, ENCODER_TUNINGS, RecTuneError, TrainConfig, parse_unrated
+from recsys.service import BACKENDS, ENCODER_TUNINGS, RecTuneError, TrainConfig, unrated_setting
 from ui.common import alert, page_setup
 from ui.quick_round import apply_feedback_button
 
@@ -76,23 +76,27 @@ with st.expander("Training settings", expanded=not service.job().active):
                           help="An item no one has touched yet gets, besides its text, what training learned about "
                                "its nearest seen items in text space. auto: as many neighbours as predict seen "
                                "items best (none if none helps); off: its text alone.")
-    rule = service.positives_rule() if service.ws.has_data() else None
+    unrated_text = c1.text_input("Rating that means 'not rated'", "", key="unrated",
+                                 help="Blank: read from the data (Book-Crossing's 0, most of its rows, is found). "
+                                      "none: every rating is a mark on the scale. Or a value such as 0 or -1: those "
+                                      "interactions are positives, and the scale is read without them.")
+    try:
+        given, bad = unrated_setting(unrated_text, "Rating that means 'not rated'"), None
+    except ValueError as exc:
+        given, bad = {}, exc
+    rule = service.positives_rule(given) if service.ws.has_data() else None  # the threshold depends on it
     min_rating = c3.number_input("Lowest positive rating (0 = every rating)", 0.0, 100.0,
                                  float(rule.min_rating or 0.0) if rule else 0.0, 0.5,
                                  help="Ratings below it are not positives but count as a thumbs-down. Read from "
                                       "the data by default (the lowest 30% of an explicit 1-5 or 1-10 scale). A value "
                                       "that means 'not rated' (Book-Crossing's 0) stays a positive.")
-    unrated_text = c1.text_input("Rating that means 'not rated'", "", key="unrated",
-                                 help="Blank: read from the data (Book-Crossing's 0, most of its rows, is found). "
-                                      "none: every rating is a mark on the scale. Or a value such as 0 or -1: those "
-                                      "interactions are positives, and the scale is read without them.")
-    if rule is not None:
-        st.text(f"Positives read from this data: {rule.describe()}")
     try:
-        positives = {} if rule is None or min_rating == (rule.min_rating or 0.0) else \
-            {"min_rating": float(min_rating) or None, "event_weights": rule.event_weights}
-        unrated = parse_unrated(unrated_text, "Rating that means 'not rated'")
-        positives = positives if unrated == DETECT else {**positives, "unrated": unrated}
+        if bad is not None:
+            raise bad
+        positives = given if rule is None or min_rating == (rule.min_rating or 0.0) else \
+            {**given, "min_rating": float(min_rating) or None, "event_weights": rule.event_weights}
+        if rule is not None:
+            st.text(f"Positives this round will use: {service.positives_rule(positives).describe()}")
         config = TrainConfig(dim=dim, max_history=max_history, max_seconds=float(max_seconds) or None,
                              use_item_ids=use_ids, kind=kind, positives=positives,
                              text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,

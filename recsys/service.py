@@ -5,6 +5,7 @@ Writes that must not overlap (an import, a training round, an evaluation) run as
 (jobs.py: a thread lock plus a file lock, so another process is refused too). Reads need no lock."""
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,7 +30,7 @@ from recsys.events import Callback, TrainEvent, emit
 from recsys.exports import export_workspace, ledger_with_titles, to_safe_csv
 from recsys.feedback import Feedback, FeedbackLedger
 from recsys.jobs import JobRunner, JobStatus, runner_for
-from recsys.positives import DETECT, PositiveRule, parse_unrated, rule_from_config
+from recsys.positives import DETECT, PositiveRule, parse_unrated, rule_from_config, unrated_setting
 from recsys.projection import available_methods, expected_seconds
 from recsys.service_records import ImportRequest, WorkspaceStatus
 from recsys.uploads import read_upload, save_upload
@@ -176,18 +177,21 @@ class Service:
             return marked, self._maps[key]
 
     def positives_rule(self, saved: dict | None = None) -> PositiveRule:
-        """The positives rule a round would use on this workspace's data (saved: explicit rule fields). The rule
-        read from the data is kept per data folder and its last change: reading a 1M-row log for it took ~1 s of
-        every Train page run."""
-        if saved:
-            return rule_from_config(saved, pd.DataFrame())
+        """The positives rule a round would use on this workspace's data (saved: the rule fields given; those it
+        lacks are read from the data, as a round reads them). Kept per data folder, its last change and the fields
+        given: reading a 1M-row log for it took ~1 s of every Train page run."""
         folder = self.ws.data_dir
         key = (str(folder), folder.stat().st_mtime_ns if folder.exists() else 0)
+        given = json.dumps(saved or {}, sort_keys=True)
         with self._lock:
             if key not in self._rules:
-                columns = self.ws.interaction_columns(("rating", "event"))
-                self._rules = {key: rule_from_config(None, columns)}  # the newest only
-            rule = self._rules[key]
+                self._rules = {key: (self.ws.interaction_columns(("rating", "event")), {})}  # the newest only
+            columns, rules = self._rules[key]
+            if given not in rules:
+                if len(rules) > 16:  # a few per data set: one per value typed into the Train page
+                    rules.clear()
+                rules[given] = rule_from_config(saved, columns)
+            rule = rules[given]
         return replace(rule, event_weights=dict(rule.event_weights))  # a caller may put it in a config
 
     def rounds_table(self) -> pd.DataFrame:
@@ -340,4 +344,4 @@ __all__ = ["BACKENDS", "DEFAULT_MODEL", "DETECT", "ENCODER_TUNINGS", "ImportConf
            "ImportRequest", "RecTuneError", "Service", "TrainConfig", "WorkspaceStatus", "demo_paths",
            "detect_catalog_template", "detect_log_columns", "is_version_name", "open_demo", "preview_texts",
            "parse_unrated", "read_upload", "remove_workspace", "rename_workspace", "reset_demo", "to_safe_csv",
-           "train_config"]
+           "train_config", "unrated_setting"]

@@ -261,6 +261,12 @@ def test_train_page_sends_a_not_rated_value_and_refuses_one_that_is_no_number(ho
     assert not at.exception and json.loads(at.code[0].value)["positives"] == {"unrated": None}
     at.text_input(key="unrated").set_value("-1").run()
     assert json.loads(at.code[0].value)["positives"] == {"unrated": -1.0}
+    at.text_input(key="unrated").set_value("1").run()  # the demo's 1-5 stars without the 1s: 2-5
+    assert json.loads(at.code[0].value)["positives"] == {"unrated": 1.0}
+    assert at.number_input[-1].value == pytest.approx(2.9)  # the threshold the round will read: 2 + 0.3 * 3
+    assert [t.value for t in at.text if t.value.startswith("Positives this round will use: ")] == [
+        "Positives this round will use: ratings >= 2.9 are positives, lower ones count as thumbs-down; a rating of 1 "
+        "means none was given (an implicit interaction): a positive; event weights cart 2, purchase 3, view 1"]
     at.text_input(key="unrated").set_value("zero").run()
     assert not at.exception and not at.code  # no settings to start a round with
     assert [e.value for e in at.error] == [literal("Rating that means 'not rated': 'zero' is not a number or 'none' "

@@ -7,6 +7,7 @@ import pytest
 
 from recsys.config import TrainConfig
 from recsys.errors import JobError, RecTuneError
+from recsys.positives import PositiveRule
 from recsys.service import ImportRequest, train_config
 
 
@@ -92,3 +93,9 @@ def test_the_positives_rule_read_from_the_data_follows_a_new_import(tiny_service
     tiny_service.import_files(ImportRequest(rated, items))
     assert tiny_service.positives_rule().min_rating == pytest.approx(1 + 0.3 * 4)  # the lowest 30% of 1-5
     assert tiny_service.positives_rule({"min_rating": 4.0}).min_rating == 4.0
+    assert reads == [("rating", "event")] * 2  # once more for the new data, whatever the fields given
+    read_books = tmp_path / "read.csv"  # Book-Crossing's shape: 0 = read, not rated; 1-10 explicit
+    pd.read_csv(log).assign(rating=[0, 0, 0, 0, 0, 1, 4, 7, 8, 9, 10]).to_csv(read_books, index=False)
+    tiny_service.import_files(ImportRequest(read_books, items))
+    assert tiny_service.positives_rule().describe().startswith("ratings >= 3.7 are positives")  # 0 set aside
+    assert tiny_service.positives_rule({"unrated": None}) == PositiveRule(pytest.approx(3.0), {}, None)  # 0-10
