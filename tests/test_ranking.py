@@ -42,3 +42,8 @@ def test_target_ranks_are_where_rank_puts_the_target_ties_and_masks_included():
     expected = [int(np.flatnonzero(ranked == t)[0]) if t in ranked else -1 for ranked, t in zip(lists, targets)]
     assert ranks.tolist() == expected
     assert (ranks == -1).sum() > 10 and (ranks == 0).sum() > 5 and ranks.max() > 20  # every case occurs
+
+
+def test_a_target_that_is_no_item_has_no_rank():
+    scores = np.array([[0.5, 0.2, 0.9], [0.1, 0.3, 0.2]], dtype=np.float32)
+    assert target_ranks(scores, np.array([-1, 1])).tolist() == [-1, 0]
