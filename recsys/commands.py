@@ -9,7 +9,7 @@ from pathlib import Path
 
 from recsys.errors import RecTuneError
 from recsys.events import TrainEvent
-from recsys.service import DETECT, ImportRequest, Service, parse_unrated, train_config
+from recsys.service import ImportRequest, Service, train_config, unrated_setting
 
 
 def print_json(obj: object, path: str | None = None) -> None:
@@ -66,9 +66,7 @@ def _positives(args: argparse.Namespace) -> dict | None:
         given["min_rating"] = args.min_rating
     if args.event_weights is not None:
         given["event_weights"] = _event_weights(args.event_weights)
-    unrated = parse_unrated(args.unrated or "", "--unrated")
-    if unrated != DETECT:
-        given["unrated"] = unrated
+    given.update(unrated_setting(args.unrated or "", "--unrated"))
     return given or None
 
 
