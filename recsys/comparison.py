@@ -29,6 +29,7 @@ from recsys.protocols import Split, cold_split, evaluate, warm_split
 from recsys.storage import atomic_write_json, read_json
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
+BASELINES_VERSION = 2  # cached baseline scores are kept per version (2: SASRec with one item table, patience 10)
 FROZEN_ROW = "tuned, frozen encoder"  # an aligning config's own fit, its new items placed by the frozen encoder
 
 
@@ -68,7 +69,7 @@ def baseline_metrics(cache_dir: Path, dataset: Dataset, text: np.ndarray, k: int
     and positives rule."""
     rule = rule_from_config(config.positives, dataset.interactions)
     key = hashlib.sha1(json.dumps(rule.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
-    path = cache_dir / f"baselines-{dataset_fingerprint(dataset)}-{key}-k{k}.json"
+    path = cache_dir / f"baselines-{dataset_fingerprint(dataset)}-{key}-k{k}-v{BASELINES_VERSION}.json"
     cached = read_json(path)
     if cached:
         return cached

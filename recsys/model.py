@@ -19,7 +19,7 @@ class ItemTower(nn.Module):
     otherwise). Items never seen in training score -inf, so their ID vectors and bias stay zero."""
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, use_item_ids: bool, id_init: float = 0.0,
-                 sparse_ids: bool = False) -> None:
+                 sparse_ids: bool = False, tied_ids: bool = False) -> None:
         super().__init__()
         n_items, text_dim = text.shape
         self.register_buffer("text", torch.from_numpy(text))  # (n_items, text_dim), frozen
@@ -41,6 +41,8 @@ class ItemTower(nn.Module):
             for emb in (self.in_id, self.out_id):
                 with torch.no_grad():
                     emb.weight[:-1].normal_(0.0, id_init)
+        if tied_ids:  # one table for history and candidates (drawn after both, so the other draws stay as they were)
+            self.out_id = self.in_id
 
     @property
     def n_items(self) -> int:
@@ -118,8 +120,8 @@ class HistoryModel(ItemTower):
     """user = recency-weighted mean of its history's item vectors; score = user . item + bias."""
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, max_history: int, use_item_ids: bool,
-                 id_init: float = 0.0, sparse_ids: bool = False) -> None:
-        super().__init__(text, seen, dim, use_item_ids, id_init, sparse_ids)
+                 id_init: float = 0.0, sparse_ids: bool = False, tied_ids: bool = False) -> None:
+        super().__init__(text, seen, dim, use_item_ids, id_init, sparse_ids, tied_ids)
         self.position_logits = nn.Parameter(torch.zeros(max_history))
 
     def users(self, history: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys.baselines import EASE, ItemKNN, Popularity, UntunedEncoder
+from recsys.baselines import EASE, ItemKNN, Popularity, SASRec, UntunedEncoder
 from recsys.data import import_dataset
 from recsys.protocols import Split, cold_split, evaluate, rank_lists, warm_split
 from tests.conftest import need_movielens
@@ -62,3 +62,18 @@ def test_baselines_on_movielens_match_the_referee_table():
     assert got == {"popularity": 0.0194, "itemknn": 0.0310, "ease": 0.0408}
     cold = cold_split(ds.interactions)
     assert len(cold.candidates) == 1359 and len(cold.test) == 670
+
+
+def test_the_sasrec_baseline_has_one_item_table_and_waits_out_a_noisy_validation_curve(monkeypatch):
+    import recsys.trainer as trainer
+    seen = {}
+
+    def fit(text, item_ids, train, feedback, config, *rest, **kw):
+        seen["config"] = config
+        raise StopIteration
+    monkeypatch.setattr(trainer, "fit_adapter", fit)
+    with pytest.raises(StopIteration):
+        SASRec().fit(pd.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": [0]}), np.array(["a"]))
+    config = seen["config"]
+    assert (config.kind, config.tied_ids, config.patience, config.use_item_ids, config.text_loss_weight) == (
+        "attention", True, 10, True, 0.0)

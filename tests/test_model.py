@@ -84,3 +84,17 @@ def test_scoring_against_a_table_computed_once_gives_the_same_scores_and_validat
     monkeypatch.setattr(m, "score_table", lambda *a: tables.append(a) or HistoryModel.score_table(m, *a))
     assert np.array_equal(loop_hooks.validation_gains(m, sequences, sorted(sequences), L), whole)
     assert tables == [()]
+
+
+def test_tied_ids_are_one_table_for_history_and_candidates_with_the_same_draws_as_untied():
+    rng = np.random.default_rng(0)
+    text, seen = rng.standard_normal((N, TEXT_DIM)).astype(np.float32), np.ones(N, bool)
+    torch.manual_seed(3)
+    untied = HistoryModel(text, seen, DIM, L, True, id_init=0.1)
+    torch.manual_seed(3)
+    tied = HistoryModel(text, seen, DIM, L, True, id_init=0.1, tied_ids=True)
+    assert tied.out_id is tied.in_id and untied.out_id is not untied.in_id
+    torch.testing.assert_close(tied.in_id.weight, untied.in_id.weight)  # the same random start as untied
+    assert sum(p is tied.in_id.weight for p in tied.parameters()) == 1  # one parameter, trained once
+    tied.full_out(tied.text_out()[0])[0].sum().backward()  # a candidate-side loss moves the history side too
+    assert tied.in_id.weight.grad is not None and bool(tied.in_id.weight.grad[:-1].abs().sum() > 0)

@@ -59,3 +59,11 @@ def test_lazy_adam_is_dense_adamw_on_the_first_step_then_leaves_rows_a_step_did_
     assert torch.equal(lazy.in_id.weight[0], before[lazy][0])  # row 0: not in the second step's histories
     assert not torch.equal(dense.in_id.weight[0], before[dense][0])  # dense AdamW: its momentum moved it
     assert not torch.equal(lazy.in_id.weight[7], before[lazy][7])
+
+
+def test_a_lazy_optimiser_steps_a_tied_id_table_once():
+    m = HistoryModel(np.zeros((300, 4), np.float32), np.ones(300, bool), 8, 4, True, id_init=0.1, sparse_ids=True,
+                     tied_ids=True)
+    optim = make_optimiser(m, TrainConfig())
+    sparse = optim.optimisers[1].param_groups[0]["params"]
+    assert len(sparse) == 2 and sparse[0] is m.in_id.weight and sparse[1] is m.bias.weight
