@@ -111,9 +111,11 @@ class ServedModel:
 def SASRec(seed: int = 0) -> ServedModel:  # noqa: N802
     """The field's standard: SASRec (Kang & McAuley 2018) trained with full-softmax cross-entropy (as in
     Klenitskiy & Vasilev 2023), ID-only: the attention model with no text (random ID vectors), no sampling,
-    early-stopped on validation users, served through the same numpy path."""
+    early-stopped on validation users, served through the same numpy path. As the field runs it: one item embedding
+    for input and output, 200 history slots (ml-latest-small, referee warm NDCG@10: two tables and 50 slots 0.0418;
+    one table 0.0543; and 200 slots 0.0600, the published run's 0.0602)."""
     from recsys.config import TrainConfig
-    config = TrainConfig(kind="attention", dim=64, max_history=50, use_item_ids=True, text_loss_weight=0.0,
+    config = TrainConfig(kind="attention", dim=64, max_history=200, use_item_ids=True, text_loss_weight=0.0,
                          history_dropout=0.0, softmax_items=10**9, id_init=0.02, positives={"min_rating": None},
                          tied_ids=True,  # one item embedding for input and output, as SASRec has
                          lr=1e-3, epochs=200, patience=10, min_steps=1, seed=seed,  # validation alone stops it

@@ -29,7 +29,7 @@ from recsys.protocols import Split, cold_split, evaluate, warm_split
 from recsys.storage import atomic_write_json, read_json
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
-BASELINES_VERSION = 2  # cached baseline scores are kept per version (2: SASRec with one item table, patience 10)
+BASELINES_VERSION = 3  # cached baseline scores are kept per version (3: SASRec with one item table, 200 slots)
 FROZEN_ROW = "tuned, frozen encoder"  # an aligning config's own fit, its new items placed by the frozen encoder
 
 

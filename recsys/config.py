@@ -19,7 +19,7 @@ class TrainConfig:
     use_item_ids: bool = True  # ID vectors learn taste that the text does not show (warm items only)
     id_init: float = 0.0  # std of the initial ID vectors; 0: an item starts as its text (ID-only models need > 0)
     # One ID table for history and candidates (SASRec's shared item embedding). The SASRec baseline uses it: on
-    # ml-latest-small's warm split (referee NDCG@10) 0.0418 -> 0.0493, and 0.0543 with patience 10.
+    # ml-latest-small's warm split (referee NDCG@10) 0.0418 -> 0.0493, 0.0543 with patience 10 (baselines.SASRec).
     tied_ids: bool = False
     text_loss_weight: float = 1.0  # a text-only loss keeps the adapter good for cold (new) items
     # A new item (never trained on) gets the similarity-weighted mean ID residual of this many nearest seen items in

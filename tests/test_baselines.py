@@ -75,5 +75,5 @@ def test_the_sasrec_baseline_has_one_item_table_and_waits_out_a_noisy_validation
     with pytest.raises(StopIteration):
         SASRec().fit(pd.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": [0]}), np.array(["a"]))
     config = seen["config"]
-    assert (config.kind, config.tied_ids, config.patience, config.use_item_ids, config.text_loss_weight) == (
-        "attention", True, 10, True, 0.0)
+    assert (config.kind, config.tied_ids, config.patience, config.max_history, config.use_item_ids,
+            config.text_loss_weight) == ("attention", True, 10, 200, True, 0.0)
