@@ -9,7 +9,7 @@ from pathlib import Path
 
 from recsys.errors import RecTuneError
 from recsys.events import TrainEvent
-from recsys.service import ImportRequest, Service, train_config, unrated_setting
+from recsys.service import ImportRequest, Service, positives_setting, train_config, unrated_setting
 
 
 def print_json(obj: object, path: str | None = None) -> None:
@@ -50,9 +50,9 @@ def _train_values(args: argparse.Namespace) -> dict:
         values = json.loads(Path(args.config).read_text()) if args.config else {}
     except (OSError, json.JSONDecodeError) as exc:
         raise RecTuneError(f"{args.config}: not a readable JSON file of training settings ({exc}).") from None
-    positives = _positives(args)  # the fields the flags set, over the file's rule
-    if positives is not None and isinstance(values.get("positives") or {}, dict):
-        positives = {**(values.get("positives") or {}), **positives}
+    positives = _positives(args)  # the fields the flags set, over the file's rule (checked, so none is lost)
+    if positives is not None:
+        positives = {**positives_setting(values.get("positives")), **positives}
     flags = {"encoder_model": args.encoder, "encoder_tuning": args.encoder_tuning, "max_seconds": args.max_seconds,
              "kind": args.kind, "positives": positives, "rerank": args.rerank, "backend": args.backend,
              "ray_workers": args.workers}

@@ -30,7 +30,7 @@ from recsys.events import Callback, TrainEvent, emit
 from recsys.exports import export_workspace, ledger_with_titles, to_safe_csv
 from recsys.feedback import Feedback, FeedbackLedger
 from recsys.jobs import JobRunner, JobStatus, runner_for
-from recsys.positives import PositiveRule, rule_from_config, unrated_setting
+from recsys.positives import PositiveRule, positives_setting, rule_from_config, unrated_setting
 from recsys.projection import available_methods, expected_seconds
 from recsys.service_records import ImportRequest, WorkspaceStatus
 from recsys.uploads import read_upload, save_upload
@@ -343,5 +343,5 @@ def reset_demo(home: str | Path, name: str = "demo",
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "ENCODER_TUNINGS", "ImportConfig", "available_methods", "expected_seconds",
            "ImportRequest", "RecTuneError", "Service", "TrainConfig", "WorkspaceStatus", "demo_paths",
            "detect_catalog_template", "detect_log_columns", "is_version_name", "open_demo", "preview_texts",
-           "read_upload", "remove_workspace", "rename_workspace", "reset_demo", "to_safe_csv",
+           "positives_setting", "read_upload", "remove_workspace", "rename_workspace", "reset_demo", "to_safe_csv",
            "train_config", "unrated_setting"]

@@ -64,7 +64,7 @@ def test_baselines_on_movielens_match_the_referee_table():
     assert len(cold.candidates) == 1359 and len(cold.test) == 670
 
 
-def test_the_sasrec_baseline_has_one_item_table_and_waits_out_a_noisy_validation_curve(monkeypatch):
+def test_the_sasrec_baseline_is_configured_as_the_field_runs_it(monkeypatch):
     import recsys.trainer as trainer
     seen = {}
 

@@ -36,3 +36,11 @@ def test_a_positives_flag_sets_its_field_over_the_config_files_rule(tmp_path):
     args = build_parser().parse_args(["train", "--workspace", "w", "--config", str(config), "--unrated", "none"])
     assert _train_values(args) == {"positives": {"min_rating": 4, "event_weights": {"buy": 5}, "unrated": None},
                                    "dim": 64}
+
+
+def test_a_bad_rule_in_the_config_file_is_named_even_when_a_flag_sets_a_field(tmp_path):
+    config = tmp_path / "c.json"
+    config.write_text('{"positives": [4]}')
+    args = build_parser().parse_args(["train", "--workspace", "w", "--config", str(config), "--unrated", "0"])
+    with pytest.raises(RecTuneError, match="^positives: give an object with some of event_weights, min_rating, unrated.$"):
+        _train_values(args)
