@@ -89,11 +89,18 @@ def keep_freed_memory() -> None:
 def deterministic():
     """Deterministic kernels while training, so the same data and seed give the same model whatever the machine's
     load: on CPU some backward kernels of the attention model otherwise sum in a thread-timing-dependent order
-    (measured: same loss, different weights, two runs in one process). Restores the caller's setting after."""
+    (measured: same loss, different weights, two runs in one process). Without torch's companion debugging aid,
+    which fills every new tensor with NaN before it is written (`fill_uninitialized_memory`): no kernel here reads
+    memory it has not written, and those fills were a fifth of an ml-latest-small training step. Restores the
+    caller's settings after."""
     import torch
+    import torch.utils.deterministic as det
     enabled, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = det.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)  # warn, not fail, where no deterministic kernel exists
+    det.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        det.fill_uninitialized_memory = fill

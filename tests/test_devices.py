@@ -50,3 +50,27 @@ def test_shape_buckets_round_a_size_up_to_a_multiple():
     from recsys.devices import bucketed
     assert [bucketed(n) for n in (0, 1, 128, 129, 3000)] == [0, 128, 128, 256, 3072]
     assert bucketed(7, 2) == 8
+
+
+def test_training_runs_deterministic_kernels_without_nan_filling_new_tensors_and_restores_both_settings():
+    import torch
+    import torch.utils.deterministic as det
+
+    from recsys.devices import deterministic
+    assert not torch.are_deterministic_algorithms_enabled() and det.fill_uninitialized_memory
+    with deterministic():
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert det.fill_uninitialized_memory is False
+        torch.empty(4)  # no fill_ kernel call: the profiler sees none
+        with torch.profiler.profile() as prof:
+            torch.empty(1 << 16)
+        assert "aten::fill_" not in {e.key for e in prof.key_averages()}
+    assert not torch.are_deterministic_algorithms_enabled() and det.fill_uninitialized_memory is True
+    torch.use_deterministic_algorithms(True)  # and with deterministic mode on, torch's own default fills
+    try:
+        with torch.profiler.profile() as prof:
+            torch.empty(1 << 16)
+        assert "aten::fill_" in {e.key for e in prof.key_averages()}
+    finally:
+        torch.use_deterministic_algorithms(False)
