@@ -118,7 +118,8 @@ def SASRec(seed: int = 0) -> ServedModel:  # noqa: N802
     config = TrainConfig(kind="attention", dim=64, max_history=200, use_item_ids=True, text_loss_weight=0.0,
                          history_dropout=0.0, softmax_items=10**9, id_init=0.02, positives={"min_rating": None},
                          tied_ids=True,  # one item embedding for input and output, as SASRec has
-                         lr=1e-3, epochs=200, patience=10, min_steps=1, seed=seed,  # validation alone stops it
+                         attention_lr=1e-3, epochs=200, patience=10, min_examples=1, seed=seed,  # validation alone stops it
+                         batch_size=1024,  # as measured (the history model's default moved to 2,048 since)
                          average_epochs=0.0,  # the raw weights, as the field trains it (and as cached before)
                          new_item_neighbours=0)  # no text to find neighbours by
 

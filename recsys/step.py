@@ -86,11 +86,11 @@ class Optimisers:
 def make_optimiser(model: ItemTower, config: TrainConfig):
     """AdamW over every parameter; with sparse ID tables (lazy_ids), SparseAdam over those at the same rate."""
     if not getattr(model, "sparse_ids", False):
-        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(model.parameters(), lr=config.step_lr, weight_decay=config.weight_decay)
     tables = list({id(t): t for t in (model.in_id.weight, model.out_id.weight, model.bias.weight)}.values())
     dense = [p for p in model.parameters() if all(p is not t for t in tables)]
-    return Optimisers(torch.optim.AdamW(dense, lr=config.lr, weight_decay=config.weight_decay),
-                      torch.optim.SparseAdam(tables, lr=config.lr))
+    return Optimisers(torch.optim.AdamW(dense, lr=config.step_lr, weight_decay=config.weight_decay),
+                      torch.optim.SparseAdam(tables, lr=config.step_lr))
 
 
 def step_loss_model(step_loss: torch.nn.Module) -> ItemTower:

@@ -201,16 +201,18 @@ def _validation_users(sequences: dict[str, np.ndarray], weights: dict[str, np.nd
 
 def _loop_setup(model: ItemTower, n_examples: int, batch_rows: int, sequences, val_users, config: TrainConfig,
                 callbacks: list[Callback], cancel, shard: Shard | None, rival=()) -> tuple[LoopState, EarlyStopping, list]:
-    """On a small data set an epoch is a handful of steps: check at most every `check_every_steps`, and never
-    stop early before `min_steps` (at most MIN_STEPS_EPOCHS epochs, at least one pass over the examples), so item
+    """On a small data set an epoch is a handful of steps: check at most every `check_every_examples` targets, and
+    never stop early before `min_examples` (at most MIN_STEPS_EPOCHS epochs, at least one pass over them), so item
     vectors get to learn first. On a large one, check at least every `check_examples` targets (a step holds about
     `batch_size` of them): no early stop before every example was seen once.
     Data-parallel workers: only rank 0 validates, and all leave the loop on its word (and its cancel)."""
     if shard is not None:
         val_users, cancel, agreement = (val_users if shard.rank == 0 else []), None, Agreement(shard, cancel)
     steps_per_epoch = max(1, -(-n_examples // batch_rows))
-    min_steps = max(min(config.min_steps, MIN_STEPS_EPOCHS * steps_per_epoch), steps_per_epoch)  # >= one pass
-    check_every = max(min(steps_per_epoch, -(-config.check_examples // config.batch_size)), config.check_every_steps)
+    per_step = config.batch_size  # targets a step holds (an attention step: about as many, _batch_rows)
+    min_steps = max(min(-(-config.min_examples // per_step), MIN_STEPS_EPOCHS * steps_per_epoch), steps_per_epoch)
+    check_every = max(min(steps_per_epoch, -(-config.check_examples // per_step)),
+                      -(-config.check_every_examples // per_step))
     total = max(steps_per_epoch * config.epochs, min_steps)
     state = LoopState(model, total=total, steps_per_epoch=steps_per_epoch)
     average = WeightAverage(model, config.average_epochs, steps_per_epoch) if config.average_epochs > 0 else None

@@ -99,7 +99,7 @@ def test_a_round_with_align_places_its_never_seen_items_with_the_saved_aligned_e
     items = catalog()
     seen = items[~items["item_id"].str.endswith(("18", "19"))]["item_id"].tolist()  # 8 items nobody touched
     service, log = topic_service(tmp_path, seen, 60, 1)
-    config = TrainConfig(encoder_tuning="align", encoder_pairs=64, epochs=2, min_steps=1, dim=16, kind="history")
+    config = TrainConfig(encoder_tuning="align", encoder_pairs=64, epochs=2, min_examples=1, dim=16, kind="history")
     status = service.train(config, evaluate=False, background=False)
     assert status.state == "done", status.message
     version = service.ws.version(status.version)
@@ -119,7 +119,7 @@ def test_a_round_with_align_places_its_never_seen_items_with_the_saved_aligned_e
 def test_auto_decides_by_ranking_the_items_a_second_fit_never_saw(tmp_path):
     from recsys.align import _wins
     service, _ = topic_service(tmp_path, catalog()["item_id"].tolist(), 120, 2)
-    config = TrainConfig(encoder_tuning="auto", encoder_pairs=64, epochs=2, min_steps=1, dim=16, kind="history")
+    config = TrainConfig(encoder_tuning="auto", encoder_pairs=64, epochs=2, min_examples=1, dim=16, kind="history")
     status = service.train(config, evaluate=False, background=False)
     assert status.state == "done", status.message
     extra = service.ws.version(status.version).metrics.extra

@@ -148,7 +148,7 @@ def test_a_round_on_a_large_catalog_saves_its_index_so_no_page_builds_one(tmp_pa
     assert not (service.ws.models_dir / "v0001" / "ann.index").exists()
     for module in (recsys.recommend, recsys.rounds):
         monkeypatch.setattr(module, "ANN_MIN_ITEMS", 6)  # the tiny catalog stands for a large one
-    config = TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, val_users=2, min_steps=1)
+    config = TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, val_users=2, min_examples=1)
     version = run_round(service.ws, config, lambda name: fake_encoder).version
     folder = service.ws.models_dir / version
     saved = AnnIndex.load(folder, 6)

@@ -27,7 +27,8 @@ def template(tmp_path_factory):
     """A RECTUNE_HOME with the demo (untuned v0001) and one short evaluated round (v0002), made once."""
     home = tmp_path_factory.mktemp("template")
     service = open_demo(home, encoder_factory=shared_encoder)
-    service.train(TrainConfig(max_seconds=8, epochs=2, min_steps=50), evaluate=True, background=False)
+    service.train(TrainConfig(max_seconds=8, epochs=2, min_examples=51_200, batch_size=1024), evaluate=True,
+                  background=False)
     service.activate("v0002")  # whatever the gate decided: the pages below show a tuned round
     return home
 

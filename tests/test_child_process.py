@@ -76,7 +76,7 @@ def test_rebuilt_errors_keep_their_class_or_at_least_their_name():
 def test_a_round_started_as_the_app_starts_it_trains_in_a_child_and_lands_as_a_version(tmp_path, tiny_files):
     service = Service(tmp_path / "w")  # the real encoder factory: the app's
     service.import_files(ImportRequest(*tiny_files))
-    status = service.train(TrainConfig(epochs=2, min_steps=1, kind="history", dim=16), evaluate=False)
+    status = service.train(TrainConfig(epochs=2, min_examples=1, kind="history", dim=16), evaluate=False)
     final = service.runner.wait(300)
     assert final.state == "done" and final.version == "v0002", final.message
     assert final.job_id == status.job_id and len(final.losses) >= 1 and final.stage == "save"

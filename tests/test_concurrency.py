@@ -15,7 +15,8 @@ import pytest
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-TINY_ROUND = {"epochs": 2, "min_steps": 20, "check_every_steps": 10, "val_users": 20}
+TINY_ROUND = {"epochs": 2, "min_examples": 20_480, "check_every_examples": 10_240, "val_users": 20,
+              "batch_size": 1024}  # one step an epoch; no early stop before 20 steps, checks every 10
 
 
 def write_files(folder: Path, n_items: int, offset: int = 0) -> tuple[Path, Path]:

@@ -113,7 +113,7 @@ def test_a_training_round_runs_on_a_gpt2_encoder_given_by_the_cli_flag(gpt2_fold
     name, (log, items) = f"{gpt2_folder}#last", tiny_files
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({"dim": 8, "max_history": 5, "epochs": 3, "batch_size": 8, "val_users": 2,
-                                    "min_steps": 1}))
+                                    "min_examples": 1}))
     assert main(["train", "--workspace", str(tmp_path / "w"), "--interactions", str(log), "--items", str(items),
                  "--encoder", name, "--config", str(settings)]) == 0
     service = Service(tmp_path / "w", create=False)

@@ -69,7 +69,7 @@ def test_a_round_whose_tuned_encoder_drifts_past_the_guard_is_kept_but_not_activ
     encoder = TextEncoder(DEFAULT_MODEL, device="cpu")
     service = Service(tmp_path / "w", lambda name: encoder)
     service.import_files(ImportRequest(*tiny_files))
-    config = TrainConfig(dim=8, max_history=5, epochs=2, batch_size=8, val_users=2, min_steps=1, encoder_tuning="lora",
+    config = TrainConfig(dim=8, max_history=5, epochs=2, batch_size=8, val_users=2, min_examples=1, encoder_tuning="lora",
                          encoder_pairs=16, min_drift_spearman=1.0)
     result = run_round(service.ws, config, lambda name: encoder)
     version = service.ws.version(result.version)

@@ -16,7 +16,7 @@ from recsys.trainer import FitResult, fit_adapter
 from tests.fakes import FakeEncoder
 from tests.test_training import NO_FEEDBACK, pair_world
 
-TINY = TrainConfig(dim=8, max_history=4, epochs=5, batch_size=32, lr=0.05, val_users=5, min_steps=1,
+TINY = TrainConfig(dim=8, max_history=4, epochs=5, batch_size=32, lr=0.05, val_users=5, min_examples=1,
                    attention_blocks=1, seed=0)
 
 
@@ -167,7 +167,7 @@ def test_an_attention_round_trains_on_data_with_many_dislikes():
     ids = np.array([f"i{k}" for k in range(6)], dtype=object)
     text = FakeEncoder(["space", "cake", "sea"]).encode(["space", "cake", "sea", "space sea", "cake sea", "x"])
     config = TrainConfig(kind="attention", dim=8, max_history=2, epochs=20, batch_size=4, lr=0.01, val_users=0,
-                         min_steps=1, history_dropout=0.0)
+                         min_examples=1, history_dropout=0.0)
     fit = fit_model(text, ids, df, NO_FEEDBACK, config)
     assert fit.positives["min_rating"] == pytest.approx(2.2)  # users u0-u2 rated everything after their first 1 star
     assert np.isfinite(fit.losses).all()

@@ -105,7 +105,7 @@ def test_thumb_groups_set_an_up_against_the_downs_then_top_picks(tiny_service):
 
 
 def test_a_round_with_the_reranker_on_serves_fused_scores_and_both_stage_scores(tiny_service, fake_encoder):
-    config = TrainConfig(dim=8, max_history=5, epochs=2, batch_size=8, val_users=2, min_steps=1, rerank="on",
+    config = TrainConfig(dim=8, max_history=5, epochs=2, batch_size=8, val_users=2, min_examples=1, rerank="on",
                          rerank_groups=8, rerank_top_n=10)
     result = run_round(tiny_service.ws, config, lambda name: fake_encoder)
     folder = tiny_service.ws.models_dir / result.version
@@ -128,7 +128,7 @@ def test_a_round_with_the_reranker_on_serves_fused_scores_and_both_stage_scores(
 
 
 def test_auto_keeps_and_saves_the_reranker_only_with_a_gain_beyond_the_noise(tiny_service, fake_encoder):
-    config = TrainConfig(dim=8, max_history=5, epochs=2, batch_size=8, val_users=2, min_steps=1, rerank="auto",
+    config = TrainConfig(dim=8, max_history=5, epochs=2, batch_size=8, val_users=2, min_examples=1, rerank="auto",
                          rerank_groups=4, rerank_top_n=10)
     result = run_round(tiny_service.ws, config, lambda name: fake_encoder)
     report = result.metrics["rerank"]

@@ -17,7 +17,7 @@ from recsys.service import ImportRequest, Service
 from recsys.serving import ServingModel
 from recsys.workspace import Workspace
 
-QUICK = TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, val_users=2, max_seconds=30, min_steps=1)
+QUICK = TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, val_users=2, max_seconds=30, min_examples=1)
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def test_thumbs_act_on_the_list_at_once(tiny_service):
 
 def test_a_background_round_reports_progress_while_it_runs(tiny_service):
     seen_running = []
-    tiny_service.train(TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, min_steps=1), evaluate=False,
+    tiny_service.train(TrainConfig(dim=8, max_history=5, epochs=3, batch_size=8, min_examples=1), evaluate=False,
                   callbacks=[lambda event: seen_running.append(tiny_service.job().state)])
     assert tiny_service.runner.wait(60).state == "done"
     assert seen_running and set(seen_running) == {"running"}  # read from inside the job, not after it

@@ -67,3 +67,14 @@ def test_a_lazy_optimiser_steps_a_tied_id_table_once():
     optim = make_optimiser(m, TrainConfig())
     sparse = optim.optimisers[1].param_groups[0]["params"]
     assert len(sparse) == 2 and sparse[0] is m.in_id.weight and sparse[1] is m.bias.weight
+
+
+def test_each_kind_steps_at_its_own_learning_rate_and_old_versions_keep_their_one_rate():
+    rates = {kind: make_optimiser(_model(False), TrainConfig(kind=kind, lr=0.02, attention_lr=0.003)).param_groups[0]["lr"]
+             for kind in ("history", "attention")}
+    assert rates == {"history": 0.02, "attention": 0.003}
+    sparse = make_optimiser(_model(True), TrainConfig(kind="attention", lr=0.02, attention_lr=0.003))
+    assert [o.param_groups[0]["lr"] for o in sparse.optimisers] == [0.003, 0.003]
+    assert (TrainConfig().lr, TrainConfig().attention_lr) == (1e-2, 5e-3)
+    saved = TrainConfig.from_saved({"dim": 8, "kind": "attention", "lr": 1e-3})  # saved with one rate for both kinds
+    assert (saved.step_lr, saved.attention_lr) == (1e-3, 1e-3)

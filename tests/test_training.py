@@ -18,7 +18,7 @@ from recsys.trainer import _loop_setup, _unliked, fit_adapter
 from tests.fakes import FakeEncoder
 
 NO_FEEDBACK = pd.DataFrame(columns=["user_id", "item_id", "label"])
-FAST = TrainConfig(dim=16, max_history=4, epochs=30, batch_size=64, lr=0.05, val_users=0, seed=0, min_steps=1)
+FAST = TrainConfig(dim=16, max_history=4, epochs=30, batch_size=64, lr=0.05, val_users=0, seed=0, min_examples=1)
 
 
 def test_examples_are_every_next_item_with_its_left_padded_history():
@@ -103,7 +103,7 @@ def test_above_text_softmax_items_the_text_scores_share_the_sampled_columns():
 def test_the_no_early_stop_floor_is_capped_at_100_epochs_on_a_tiny_data_set():
     df, ids, text = pair_world()  # under 300 examples: one step per epoch at batch 1024
     events = []
-    config = TrainConfig(dim=8, max_history=4, val_users=10, seed=0)  # default min_steps 600
+    config = TrainConfig(dim=8, max_history=4, val_users=10, seed=0)  # default floor: 300 steps of 2,048
     result = fit_adapter(text, ids, df, NO_FEEDBACK, config, [events.append])
     totals = {e.total for e in events if e.stage == "train"}
     assert totals == {100} and len(result.losses) <= 100
@@ -259,7 +259,7 @@ def test_user_sequences_follow_time_then_file_row():
 
 def test_a_race_changes_nothing_until_it_stops_and_then_keeps_the_best_check():
     df, ids, text = pair_world()
-    config = TrainConfig(**{**FAST.to_dict(), "val_users": 10, "epochs": 6, "check_every_steps": 1, "patience": 99})
+    config = TrainConfig(**{**FAST.to_dict(), "val_users": 10, "epochs": 6, "check_every_examples": 1, "patience": 99})
     free = fit_adapter(text, ids, df, NO_FEEDBACK, config)
     assert free.stopped_by == "epochs" and [check.epoch for check in free.curve] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
     assert all(len(check.gains) == 10 and check.ndcg == pytest.approx(np.mean(check.gains)) for check in free.curve)
@@ -277,17 +277,29 @@ def test_a_race_changes_nothing_until_it_stops_and_then_keeps_the_best_check():
 
 def test_an_epoch_longer_than_check_examples_is_checked_within_it():
     df, ids, text = pair_world()  # 5 steps an epoch at batch 64
-    config = TrainConfig(**{**FAST.to_dict(), "val_users": 10, "epochs": 3, "check_every_steps": 1, "patience": 99})
+    config = TrainConfig(**{**FAST.to_dict(), "val_users": 10, "epochs": 3, "check_every_examples": 1, "patience": 99})
     every_epoch = fit_adapter(text, ids, df, NO_FEEDBACK, config)
     assert [check.epoch for check in every_epoch.curve] == [1.0, 2.0, 3.0]
     within = fit_adapter(text, ids, df, NO_FEEDBACK, replace(config, check_examples=128))  # every 2 steps
     assert [check.epoch for check in within.curve] == [0.4, 0.8, 1.2, 1.6, 2.0, 2.4, 2.8, 3.0]
     assert within.losses == every_epoch.losses  # checks read the weights, they do not move them
-    state, stopper, _ = _loop_setup(torch.nn.Linear(1, 1), 10_000, 100, {}, [], replace(config, min_steps=1,
+    state, stopper, _ = _loop_setup(torch.nn.Linear(1, 1), 10_000, 100, {}, [], replace(config, min_examples=1,
                                     average_epochs=0.0, check_examples=1000, epochs=20, batch_size=100), [], None, None)
     assert (stopper.check_every, stopper.min_steps, state.total) == (10, 100, 2000)  # no early stop within a pass
+    floors = [_loop_setup(torch.nn.Linear(1, 1), 100_000, rows, {}, [], replace(config, min_examples=50_000,
+                                                                               check_every_examples=5_000, batch_size=rows,
+                                                                               check_examples=10**9),
+                          [], None, None)[1] for rows in (100, 200)]
+    assert [(f.min_steps, f.check_every) for f in floors] == [(1000, 1000), (500, 500)]  # the same targets seen
+    floors = [_loop_setup(torch.nn.Linear(1, 1), 1_000, rows, {}, [], replace(config, min_examples=50_000,
+                                                                             check_every_examples=500, batch_size=rows),
+                          [], None, None)[1] for rows in (100, 200)]
+    assert [(f.min_steps, f.check_every) for f in floors] == [(500, 10), (250, 5)]
     assert TrainConfig.from_saved(TrainConfig().to_dict()).check_examples == 250_000
     assert TrainConfig.from_saved({"dim": 64}).check_examples == 10**12  # saved before: once per epoch
+    steps = TrainConfig.from_saved({"dim": 64, "batch_size": 1024, "lr": 5e-3, "min_steps": 600, "check_every_steps": 50})
+    assert (steps.min_examples, steps.check_every_examples, steps.batch_size) == (614_400, 51_200, 1024)  # floors
+    assert (TrainConfig().batch_size, TrainConfig().lr, TrainConfig().min_examples) == (2048, 1e-2, 614_400)
     before = TrainConfig.from_saved({"dim": 64, "positives": {"min_rating": 3.7, "event_weights": {}}})
     assert before.positives == {"min_rating": 3.7, "event_weights": {}, "unrated": None}  # every rating on the scale
 
