@@ -16,8 +16,8 @@ from recsys.trainer import FitResult, fit_adapter
 from tests.fakes import FakeEncoder
 from tests.test_training import NO_FEEDBACK, pair_world
 
-TINY = TrainConfig(dim=8, max_history=4, epochs=5, batch_size=32, lr=0.05, val_users=5, min_examples=1,
-                   attention_blocks=1, seed=0)
+TINY = TrainConfig(dim=8, max_history=4, epochs=5, batch_size=32, lr=0.05, attention_lr=0.05, val_users=5,
+                   min_examples=1, attention_blocks=1, seed=0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -166,7 +166,8 @@ def test_an_attention_round_trains_on_data_with_many_dislikes():
     df = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"]).assign(event="", row=np.arange(30))
     ids = np.array([f"i{k}" for k in range(6)], dtype=object)
     text = FakeEncoder(["space", "cake", "sea"]).encode(["space", "cake", "sea", "space sea", "cake sea", "x"])
-    config = TrainConfig(kind="attention", dim=8, max_history=2, epochs=20, batch_size=4, lr=0.01, val_users=0,
+    config = TrainConfig(kind="attention", dim=8, max_history=2, epochs=20, batch_size=4, attention_lr=0.01,
+                         val_users=0,
                          min_examples=1, history_dropout=0.0)
     fit = fit_model(text, ids, df, NO_FEEDBACK, config)
     assert fit.positives["min_rating"] == pytest.approx(2.2)  # users u0-u2 rated everything after their first 1 star

@@ -179,6 +179,17 @@ def test_a_given_positives_rule_is_checked_before_any_work_and_saved_as_numbers(
         train_config({"positives": {"unrated": "zero"}})
 
 
+def test_a_config_file_written_before_the_renames_means_what_it_meant():
+    old = train_config({"min_steps": 40, "check_every_steps": 5, "lr": 0.001})  # steps of the default 1,024 then
+    assert (old.min_examples, old.check_every_examples, old.lr, old.attention_lr) == (40_960, 5_120, 0.001, 0.001)
+    assert old.batch_size == 2048 and old.step_lr == 0.001
+    sized = train_config({"min_steps": 40, "batch_size": 64, "lr": 0.02, "attention_lr": 0.004, "kind": "attention"})
+    assert (sized.min_examples, sized.lr, sized.step_lr) == (2_560, 0.02, 0.004)
+    assert train_config({}) == TrainConfig()
+    with pytest.raises(RecTuneError, match="unknown training setting"):
+        train_config({"min_step": 40})
+
+
 def test_history_dropout_must_be_a_share_below_one():
     with pytest.raises(ValueError, match="invalid training setting: history_dropout"):
         TrainConfig(history_dropout=1.0)
