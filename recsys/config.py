@@ -153,16 +153,9 @@ class TrainConfig:
         trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
         old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
                "average_epochs": 0.0, "new_item_neighbours": 0, "check_examples": 10**12} if trained else {}
+        if trained:  # floors saved in steps and one rate for both kinds, as trained then (the defaults then)
+            saved = _renamed({"batch_size": 1024, "lr": 5e-3, **saved})
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}
-        if trained:  # floors saved in steps, before they counted targets: the same floors in targets
-            rows = int(saved.get("batch_size", 1024))
-            for steps, targets in (("min_steps", "min_examples"), ("check_every_steps", "check_every_examples")):
-                if steps in saved and targets not in saved:
-                    known[targets] = int(saved[steps]) * rows
-            known.setdefault("batch_size", 1024)
-            known.setdefault("lr", 5e-3)
-            if "attention_lr" not in saved:  # one rate for both kinds then
-                known["attention_lr"] = known["lr"]
         if trained and known.get("positives"):  # fields saved before they existed: as trained then (no event
             known["positives"] = {"event_weights": {}, "unrated": None, **known["positives"]}  # weights, one scale)
         if known.get("kind") == "adapter":  # the history model's name before the attention model existed

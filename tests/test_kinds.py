@@ -167,8 +167,7 @@ def test_an_attention_round_trains_on_data_with_many_dislikes():
     ids = np.array([f"i{k}" for k in range(6)], dtype=object)
     text = FakeEncoder(["space", "cake", "sea"]).encode(["space", "cake", "sea", "space sea", "cake sea", "x"])
     config = TrainConfig(kind="attention", dim=8, max_history=2, epochs=20, batch_size=4, attention_lr=0.01,
-                         val_users=0,
-                         min_examples=1, history_dropout=0.0)
+                         val_users=0, min_examples=1, history_dropout=0.0)
     fit = fit_model(text, ids, df, NO_FEEDBACK, config)
     assert fit.positives["min_rating"] == pytest.approx(2.2)  # users u0-u2 rated everything after their first 1 star
     assert np.isfinite(fit.losses).all()
