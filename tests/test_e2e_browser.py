@@ -3,6 +3,7 @@ round, compare two versions, train again."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -79,9 +80,10 @@ def test_upload_train_thumbs_down_and_train_again(server, page, tmp_path):
     page.get_by_role("heading", name="Overview").wait_for()
     go(page, url, "Data")
     log_path, items_path = small_upload(tmp_path)
-    inputs = page.locator("input[type=file]")
-    inputs.nth(0).set_input_files(log_path)
-    inputs.nth(1).set_input_files(items_path)
+    for n, path in enumerate((log_path, items_path)):  # one at a time: a file set during the first's rerun was lost
+        page.locator("input[type=file]").nth(n).set_input_files(path)
+        page.locator("[data-testid='stFileUploader']").nth(n).get_by_text(Path(path).name).wait_for()
+        settle(page)
     page.get_by_text("Item text preview", exact=False).first.wait_for()
     settle(page)
     page.get_by_role("button", name="Import", exact=True).click()
