@@ -101,6 +101,7 @@ class _Grads:
     def __init__(self, p: _Padded, need: list[bool], dtype: torch.dtype) -> None:
         self.need, self.dtype = need, dtype
         self.u, self.w = p.u.to(dtype), p.w.to(dtype)
+        self.u1 = torch.cat([self.u, self.u.new_ones(len(self.u), 1)], dim=1) if need[1] and need[2] else None
         zeros = lambda t: torch.zeros(t.shape, dtype=torch.float32, device=t.device)  # noqa: E731
         self.grads = [zeros(t) if n else None for t, n in zip((p.u, p.w, p.b), need)]
 
@@ -108,30 +109,45 @@ class _Grads:
         """The block's loss (sum of coef x loss over its rows); its gradients added to the sums."""
         rows = torch.arange(len(p.u[block]), device=p.u.device)
         t = p.target[block]
-        z = torch.mm(p.u[block], p.w.T).float().add_(p.b)
+        z = torch.add(torch.mm(p.u[block], p.w.T), p.b)  # fp32: the bias promotes the matmul's output
         if p.offset is not None:
             z[rows, t] += p.offset[block]
-        probs = torch.log_softmax(z, dim=1)
-        logp_t = probs[rows, t]
-        probs = probs.exp_()  # the block's softmax, in place
+        probs = torch.softmax(z, dim=1)
+        p_t = probs[rows, t]
+        logp_t = _log_target(p_t, z, rows, t)
         probs[rows, t] -= 1.0  # softmax - one-hot: d CE / d scores
         if kind == "xent":
             loss, scale = -logp_t, p.coef[block]
         else:  # d loss / d scores = ratio * (one-hot - softmax)
-            p_t = logp_t.exp()
             loss = -torch.log1p(-p_t.clamp(max=MAX_DOWN_PROB))
             scale = -p.coef[block] * torch.where(p_t < MAX_DOWN_PROB, p_t / (1 - p_t), torch.zeros_like(p_t))
         grad_u, grad_w, grad_b = self.grads
-        if grad_b is not None:
-            grad_b += torch.mv(probs.T, scale)
-        if grad_u is not None or grad_w is not None:
-            grad = torch.mul(probs, scale[:, None], out=torch.empty(probs.shape, dtype=self.dtype, device=z.device))
-            if grad_u is not None:
-                grad_u[block] = torch.mm(grad, self.w)
-            if grad_w is not None:
-                grad_w += torch.mm(grad.T, self.u[block])
+        if grad_u is None and grad_w is None:
+            if grad_b is not None:
+                grad_b += torch.mv(probs.T, scale)
+            return (p.coef[block] * loss).sum()
+        grad = torch.mul(probs, scale[:, None], out=torch.empty(probs.shape, dtype=self.dtype, device=z.device))
+        if grad_u is not None:
+            grad_u[block] = torch.mm(grad, self.w)
+        if grad_w is not None and grad_b is not None:  # one matmul: [u | 1] gives the bias's column sums too
+            both = torch.mm(grad.T, self.u1[block])
+            grad_w += both[:, :-1]
+            grad_b += both[:, -1]
+        elif grad_w is not None:
+            grad_w += torch.mm(grad.T, self.u[block])
+        elif grad_b is not None:
+            grad_b += grad.float().sum(0)
         return (p.coef[block] * loss).sum()
 
     def trimmed(self, n_rows: int, n_cols: int) -> tuple:
         """The gradients without the padding's rows and columns."""
         return tuple(None if g is None else g[:n] for g, n in zip(self.grads, (n_rows, n_cols, n_cols)))
+
+
+def _log_target(p_t: torch.Tensor, z: torch.Tensor, rows: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """log softmax(z)[row, t] from the softmax's p_t; rows whose p_t underflowed to 0 from z itself."""
+    logp_t = torch.log(p_t)
+    lost = p_t == 0
+    if bool(lost.any()):
+        logp_t[lost] = torch.log_softmax(z[lost], dim=1)[torch.arange(int(lost.sum()), device=z.device), t[lost]]
+    return logp_t

@@ -53,6 +53,19 @@ def test_cross_entropy_and_its_gradients_are_torchs_weighted_cross_entropy(block
         torch.testing.assert_close(g, w)
 
 
+def test_a_target_whose_probability_underflows_still_gets_its_exact_loss(block):
+    """exp(-200) is 0 in fp32: that row's log-probability is read from its scores, not from log(0)."""
+    users, items, bias, target, _ = problem()
+    with torch.no_grad():
+        bias[target[2]] = -200.0
+    got = cross_entropy(users, Scores(items, bias, target), torch.ones(7))
+    want = F.cross_entropy(reference_matrix(users, items, bias, target, None), target)
+    assert torch.isfinite(got) and float(got.detach()) > 200 / 7
+    torch.testing.assert_close(got, want)
+    for g, w in zip(grads(got, users, items, bias), grads(want, users, items, bias)):
+        torch.testing.assert_close(g, w)
+
+
 def test_never_seen_columns_get_no_gradient(block):
     users, items, bias, target, _ = problem()
     loss = cross_entropy(users, Scores(items, bias, target), torch.ones(7))
