@@ -43,31 +43,47 @@ class TextEncoder:
     def __init__(self, model: str = DEFAULT_MODEL, device: str | None = None, precision: str = "auto",
                  batch_size: int = 128) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1" if model.startswith("packaged:") else "0")
-        path, pooling = resolve_model(model), split_pooling(model)[1]
+        self.name, self._path, self._pooling = model, resolve_model(model), split_pooling(model)[1]
         self.device = device or pick_device()
-        self.model = _load_sentence_transformer(model, path, self.device)
-        _pad_with_eos(self.model)
-        if pooling is not None:
-            _set_pooling(self.model, pooling, model)
-        self._setup(model_key(model, path), batch_size, precision)
+        self._setup(model_key(model, self._path), batch_size, precision)
 
     @classmethod
     def from_model(cls, st_model, key: str, device: str, precision: str = "auto", batch_size: int = 128) -> TextEncoder:
         """Wrap an in-memory sentence-transformers model (e.g. a freshly tuned copy)."""
         enc = cls.__new__(cls)
-        enc.model, enc.device = st_model, device
+        enc.device = device
         enc._setup(key, batch_size, precision)
+        enc._model = st_model.eval()
         return enc
 
     def _setup(self, key: str, batch_size: int, precision: str) -> None:
-        self.model.eval()
-        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(dim_of())
+        self._model = None
+        self._load_lock = threading.Lock()
         self.batch_size = batch_size
         self.precision = precision
         self.key = key
         self._bf16 = None  # (parameters, their versions, bf16 copy of the model): _bf16_copy
         self._bf16_lock = threading.Lock()  # one copy at a time (the shared encoder serves several threads)
+
+    @property
+    def model(self):
+        """The sentence-transformers model, loaded at its first use: a round whose item texts are all in the cache
+        (keyed by the weight files, not the loaded model) never loads it (~3-4 s on 2 cores)."""
+        if self._model is not None:
+            return self._model
+        with self._load_lock:
+            if self._model is None:
+                model = _load_sentence_transformer(self.name, self._path, self.device)
+                _pad_with_eos(model)
+                if self._pooling is not None:
+                    _set_pooling(model, self._pooling, self.name)
+                self._model = model.eval()
+            return self._model
+
+    @property
+    def dim(self) -> int:
+        dim_of = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(dim_of())
 
     def save_to(self, folder: Path) -> None:
         self.model.save(str(folder), safe_serialization=True)

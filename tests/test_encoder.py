@@ -79,6 +79,18 @@ def test_similar_texts_are_closer_than_unrelated_ones(encoder):
     assert a @ b > a @ c + 0.2
 
 
+@pytest.mark.slow
+def test_an_encoder_loads_its_weights_only_when_a_text_is_not_cached(tmp_path, encoder):
+    cached = EmbeddingCache(tmp_path, encoder).encode(TEXTS)
+    fresh = TextEncoder(DEFAULT_MODEL, device="cpu")
+    assert fresh.key == encoder.key and fresh._model is None
+    assert np.array_equal(EmbeddingCache(tmp_path, fresh).encode(TEXTS[::-1]), cached[::-1])
+    assert fresh._model is None  # all cached: the weights were never loaded
+    new = EmbeddingCache(tmp_path, fresh).encode(["A brand new text", TEXTS[0]])
+    assert fresh._model is not None and fresh.dim == 384
+    assert np.allclose(new[0], encoder.encode(["A brand new text"])[0], atol=1e-5)
+
+
 def test_cache_encodes_only_new_or_changed_texts(tmp_path):
     fake = FakeEncoder(["space", "cake"])
     first = EmbeddingCache(tmp_path, fake).encode(["space", "cake", "x"])
