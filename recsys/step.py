@@ -86,11 +86,20 @@ class Optimisers:
 def make_optimiser(model: ItemTower, config: TrainConfig):
     """AdamW over every parameter; with sparse ID tables (lazy_ids), SparseAdam over those at the same rate."""
     if not getattr(model, "sparse_ids", False):
-        return torch.optim.AdamW(model.parameters(), lr=config.step_lr, weight_decay=config.weight_decay)
+        return adamw(model.parameters(), config)
     tables = list({id(t): t for t in (model.in_id.weight, model.out_id.weight, model.bias.weight)}.values())
     dense = [p for p in model.parameters() if all(p is not t for t in tables)]
-    return Optimisers(torch.optim.AdamW(dense, lr=config.step_lr, weight_decay=config.weight_decay),
-                      torch.optim.SparseAdam(tables, lr=config.step_lr))
+    return Optimisers(adamw(dense, config), torch.optim.SparseAdam(tables, lr=config.step_lr))
+
+
+def adamw(params, config: TrainConfig) -> torch.optim.AdamW:
+    """AdamW, as one fused kernel per parameter where torch has one for the device (CPU and CUDA do): torch's
+    default on CPU, a loop of element-wise ops per tensor, was ~5% of an ml-latest-small step."""
+    params = list(params)
+    try:
+        return torch.optim.AdamW(params, lr=config.step_lr, weight_decay=config.weight_decay, fused=True)
+    except RuntimeError:  # a device without the fused kernel
+        return torch.optim.AdamW(params, lr=config.step_lr, weight_decay=config.weight_decay)
 
 
 def step_loss_model(step_loss: torch.nn.Module) -> ItemTower:

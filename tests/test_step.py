@@ -78,3 +78,17 @@ def test_each_kind_steps_at_its_own_learning_rate_and_old_versions_keep_their_on
     assert (TrainConfig().lr, TrainConfig().attention_lr) == (1e-2, 5e-3)
     saved = TrainConfig.from_saved({"dim": 8, "kind": "attention", "lr": 1e-3})  # saved with one rate for both kinds
     assert (saved.step_lr, saved.attention_lr) == (1e-3, 1e-3)
+
+
+def test_the_dense_optimiser_is_torchs_fused_adamw_and_steps_as_the_per_tensor_loop_does():
+    fused, loop = _model(False), _model(False)
+    optim = make_optimiser(fused, SAMPLED)
+    assert optim.defaults["fused"] is True
+    assert make_optimiser(_model(True), SAMPLED).optimisers[0].defaults["fused"] is True  # beside lazy ID tables
+    reference = torch.optim.AdamW(loop.parameters(), lr=SAMPLED.step_lr, weight_decay=SAMPLED.weight_decay)
+    for seed, items in ((1, [0, 1, 2, 3, 4, 5, 6]), (2, [7, 8, 9, 10, 11, 12, 13])):
+        _step(fused, optim, items, seed)
+        _step(loop, reference, items, seed)
+    for (name, a), b in zip(fused.state_dict().items(), loop.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert not torch.equal(fused.in_id.weight, _model(False).in_id.weight)  # it did train
