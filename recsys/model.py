@@ -61,7 +61,7 @@ class ItemTower(nn.Module):
         """(the item_in vectors of the batch's distinct items (padding -> 0), history as rows of that table)."""
         unique, inverse = torch.unique(history, return_inverse=True)
         real = unique[unique < self.n_items]
-        vec = torch.cat([_padded(self.in_adapter, self.text[real]), self.text.new_zeros(len(unique) - len(real), self.dim)])
+        vec = torch.cat([_adapted(self.in_adapter, self.text, real), self.text.new_zeros(len(unique) - len(real), self.dim)])
         if self.use_item_ids:
             vec = vec + self.in_id(unique)
         return vec, inverse
@@ -85,7 +85,7 @@ class ItemTower(nn.Module):
         """(items, bias) of the text-only scores (user @ items.T + bias) of every item, or of `candidates`."""
         if candidates is None:
             return self.out_adapter(self.text), self.unseen
-        return _padded(self.out_adapter, self.text[candidates]), self.unseen[candidates]
+        return _adapted(self.out_adapter, self.text, candidates), self.unseen[candidates]
 
     def full_out(self, text_items: torch.Tensor, candidates: torch.Tensor | None = None):
         """(items, bias) of the full scores of every item, or of `candidates`, from their text_out items (the
@@ -137,10 +137,11 @@ class HistoryModel(ItemTower):
                             **self.item_arrays(len(item_ids)))
 
 
-def _padded(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """layer(x) for a per-step number of rows, padded to a bucket (devices.bucketed: a matmul kernel per size)."""
-    n = len(x)
-    return layer(F.pad(x, (0, 0, 0, bucketed(n) - n)))[:n]
+def _adapted(layer: nn.Module, text: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """layer(text[rows]) for a per-step number of rows, computed on a bucket's worth of rows (devices.bucketed: a
+    matmul kernel per size). The row index is padded (with row 0), not the gathered text: one copy of the rows."""
+    n = len(rows)
+    return layer(text[F.pad(rows, (0, bucketed(n) - n))])[:n]
 
 
 def _np(tensor: torch.Tensor) -> np.ndarray:
