@@ -118,7 +118,7 @@ class RayEncoder:
 
     def __init__(self, local, model: str, workers: int) -> None:
         self.local, self.model_name, self.workers = local, model, workers
-        self.key, self.dim = local.key, local.dim
+        self.key = local.key  # (its dim, model, ... through __getattr__: the weights load only if needed)
         self.where = f"on Ray ({workers} actors)"  # said in the encode progress
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -101,7 +101,7 @@ class _Grads:
     def __init__(self, p: _Padded, need: list[bool], dtype: torch.dtype) -> None:
         self.need, self.dtype = need, dtype
         self.u, self.w = p.u.to(dtype), p.w.to(dtype)
-        self.u1 = torch.cat([self.u, self.u.new_ones(len(self.u), 1)], dim=1) if need[1] and need[2] else None
+        self.u1 = _with_ones(self.u) if need[1] and need[2] else None
         zeros = lambda t: torch.zeros(t.shape, dtype=torch.float32, device=t.device)  # noqa: E731
         self.grads = [zeros(t) if n else None for t, n in zip((p.u, p.w, p.b), need)]
 
@@ -114,13 +114,13 @@ class _Grads:
             z[rows, t] += p.offset[block]
         probs = torch.softmax(z, dim=1)
         p_t = probs[rows, t]
-        logp_t = _log_target(p_t, z, rows, t)
-        probs[rows, t] -= 1.0  # softmax - one-hot: d CE / d scores
-        if kind == "xent":
-            loss, scale = -logp_t, p.coef[block]
+        if kind == "xent":  # -log p_t = z_top - z_t - log p_top, with p_top >= 1 / columns (log(p_t) loses digits
+            p_top, top = probs.max(dim=1)  # below ~1e-38); one read of the block, where log_softmax + exp were two
+            loss, scale = z[rows, top] - z[rows, t] - torch.log(p_top), p.coef[block]
         else:  # d loss / d scores = ratio * (one-hot - softmax)
             loss = -torch.log1p(-p_t.clamp(max=MAX_DOWN_PROB))
             scale = -p.coef[block] * torch.where(p_t < MAX_DOWN_PROB, p_t / (1 - p_t), torch.zeros_like(p_t))
+        probs[rows, t] -= 1.0  # softmax - one-hot: d CE / d scores
         grad_u, grad_w, grad_b = self.grads
         if grad_u is None and grad_w is None:
             if grad_b is not None:
@@ -131,8 +131,9 @@ class _Grads:
             grad_u[block] = torch.mm(grad, self.w)
         if grad_w is not None and grad_b is not None:  # one matmul: [u | 1] gives the bias's column sums too
             both = torch.mm(grad.T, self.u1[block])
-            grad_w += both[:, :-1]
-            grad_b += both[:, -1]
+            dim = self.u.shape[1]
+            grad_w += both[:, :dim]
+            grad_b += both[:, dim]
         elif grad_w is not None:
             grad_w += torch.mm(grad.T, self.u[block])
         elif grad_b is not None:
@@ -144,10 +145,9 @@ class _Grads:
         return tuple(None if g is None else g[:n] for g, n in zip(self.grads, (n_rows, n_cols, n_cols)))
 
 
-def _log_target(p_t: torch.Tensor, z: torch.Tensor, rows: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """log softmax(z)[row, t] from the softmax's p_t; rows whose p_t underflowed to 0 from z itself."""
-    logp_t = torch.log(p_t)
-    lost = p_t == 0
-    if bool(lost.any()):
-        logp_t[lost] = torch.log_softmax(z[lost], dim=1)[torch.arange(int(lost.sum()), device=z.device), t[lost]]
-    return logp_t
+def _with_ones(u: torch.Tensor) -> torch.Tensor:
+    """[u | 1 | 0...]: a column of ones after u's (its product with a gradient is the bias's column sums), then
+    zeros to a multiple of 8 columns (aligned rows for GPU matmul kernels)."""
+    extra = torch.zeros(len(u), -(-(u.shape[1] + 1) // 8) * 8 - u.shape[1], dtype=u.dtype, device=u.device)
+    extra[:, 0] = 1.0
+    return torch.cat([u, extra], dim=1)

@@ -53,16 +53,36 @@ def test_cross_entropy_and_its_gradients_are_torchs_weighted_cross_entropy(block
         torch.testing.assert_close(g, w)
 
 
-def test_a_target_whose_probability_underflows_still_gets_its_exact_loss(block):
-    """exp(-200) is 0 in fp32: that row's log-probability is read from its scores, not from log(0)."""
+@pytest.mark.parametrize("low", [-95.0, -200.0])  # p_t a denormal in fp32 / 0
+def test_a_target_whose_probability_underflows_still_gets_its_exact_loss(block, low):
     users, items, bias, target, _ = problem()
     with torch.no_grad():
-        bias[target[2]] = -200.0
+        bias[target[2]] = low
     got = cross_entropy(users, Scores(items, bias, target), torch.ones(7))
     want = F.cross_entropy(reference_matrix(users, items, bias, target, None), target)
-    assert torch.isfinite(got) and float(got.detach()) > 200 / 7
+    assert torch.isfinite(got) and float(got.detach()) > -low / 7
     torch.testing.assert_close(got, want)
     for g, w in zip(grads(got, users, items, bias), grads(want, users, items, bias)):
+        torch.testing.assert_close(g, w)
+
+
+@pytest.mark.parametrize("kind", ["cross-entropy", "unlikelihood"])
+@pytest.mark.parametrize("trained", [("users",), ("items",), ("bias",), ("users", "bias"), ("items", "bias"),
+                                     ("users", "items")])
+def test_each_set_of_inputs_that_needs_gradients_gets_torchs_gradients(block, kind, trained):
+    leaves = dict(zip(("users", "items", "bias"), problem(offset=True)[:3]))
+    _, _, _, target, off = problem(offset=True)
+    inputs = {name: t if name in trained else t.detach() for name, t in leaves.items()}
+    scores = Scores(inputs["items"], inputs["bias"], target, off)
+    matrix = reference_matrix(inputs["users"], inputs["items"], inputs["bias"], target, off)
+    if kind == "cross-entropy":
+        got, want = cross_entropy(inputs["users"], scores, torch.ones(7)), F.cross_entropy(matrix, target)
+    else:
+        p_t = torch.softmax(matrix, 1)[torch.arange(7), target]
+        got, want = unlikelihood(inputs["users"], scores), -torch.log1p(-p_t).mean()
+    torch.testing.assert_close(got, want)
+    needed = [leaves[name] for name in trained]
+    for g, w in zip(grads(got, *needed), grads(want, *needed)):
         torch.testing.assert_close(g, w)
 
 
@@ -108,7 +128,9 @@ def test_under_bf16_autocast_the_loss_is_close_to_fp32_and_gradients_keep_the_in
     assert loss.item() == pytest.approx(exact.item(), rel=2e-2)
     g_users, g_items, g_bias = grads(loss, users, items, bias)
     assert (g_users.dtype, g_items.dtype, g_bias.dtype) == (torch.float32,) * 3
-    torch.testing.assert_close(g_items, grads(exact, items)[0], rtol=0.05, atol=0.02)
+    g_exact = grads(exact, items, bias)
+    torch.testing.assert_close(g_items, g_exact[0], rtol=0.05, atol=0.02)
+    torch.testing.assert_close(g_bias, g_exact[1], rtol=0.05, atol=0.02)  # (from the same bf16 matmul)
 
 
 def test_inputs_without_gradients_are_left_alone_and_the_incoming_gradient_scales_the_rest():
