@@ -14,7 +14,7 @@ BACKENDS = ("local", "ray")  # where a round's encoding and training run
 
 @dataclass(frozen=True)
 class TrainConfig:
-    dim: int = 128  # width of the tuned space; 64-256 gave the same ranking on ml-latest-small
+    dim: int = 128  # width of the tuned space; 64 costs ml-latest-small warm NDCG@10 0.0779 -> 0.0728 (3 seeds; README)
     max_history: int = 50  # recent items that form a user; recency weights are learned per slot
     use_item_ids: bool = True  # ID vectors learn taste that the text does not show (warm items only)
     id_init: float = 0.0  # std of the initial ID vectors; 0: an item starts as its text (ID-only models need > 0)
