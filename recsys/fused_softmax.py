@@ -113,11 +113,11 @@ class _Grads:
         if p.offset is not None:
             z[rows, t] += p.offset[block]
         probs = torch.softmax(z, dim=1)
-        p_t = probs[rows, t]
         if kind == "xent":  # -log p_t = z_top - z_t - log p_top, with p_top >= 1 / columns (log(p_t) loses digits
             p_top, top = probs.max(dim=1)  # below ~1e-38); one read of the block, where log_softmax + exp were two
             loss, scale = z[rows, top] - z[rows, t] - torch.log(p_top), p.coef[block]
         else:  # d loss / d scores = ratio * (one-hot - softmax)
+            p_t = probs[rows, t]
             loss = -torch.log1p(-p_t.clamp(max=MAX_DOWN_PROB))
             scale = -p.coef[block] * torch.where(p_t < MAX_DOWN_PROB, p_t / (1 - p_t), torch.zeros_like(p_t))
         probs[rows, t] -= 1.0  # softmax - one-hot: d CE / d scores
