@@ -114,8 +114,9 @@ class _Grads:
             z[rows, t] += p.offset[block]
         probs = torch.softmax(z, dim=1)
         if kind == "xent":  # -log p_t = z_top - z_t - log p_top, with p_top >= 1 / columns (log(p_t) loses digits
-            p_top, top = probs.max(dim=1)  # below ~1e-38); one read of the block, where log_softmax + exp were two
-            loss, scale = z[rows, top] - z[rows, t] - torch.log(p_top), p.coef[block]
+            # below ~1e-38); the largest score and probability are the same column's: two amax reads of the block
+            # take a third of the time of one max that also returns its index
+            loss, scale = z.amax(dim=1) - z[rows, t] - torch.log(probs.amax(dim=1)), p.coef[block]
         else:  # d loss / d scores = ratio * (one-hot - softmax)
             p_t = probs[rows, t]
             loss = -torch.log1p(-p_t.clamp(max=MAX_DOWN_PROB))
