@@ -121,24 +121,24 @@ class _Grads:
             p_t = probs[rows, t]
             loss = -torch.log1p(-p_t.clamp(max=MAX_DOWN_PROB))
             scale = -p.coef[block] * torch.where(p_t < MAX_DOWN_PROB, p_t / (1 - p_t), torch.zeros_like(p_t))
-        probs[rows, t] -= 1.0  # softmax - one-hot: d CE / d scores
+        probs[rows, t] -= 1.0  # softmax - one-hot: d CE / d scores, before each row's scale
         grad_u, grad_w, grad_b = self.grads
+        if grad_b is not None and grad_w is None:
+            grad_b += torch.mv(probs.T, scale)
         if grad_u is None and grad_w is None:
-            if grad_b is not None:
-                grad_b += torch.mv(probs.T, scale)
             return (p.coef[block] * loss).sum()
-        grad = torch.mul(probs, scale[:, None], out=torch.empty(probs.shape, dtype=self.dtype, device=z.device))
+        # each row's scale goes on the (rows x dim) factors, not the block: a cast alone reads and writes the block
+        # in ~0.3 ms (256 x 9,216), a multiply into the narrower type in ~0.7
+        grad = probs.to(self.dtype)
         if grad_u is not None:
-            grad_u[block] = torch.mm(grad, self.w)
-        if grad_w is not None and grad_b is not None:  # one matmul: [u | 1] gives the bias's column sums too
-            both = torch.mm(grad.T, self.u1[block])
+            torch.mul(torch.mm(grad, self.w), scale[:, None], out=grad_u[block])
+        if grad_w is not None:  # with the bias: one matmul, [u | 1] gives the bias's column sums too
+            side = self.u if grad_b is None else self.u1
+            both = torch.mm(grad.T, (side[block] * scale[:, None]).to(self.dtype))
             dim = self.u.shape[1]
             grad_w += both[:, :dim]
-            grad_b += both[:, dim]
-        elif grad_w is not None:
-            grad_w += torch.mm(grad.T, self.u[block])
-        elif grad_b is not None:
-            grad_b += grad.float().sum(0)
+            if grad_b is not None:
+                grad_b += both[:, dim]
         return (p.coef[block] * loss).sum()
 
     def trimmed(self, n_rows: int, n_cols: int) -> tuple:
