@@ -59,7 +59,7 @@ class ItemTower(nn.Module):
 
     def history_table(self, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the item_in vectors of the batch's distinct items (padding -> 0), history as rows of that table)."""
-        unique, inverse = torch.unique(history, return_inverse=True)
+        unique, inverse = unique_inverse(history, self.n_items + 1)
         real = unique[unique < self.n_items]
         vec = torch.cat([_adapted(self.in_adapter, self.text, real), self.text.new_zeros(len(unique) - len(real), self.dim)])
         if self.use_item_ids:
@@ -142,6 +142,17 @@ def _adapted(layer: nn.Module, text: torch.Tensor, rows: torch.Tensor) -> torch.
     matmul kernel per size). The row index is padded (with row 0), not the gathered text: one copy of the rows."""
     n = len(rows)
     return layer(text[F.pad(rows, (0, bucketed(n) - n))])[:n]
+
+
+def unique_inverse(index: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch.unique(index, return_inverse=True) for values in [0, size). Where size is within a few times the
+    index's length (a batch's histories: 2,048 x 50 slots over ~9,000 items), by marking the values present and
+    counting them, two linear passes, instead of sorting the index (~0.5 against ~2 ms a step)."""
+    if size > 4 * index.numel():
+        return torch.unique(index, return_inverse=True)
+    present = torch.zeros(size, dtype=torch.bool, device=index.device)
+    present[index] = True
+    return present.nonzero()[:, 0].to(index.dtype), (torch.cumsum(present, 0) - 1)[index]
 
 
 def _np(tensor: torch.Tensor) -> np.ndarray:

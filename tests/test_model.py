@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from recsys.model import HistoryModel
+from recsys.model import HistoryModel, unique_inverse
 
 N, TEXT_DIM, DIM, L = 300, 6, 8, 4  # 300 items: the batch's distinct items are padded past 128 rows
 
@@ -98,3 +99,13 @@ def test_tied_ids_are_one_table_for_history_and_candidates_with_the_same_draws_a
     assert sum(p is tied.in_id.weight for p in tied.parameters()) == 1  # one parameter, trained once
     tied.full_out(tied.text_out()[0])[0].sum().backward()  # a candidate-side loss moves the history side too
     assert tied.in_id.weight.grad is not None and bool(tied.in_id.weight.grad[:-1].abs().sum() > 0)
+
+
+@pytest.mark.parametrize("size", [12, 1000])  # within a few times the index's length (marked), or far above (sorted)
+def test_unique_inverse_is_torchs_unique_with_its_inverse(size):
+    index = torch.tensor([[11, 3, 3, 0], [7, 11, 11, 3], [0, 0, 5, 9]])
+    unique, inverse = unique_inverse(index, size)
+    assert unique.tolist() == [0, 3, 5, 7, 9, 11]
+    assert inverse.tolist() == [[5, 1, 1, 0], [3, 5, 5, 1], [0, 0, 2, 4]]
+    assert unique.dtype == index.dtype and inverse.shape == index.shape
+    assert torch.equal(unique[inverse], index)
