@@ -47,7 +47,8 @@ def unlikelihood(users: torch.Tensor, scores: Scores) -> torch.Tensor:
 
 class _FusedSoftmax(torch.autograd.Function):
     """The loss sum_r coef[r] * loss_r; its gradients are computed with it (they are linear in the incoming
-    gradient, which backward applies). Under autocast the two matmuls run in its dtype, the softmax in fp32."""
+    gradient, which backward applies). Under autocast the scores' matmul runs in its dtype, the softmax in fp32,
+    and the gradients' two matmuls in bf16 under bf16 (in fp32 under fp16, whose gradients would underflow)."""
 
     @staticmethod
     def forward(ctx, users, items, bias, target, coef, offset, kind, grad_enabled):

@@ -133,6 +133,26 @@ def test_under_bf16_autocast_the_loss_is_close_to_fp32_and_gradients_keep_the_in
     torch.testing.assert_close(g_bias, g_exact[1], rtol=0.05, atol=0.02)  # (from the same bf16 matmul)
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.float16, 5e-3), (torch.bfloat16, 3e-2)])
+@pytest.mark.parametrize("kind", ["xent", "unlike"])
+def test_under_autocast_each_rows_scale_reaches_its_gradients_as_torchs_fp32_gradients(block, dtype, tol, kind):
+    users, items, bias, target, off = problem(rows=7, cols=11, dim=16, seed=5, offset=True)
+    weight = torch.tensor([1.0, 2.0, 0.5, 1.0, 3.0, 1.0, 0.25])  # rows weigh differently: their scales differ
+    logits = reference_matrix(users, items, bias, target, off)
+    if kind == "xent":
+        want = (F.cross_entropy(logits, target, reduction="none") * weight).sum() / weight.sum()
+    else:
+        want = -torch.log1p(-torch.softmax(logits, 1)[torch.arange(7), target]).mean()
+    exact = grads(want, users, items, bias)
+    with torch.autocast("cpu", dtype=dtype):
+        scores = Scores(items, bias, target, off)
+        loss = cross_entropy(users, scores, weight) if kind == "xent" else unlikelihood(users, scores)
+    got = grads(loss, users, items, bias)
+    for g, w in zip(got, exact):
+        assert g.dtype == torch.float32
+        assert 0 < float((g - w).norm() / w.norm()) < tol  # fp16 keeps ~3 digits, bf16 ~2; (> 0: autocast ran)
+
+
 def test_inputs_without_gradients_are_left_alone_and_the_incoming_gradient_scales_the_rest():
     users, items, bias, target, _ = problem()
     frozen = items.detach()
