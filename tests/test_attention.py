@@ -199,17 +199,3 @@ def test_dropout_keeps_values_in_eval_and_drops_a_share_p_scaled_up_in_training(
     torch.manual_seed(0)
     assert torch.equal(drop(x), out)  # the same seed, the same mask
     assert torch.equal(Dropout(0.0).train()(x), x)
-
-
-@pytest.mark.parametrize("p", [0.1, 0.2, 0.5])
-def test_keep_mask_keeps_a_share_1_minus_p_with_neighbouring_entries_independent(p):
-    from recsys.attention import keep_mask
-    torch.manual_seed(0)
-    mask = keep_mask(torch.Size([50, 41, 97]), p, "cpu")  # 198,850 entries: not a multiple of 4
-    assert mask.shape == (50, 41, 97) and mask.dtype == torch.bool
-    flat = mask.flatten().float()
-    assert abs(flat.mean().item() - (1 - p)) < 0.005  # ~0.001 standard error
-    for lag in (1, 2, 3, 4):  # the four quarters of one random word, and the next word's first
-        both = (flat[:-lag] * flat[lag:]).mean().item()
-        assert abs(both - (1 - p) ** 2) < 0.006
-    assert not torch.equal(keep_mask(torch.Size([64]), p, "cpu"), keep_mask(torch.Size([64]), p, "cpu"))
