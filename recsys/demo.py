@@ -2,9 +2,11 @@
 
 Tastes are only partly visible in the text: users favour categories and authors (named in the text),
 but also a hidden "tone" of each book that no text mentions, and they follow series and authors in
-sequence. So a model that reads the text alone is good, and one tuned on behaviour is better."""
+sequence. So a model that reads the text alone is good, and one tuned on behaviour is better. `GeneratorOdds`
+ranks by the generator's own odds: the best any model could do there, in expectation (the benchmark prints it)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,8 @@ FIRST = ["Ada", "Ben", "Clara", "Dev", "Elena", "Femi", "Greta", "Hiro", "Ines",
 LAST = ["Hart", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Silva", "Novak", "Reyes", "Byrne", "Costa",
         "Fischer", "Nakamura", "Osei", "Petrov", "Quist", "Rahman", "Sato", "Varga", "Wolfe", "Young"]
 N_TONES = 6  # hidden: never written in the text
+APPEAL = 0.6  # weight of a book's hidden appeal (popularity) in every reader's odds
+SAME_AUTHOR, SAME_CATEGORY = 1.5, 0.8  # pull of the last book's author and category on the next pick
 
 
 def title_pools(rng: np.random.Generator) -> dict[str, tuple[list, list]]:
@@ -113,39 +117,110 @@ def make_catalog(n_items: int, rng: np.random.Generator) -> pd.DataFrame:
     return df
 
 
-def make_events(catalog: pd.DataFrame, n_users: int, rng: np.random.Generator) -> pd.DataFrame:
-    cats = pd.Categorical(catalog["category"]).codes
-    authors = pd.Categorical(catalog["author"]).codes
-    tones = catalog["tone"].to_numpy()
-    base_pop = catalog["appeal"].to_numpy()
+@dataclass(frozen=True)
+class Tastes:
+    """Each reader's hidden tastes as the generator drew them (rows: readers U0001, U0002, ...): the odds it
+    picks books by, which the best possible ranking of the demo data reads (`GeneratorOdds`)."""
+
+    category: np.ndarray  # (n_users, n_categories): added to the log-odds of each category's books
+    tone: np.ndarray  # (n_users, N_TONES): the same for each hidden tone
+
+
+def simulate(catalog: pd.DataFrame, n_users: int, rng: np.random.Generator) -> tuple[pd.DataFrame, Tastes]:
+    """The readers' events (each next book drawn by its odds, Gumbel-max, never the same book twice) and the
+    hidden tastes behind them. catalog: with its hidden `tone` and `appeal` columns."""
+    books = Books.of(catalog)
+    cats = books.category
     start = pd.Timestamp("2024-01-01").timestamp()
-    rows = []
+    rows, cat_prefs, tone_prefs = [], [], []
     for u in range(n_users):
         cat_pref = rng.dirichlet(np.full(cats.max() + 1, 0.3)) * 6
         tone_pref = rng.dirichlet(np.full(N_TONES, 0.4)) * 5
-        logits = cat_pref[cats] + tone_pref[tones] + 0.6 * base_pop
+        cat_prefs.append(cat_pref)
+        tone_prefs.append(tone_pref)
         n = int(np.clip(rng.lognormal(3.7, 0.5), 12, 250))
         t = start + rng.uniform(0, 300) * 86400
         chosen = np.zeros(len(catalog), dtype=bool)
         prev = None
         for _ in range(n):
-            score = logits + (1.5 * (authors == authors[prev]) + 0.8 * (cats == cats[prev]) if prev is not None else 0)
+            score = next_pick_odds(books, cat_pref, tone_pref, prev)
             score = np.where(chosen, -np.inf, score + rng.gumbel(size=len(score)))
             prev = int(np.argmax(score))
             chosen[prev] = True
             t += rng.exponential(2.5) * 86400
             event = rng.choice(["view", "cart", "purchase"], p=[0.6, 0.15, 0.25])
-            rating = int(np.clip(round(3 + tone_pref[tones[prev]] - 0.8 + rng.normal(0, 1)), 1, 5)) \
+            rating = int(np.clip(round(3 + tone_pref[books.tone[prev]] - 0.8 + rng.normal(0, 1)), 1, 5)) \
                 if event == "purchase" else None
             rows.append((f"U{u + 1:04d}", catalog["item_id"].iat[prev], int(t), event, rating))
-    return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "event", "rating"])
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "event", "rating"])
+    return events, Tastes(np.array(cat_prefs), np.array(tone_prefs))
+
+
+@dataclass(frozen=True)
+class Books:
+    """What the odds read of each book (catalog rows): category and author codes, hidden tone and appeal."""
+
+    category: np.ndarray
+    author: np.ndarray
+    tone: np.ndarray
+    appeal: np.ndarray
+
+    @classmethod
+    def of(cls, catalog: pd.DataFrame) -> Books:
+        return cls(pd.Categorical(catalog["category"]).codes, pd.Categorical(catalog["author"]).codes,
+                   catalog["tone"].to_numpy(), catalog["appeal"].to_numpy())
+
+
+def next_pick_odds(books: Books, cat_pref: np.ndarray, tone_pref: np.ndarray, prev: int | None) -> np.ndarray:
+    """(n_items,) a reader's log-odds of picking each book next, after book row `prev` (None: the first pick)."""
+    odds = cat_pref[books.category] + tone_pref[books.tone] + APPEAL * books.appeal
+    if prev is None:
+        return odds
+    same_author, same_category = books.author == books.author[prev], books.category == books.category[prev]
+    return odds + SAME_AUTHOR * same_author + SAME_CATEGORY * same_category
+
+
+class GeneratorOdds:
+    """The best ranking of the demo data there can be, in expectation: each reader's books ordered by the
+    generator's own odds for their next pick (their hidden tastes, the books' hidden tone and appeal, and the pull
+    of their last book), as a protocols.Scorer. No model learns the hidden tastes exactly from a few dozen
+    events, so it bounds what tuning can reach (`python -m recsys bench`)."""
+
+    name = "generator-odds"
+
+    def __init__(self, catalog: pd.DataFrame, tastes: Tastes) -> None:
+        self.catalog, self.books, self.tastes = catalog, Books.of(catalog), tastes  # catalog: with its hidden columns
+        self.readers = {f"U{u + 1:04d}": u for u in range(len(tastes.category))}  # as simulate names them
+
+    def fit(self, train: pd.DataFrame, item_ids: np.ndarray) -> None:
+        rows = pd.Index(self.catalog["item_id"]).get_indexer(item_ids)
+        if (rows < 0).any():
+            raise ValueError("GeneratorOdds scores the demo catalog it was made with")
+        self.rows = rows  # catalog row of each item id, in item_ids order
+        last = train.sort_values(["user_id", "timestamp", "row"], kind="mergesort").groupby("user_id")["item_id"].last()
+        self.last = dict(zip(last.index, pd.Index(self.catalog["item_id"]).get_indexer(last.to_numpy())))
+
+    def score(self, user_ids: list[str]) -> np.ndarray:
+        out = np.empty((len(user_ids), len(self.rows)))
+        for r, user in enumerate(user_ids):
+            u = self.readers[str(user)]
+            odds = next_pick_odds(self.books, self.tastes.category[u], self.tastes.tone[u], self.last.get(user))
+            out[r] = odds[self.rows]
+        return out
 
 
 def make_demo(n_items: int = 1600, n_users: int = 700, seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
+    events, catalog, _ = make_demo_hidden(n_items, n_users, seed)
+    return events, catalog.drop(columns=["tone", "appeal"])
+
+
+def make_demo_hidden(n_items: int = 1600, n_users: int = 700, seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                                                          Tastes]:
+    """make_demo's events, its catalog with the hidden `tone` and `appeal` columns, and the readers' tastes."""
     rng = np.random.default_rng(seed)
     catalog = make_catalog(n_items, rng)
-    events = make_events(catalog, n_users, rng)
-    return events, catalog.drop(columns=["tone", "appeal"])
+    events, tastes = simulate(catalog, n_users, rng)
+    return events, catalog, tastes
 
 
 def write_demo(folder: Path, n_items: int = 1600, n_users: int = 700, seed: int = SEED) -> list[Path]:
