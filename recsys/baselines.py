@@ -121,7 +121,8 @@ def SASRec(seed: int = 0) -> ServedModel:  # noqa: N802
                          attention_lr=1e-3, epochs=200, patience=10, min_examples=1, seed=seed,  # validation alone stops it
                          batch_size=1024,  # as measured (the history model's default moved to 2,048 since)
                          average_epochs=0.0,  # the raw weights, as the field trains it (and as cached before)
-                         new_item_neighbours=0)  # no text to find neighbours by
+                         new_item_neighbours=0,  # no text to find neighbours by
+                         spectral_rank=0)  # ID-only, as the field runs it
 
     def build(train: pd.DataFrame, item_ids: np.ndarray) -> ServingModel:
         from recsys.trainer import fit_adapter

@@ -21,6 +21,9 @@ class TrainConfig:
     # One ID table for history and candidates (SASRec's shared item embedding). The SASRec baseline uses it: on
     # ml-latest-small's warm split (referee NDCG@10) 0.0418 -> 0.0493, 0.0543 with patience 10 (baselines.SASRec).
     tied_ids: bool = False
+    # The ID vectors start at each item's place in the training log's co-occurrence spectrum (spectrum.py: the top
+    # singular vectors of the normalised user x item matrix, this many, in their first columns); 0: at zero.
+    spectral_rank: int = 32
     text_loss_weight: float = 1.0  # a text-only loss keeps the adapter good for cold (new) items
     # A new item (never trained on) gets the similarity-weighted mean ID residual of this many nearest seen items in
     # text space (neighbours.py); -1: the count leave-one-out on seen items predicts best, none if none helps; 0: off.
@@ -116,7 +119,8 @@ class TrainConfig:
                   "check_examples": self.check_examples >= 1,
                   "feedback_weight": self.feedback_weight >= 0, "encoder_pairs": self.encoder_pairs >= 8,
                   "text_loss_weight": self.text_loss_weight >= 0, "weight_decay": self.weight_decay >= 0,
-                  "history_dropout": 0 <= self.history_dropout < 1, "average_epochs": self.average_epochs >= 0,
+                  "history_dropout": 0 <= self.history_dropout < 1,
+                  "spectral_rank": self.spectral_rank >= 0, "average_epochs": self.average_epochs >= 0,
                   "precision": self.precision in ("auto", "fp32"), "lora_rank": self.lora_rank >= 1,
                   "min_drift_spearman": -1 <= self.min_drift_spearman <= 1,
                   "kind": self.kind in KINDS, "softmax_items": self.softmax_items >= 16,
@@ -149,10 +153,12 @@ class TrainConfig:
         and the sampled softmax with every interaction a positive and the full softmax, and those saved before
         weight averaging with the raw weights, and those saved before new items borrowed from their text
         neighbours with their text alone, and those saved before checks counted examples once per epoch, and those
-        saved before a "not rated" value was set aside with every rating on the scale."""
+        saved before a "not rated" value was set aside with every rating on the scale, and those saved before
+        ID vectors started at the log's spectrum from zero."""
         trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
         old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
-               "average_epochs": 0.0, "new_item_neighbours": 0, "check_examples": 10**12} if trained else {}
+               "average_epochs": 0.0, "new_item_neighbours": 0, "check_examples": 10**12,
+               "spectral_rank": 0} if trained else {}
         if trained:  # floors saved in steps and one rate for both kinds, as trained then (the defaults then)
             saved = _renamed({"batch_size": 1024, "lr": 5e-3, **saved})
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}

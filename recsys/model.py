@@ -15,11 +15,13 @@ from recsys.serving import ServingModel
 
 
 class ItemTower(nn.Module):
-    """An item vector is adapter(text) + an ID vector (zero at start, so an item is its text until data says
-    otherwise). Items never seen in training score -inf, so their ID vectors and bias stay zero."""
+    """An item vector is adapter(text) + an ID vector. The ID vector starts at zero, or (id_start) at the item's
+    place in the training log's co-occurrence spectrum (spectrum.py; zero for an item without interactions), so an
+    item is its text plus what the log's structure says until training says more. Items never seen in training
+    score -inf, so their ID vectors and bias stay zero."""
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, use_item_ids: bool, id_init: float = 0.0,
-                 sparse_ids: bool = False, tied_ids: bool = False) -> None:
+                 sparse_ids: bool = False, tied_ids: bool = False, id_start: np.ndarray | None = None) -> None:
         super().__init__()
         n_items, text_dim = text.shape
         self.register_buffer("text", torch.from_numpy(text))  # (n_items, text_dim), frozen
@@ -43,6 +45,10 @@ class ItemTower(nn.Module):
                     emb.weight[:-1].normal_(0.0, id_init)
         if tied_ids:  # one table for history and candidates (drawn after both, so the other draws stay as they were)
             self.out_id = self.in_id
+        if id_start is not None:  # the log's co-occurrence spectrum (spectrum.py) in the first columns of both tables
+            with torch.no_grad():
+                for emb in (self.in_id, self.out_id):
+                    emb.weight[:-1, :id_start.shape[1]] = torch.from_numpy(id_start)
 
     @property
     def n_items(self) -> int:
@@ -120,8 +126,9 @@ class HistoryModel(ItemTower):
     """user = recency-weighted mean of its history's item vectors; score = user . item + bias."""
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, max_history: int, use_item_ids: bool,
-                 id_init: float = 0.0, sparse_ids: bool = False, tied_ids: bool = False) -> None:
-        super().__init__(text, seen, dim, use_item_ids, id_init, sparse_ids, tied_ids)
+                 id_init: float = 0.0, sparse_ids: bool = False, tied_ids: bool = False,
+                 id_start: np.ndarray | None = None) -> None:
+        super().__init__(text, seen, dim, use_item_ids, id_init, sparse_ids, tied_ids, id_start)
         self.position_logits = nn.Parameter(torch.zeros(max_history))
 
     def users(self, history: torch.Tensor) -> torch.Tensor:

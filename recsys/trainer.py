@@ -40,6 +40,7 @@ from recsys.sequences import (
     user_values,
 )
 from recsys.serving import ServingModel
+from recsys.spectrum import item_spectrum
 from recsys.step import Shard, StepLoss, lazy_ids, make_optimiser, train_step
 
 MIN_STEPS_EPOCHS = 100  # cap on the no-early-stop floor, in epochs
@@ -100,7 +101,10 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     seen = np.zeros(len(item_ids) + 1, dtype=bool)
     seen[examples.target[examples.weight > 0]] = True
     counts = target_counts(examples, len(item_ids))
-    model = build_model(text.astype(np.float32), seen[:-1], config, lazy_ids(counts, config, shard, device)).to(device)
+    id_start = item_spectrum(sequences, weights, val_users, len(item_ids), min(config.spectral_rank, config.dim)) \
+        if config.spectral_rank > 0 and config.use_item_ids else None
+    model = build_model(text.astype(np.float32), seen[:-1], config, lazy_ids(counts, config, shard, device),
+                        id_start).to(device)
     model.target_counts = counts
     model.train()
     state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
@@ -163,14 +167,15 @@ def _dislikes(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarray], 
     return weights, dislike_examples(sequences, none, config.max_history, n_items)
 
 
-def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig, sparse_ids: bool = False) -> ItemTower:
+def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig, sparse_ids: bool = False,
+                id_start: np.ndarray | None = None) -> ItemTower:
     if config.kind == "attention":
         from recsys.attention import SequenceModel
         return SequenceModel(text, seen, config.dim, config.max_history, config.use_item_ids,
                              config.attention_blocks, config.attention_heads, config.attention_dropout, config.id_init,
-                             sparse_ids, config.tied_ids)
+                             sparse_ids, config.tied_ids, id_start)
     return HistoryModel(text, seen, config.dim, config.max_history, config.use_item_ids, config.id_init, sparse_ids,
-                        config.tied_ids)
+                        config.tied_ids, id_start)
 
 
 def target_counts(examples: Examples, n_items: int) -> np.ndarray:

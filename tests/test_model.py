@@ -109,3 +109,19 @@ def test_unique_inverse_is_torchs_unique_with_its_inverse(size):
     assert inverse.tolist() == [[5, 1, 1, 0], [3, 5, 5, 1], [0, 0, 2, 4]]
     assert unique.dtype == index.dtype and inverse.shape == index.shape
     assert torch.equal(unique[inverse], index)
+
+
+
+def test_id_vectors_can_start_at_given_features_in_their_first_columns_on_both_sides():
+    rng = np.random.default_rng(5)
+    start = rng.standard_normal((N, 3)).astype(np.float32)
+    start[7] = 0.0  # an item without interactions starts as its text alone
+    m = HistoryModel(rng.standard_normal((N, TEXT_DIM)).astype(np.float32), np.ones(N, bool), DIM, L, True,
+                     id_start=start)
+    for table in (m.in_id.weight, m.out_id.weight):
+        np.testing.assert_array_equal(table[:-1, :3].detach().numpy(), start)
+        assert not table[:, 3:].any() and not table[-1].any()  # the other columns and the padding row: zero
+    text_items = m.out_adapter(m.text)
+    torch.testing.assert_close(m.item_out()[7], text_items[7])
+    plain = HistoryModel(m.text.numpy(), np.ones(N, bool), DIM, L, True)
+    assert not plain.in_id.weight.any() and not plain.out_id.weight.any()
