@@ -101,10 +101,8 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     seen = np.zeros(len(item_ids) + 1, dtype=bool)
     seen[examples.target[examples.weight > 0]] = True
     counts = target_counts(examples, len(item_ids))
-    id_start = item_spectrum(sequences, weights, val_users, len(item_ids), min(config.spectral_rank, config.dim)) \
-        if config.spectral_rank > 0 and config.use_item_ids else None
     model = build_model(text.astype(np.float32), seen[:-1], config, lazy_ids(counts, config, shard, device),
-                        id_start).to(device)
+                        _id_start(sequences, weights, val_users, len(item_ids), config)).to(device)
     model.target_counts = counts
     model.train()
     state, stopper, hooks = _loop_setup(model, len(examples.target), _batch_rows(config, examples), sequences, val_users,
@@ -122,6 +120,14 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
     return FitResult(served, round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict(),
                      tuple(stopper.curve), placed.to_dict())
+
+
+def _id_start(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarray], val_users: list[str], n_items: int,
+              config: TrainConfig) -> np.ndarray | None:
+    """Where the ID vectors start (spectrum.py), validation's held-out items left out; None: at zero."""
+    if config.spectral_rank <= 0 or not config.use_item_ids:
+        return None
+    return item_spectrum(sequences, weights, val_users, n_items, min(config.spectral_rank, config.dim))
 
 
 def _unliked(train: pd.DataFrame, feedback: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
