@@ -18,7 +18,8 @@ class ItemTower(nn.Module):
     """An item vector is adapter(text) + an ID vector. The ID vector starts at zero, or (id_start) at the item's
     place in the training log's co-occurrence spectrum (spectrum.py; zero for an item without interactions), so an
     item is its text plus what the log's structure says until training says more. Items never seen in training
-    score -inf, so their ID vectors and bias stay zero."""
+    score -inf, so their candidate-side ID vectors and bias stay where they started (zero for an item not in the
+    log)."""
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, use_item_ids: bool, id_init: float = 0.0,
                  sparse_ids: bool = False, tied_ids: bool = False, id_start: np.ndarray | None = None) -> None:
