@@ -63,7 +63,7 @@ def bench_training_and_first_model(rows: list) -> None:
                 continue
             m = models[name]
             rows.append(("quality", f"demo data {protocol}: {name}", f"HR@10={m['hr']:.4f} NDCG@10={m['ndcg']:.4f}"))
-    rows.append(("quality", "demo data warm: the generator's own odds (the best ranking possible, in expectation)",
+    rows.append(("quality", "demo data warm: the generator's own next-pick odds (about the best ranking possible)",
                  f"HR@10={best.hr:.4f} NDCG@10={best.ndcg:.4f}"))
     for mode in ("lora", "full"):
         rows.append(("train", f"encoder tuning, {mode} (pairs/s)", f"{_encoder_pairs_per_s(mode):.1f}"))

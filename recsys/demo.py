@@ -3,7 +3,7 @@
 Tastes are only partly visible in the text: users favour categories and authors (named in the text),
 but also a hidden "tone" of each book that no text mentions, and they follow series and authors in
 sequence. So a model that reads the text alone is good, and one tuned on behaviour is better. `GeneratorOdds`
-ranks by the generator's own odds: the best any model could do there, in expectation (the benchmark prints it)."""
+ranks by the generator's own odds: about the best any model could do there (the benchmark prints it)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -181,10 +181,11 @@ def next_pick_odds(books: Books, cat_pref: np.ndarray, tone_pref: np.ndarray, pr
 
 
 class GeneratorOdds:
-    """The best ranking of the demo data there can be, in expectation: each reader's books ordered by the
-    generator's own odds for their next pick (their hidden tastes, the books' hidden tone and appeal, and the pull
-    of their last book), as a protocols.Scorer. No model learns the hidden tastes exactly from a few dozen
-    events, so it bounds what tuning can reach (`python -m recsys bench`)."""
+    """Each reader's books ordered by the generator's own odds for their next pick (their hidden tastes, the books'
+    hidden tone and appeal, and the pull of their last book), as a protocols.Scorer: about the best ranking of the
+    demo data there can be, in expectation (not exactly: a held-out item must also be a positive, and whether a
+    purchase is rated low depends on its tone, which the odds leave out). No model learns the hidden tastes exactly
+    from a few dozen events, so it is what tuning is read against (`python -m recsys bench`)."""
 
     name = "generator-odds"
 

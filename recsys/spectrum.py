@@ -27,9 +27,8 @@ def item_spectrum(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarra
     held = set(held_out)
     rows, cols = [], []
     for r, (user, items) in enumerate(sequences.items()):
-        positive = np.asarray(weights[user]) > 0
+        positive = (np.asarray(weights[user]) > 0) & (np.asarray(items) >= 0)  # -1: an item the catalog lacks
         if user in held and len(items):
-            positive = positive.copy()
             positive[-1] = False
         rows.append(np.full(int(positive.sum()), r))
         cols.append(np.asarray(items)[positive])

@@ -38,8 +38,8 @@ def test_demo_titles_are_unique():
 
 
 def test_generator_odds_score_the_bundled_demo_as_measured():
-    """The best ranking the demo allows (the generator's own odds) on its warm protocol, the number the README and
-    the benchmark read the tuned model against (EASE scores 0.0715 there)."""
+    """About the best ranking the demo allows (the generator's own odds) on its warm protocol, the number the README
+    and the benchmark read the tuned model against (EASE scores 0.0715 there)."""
     from recsys.comparison import splits
     from recsys.data import import_dataset
     from recsys.demo import GeneratorOdds, make_demo_hidden

@@ -32,6 +32,11 @@ def test_a_held_out_last_item_and_items_that_are_not_positives_stay_out():
     assert not item_spectrum(sequences, weights, ["c"], ITEMS, 2)[10].any()  # validation's held-out item
     weights["c"] = np.array([1.0, 1.0, 0.0], np.float32)  # a low rating: not a positive
     assert not item_spectrum(sequences, weights, [], ITEMS, 2)[10].any()
+    sequences["c"] = np.array([0, -1, 10])  # -1: an item the catalog lacks, left out
+    weights["c"] = np.ones(3, np.float32)
+    with_unknown = item_spectrum(sequences, weights, [], ITEMS, 2)
+    sequences["c"] = np.array([0, 10])
+    np.testing.assert_array_equal(with_unknown, item_spectrum(sequences, weights | {"c": np.ones(2)}, [], ITEMS, 2))
 
 
 def test_the_same_log_gives_the_same_features_bit_for_bit():
