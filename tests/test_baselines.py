@@ -76,4 +76,4 @@ def test_the_sasrec_baseline_is_configured_as_the_field_runs_it(monkeypatch):
         SASRec().fit(pd.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": [0]}), np.array(["a"]))
     config = seen["config"]
     assert (config.kind, config.tied_ids, config.patience, config.max_history, config.use_item_ids,
-            config.text_loss_weight) == ("attention", True, 10, 200, True, 0.0)
+            config.text_loss_weight, config.spectral_rank) == ("attention", True, 10, 200, True, 0.0, 0)  # ID-only
