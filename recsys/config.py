@@ -156,7 +156,7 @@ class TrainConfig:
         weight averaging with the raw weights, and those saved before new items borrowed from their text
         neighbours with their text alone, and those saved before checks counted examples once per epoch, and those
         saved before a "not rated" value was set aside with every rating on the scale, and those saved before
-        ID vectors started at the log's spectrum from zero."""
+        the ID vectors' spectral start with ID vectors starting at zero."""
         trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
         old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
                "average_epochs": 0.0, "new_item_neighbours": 0, "check_examples": 10**12,

@@ -120,7 +120,7 @@ def make_catalog(n_items: int, rng: np.random.Generator) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Tastes:
     """Each reader's hidden tastes as the generator drew them (rows: readers U0001, U0002, ...): the odds it
-    picks books by, which the best possible ranking of the demo data reads (`GeneratorOdds`)."""
+    picks books by, which `GeneratorOdds` ranks with."""
 
     category: np.ndarray  # (n_users, n_categories): added to the log-odds of each category's books
     tone: np.ndarray  # (n_users, N_TONES): the same for each hidden tone
