@@ -48,14 +48,28 @@ def item_spectrum(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarra
     return (features / scale if scale > 0 else features).astype(np.float32)
 
 
-def _top_singular(matrix: sp.csr_matrix, rank: int) -> tuple[np.ndarray, np.ndarray]:
+def _top_singular(matrix: sp.csr_matrix, rank: int, oversample: int = 32, passes: int = 20) -> tuple[np.ndarray,
+                                                                                                    np.ndarray]:
     """(n_cols, rank) right singular vectors and their (rank,) singular values, largest first, each vector's sign
-    fixed (its largest entry positive) so that the same matrix gives the same features. ARPACK from a fixed
-    start vector: deterministic for a given matrix and thread count, whatever the machine's load."""
-    from scipy.sparse.linalg import svds
-    start = np.full(min(matrix.shape), 1.0 / np.sqrt(min(matrix.shape)))
-    _, values, vt = svds(matrix, k=rank, v0=start, solver="arpack")
-    order = np.argsort(-values, kind="stable")
-    values, vectors = values[order], vt[order].T
-    flip = np.sign(vectors[np.abs(vectors).argmax(0), np.arange(rank)])
-    return vectors * np.where(flip == 0, 1.0, flip), values
+    fixed (its largest entry positive). Randomised subspace iteration (Halko, Martinsson & Tropp, *Finding Structure
+    with Randomness*, SIAM Review 2011) from a seeded start: the same matrix gives the same features in any process.
+    (ARPACK, tried first, draws restart vectors from a generator whose state carries over between calls in one
+    process, so on a matrix with repeated singular values a second call returned other vectors.)"""
+    width = min(rank + oversample, min(matrix.shape))
+    basis = np.random.default_rng(0).standard_normal((matrix.shape[1], width))
+    for _ in range(passes):
+        basis = _orthonormal(_orthonormal(matrix.T @ (matrix @ basis)))  # twice: the Gram step squares rounding
+    _, values, vt = np.linalg.svd(matrix @ basis, full_matrices=False)
+    vectors, values = basis @ vt[:rank].T, values[:rank]
+    flip = np.sign(vectors[np.abs(vectors).argmax(0), np.arange(vectors.shape[1])])
+    vectors = vectors * np.where(flip == 0, 1.0, flip)
+    missing = rank - vectors.shape[1]  # a log of lower rank: the directions it lacks are zero
+    return np.pad(vectors, ((0, 0), (0, missing))), np.pad(values, (0, missing))
+
+
+def _orthonormal(z: np.ndarray) -> np.ndarray:
+    """Orthonormal columns spanning z's, from the eigenvectors of its small Gram matrix (a tall QR took ~2 s per
+    pass at 250,000 items; this, a (width x width) problem and one product); directions z barely has are dropped."""
+    lam, vec = np.linalg.eigh(z.T @ z)
+    keep = lam > max(lam[-1], 0.0) * 1e-10
+    return z @ (vec[:, keep] / np.sqrt(lam[keep]))

@@ -111,7 +111,6 @@ def test_unique_inverse_is_torchs_unique_with_its_inverse(size):
     assert torch.equal(unique[inverse], index)
 
 
-
 def test_id_vectors_can_start_at_given_features_in_their_first_columns_on_both_sides():
     rng = np.random.default_rng(5)
     start = rng.standard_normal((N, 3)).astype(np.float32)

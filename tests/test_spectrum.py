@@ -51,3 +51,15 @@ def test_the_rank_is_capped_by_the_log_and_a_tiny_log_has_none():
     sequences, weights = two_groups()
     assert item_spectrum(sequences, weights, [], ITEMS, 50).shape == (ITEMS, 7)  # 8 users: at most 7
     assert item_spectrum({"a": np.array([3])}, {"a": np.ones(1)}, [], ITEMS, 8) is None
+
+
+def test_a_round_starts_its_id_vectors_at_the_spectrum_only_when_asked_and_never_wider_than_the_space():
+    from recsys.config import TrainConfig
+    from recsys.trainer import _id_start
+    sequences, weights = two_groups()
+    assert _id_start(sequences, weights, [], ITEMS, TrainConfig(spectral_rank=4, dim=2)).shape == (ITEMS, 2)
+    assert _id_start(sequences, weights, [], ITEMS, TrainConfig(spectral_rank=4)).shape == (ITEMS, 4)
+    np.testing.assert_array_equal(_id_start(sequences, weights, ["a0"], ITEMS, TrainConfig(spectral_rank=4)),
+                                  item_spectrum(sequences, weights, ["a0"], ITEMS, 4))
+    assert _id_start(sequences, weights, [], ITEMS, TrainConfig(spectral_rank=0)) is None
+    assert _id_start(sequences, weights, [], ITEMS, TrainConfig(use_item_ids=False)) is None  # no ID vectors
