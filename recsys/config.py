@@ -23,8 +23,8 @@ class TrainConfig:
     tied_ids: bool = False
     # The ID vectors start at each item's place in the training log's co-occurrence spectrum (spectrum.py: the top
     # singular vectors of the normalised user x item matrix, this many, in their first columns); 0: at zero. Demo
-    # warm NDCG@10 (3 seeds) 0.0682 -> 0.0774; ml-latest-small (referee, 3 seeds) warm 0.0791 -> 0.0789, cold
-    # 0.0665 -> 0.0679: level within the noise (README).
+    # warm NDCG@10 (3 seeds) 0.0682 -> 0.0772; ml-latest-small (referee, 3 seeds) warm 0.0791 -> 0.0769, cold
+    # 0.0665 -> 0.0680: level within the noise (README).
     spectral_rank: int = 32
     text_loss_weight: float = 1.0  # a text-only loss keeps the adapter good for cold (new) items
     # A new item (never trained on) gets the similarity-weighted mean ID residual of this many nearest seen items in
