@@ -54,8 +54,9 @@ class SequenceModel(ItemTower):
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, max_history: int, use_item_ids: bool,
                  blocks: int = 2, heads: int = 1, dropout: float = 0.2, id_init: float = 0.0,
-                 sparse_ids: bool = False, tied_ids: bool = False, id_start: np.ndarray | None = None) -> None:
-        super().__init__(text, seen, dim, use_item_ids, id_init, sparse_ids, tied_ids, id_start)
+                 sparse_ids: bool = False, tied_ids: bool = False, id_start: np.ndarray | None = None,
+                 shared_ids: bool = False) -> None:
+        super().__init__(text, seen, dim, use_item_ids, id_init, sparse_ids, tied_ids, id_start, shared_ids)
         self.position = nn.Parameter(torch.randn(max_history, dim) * 0.02)
         self.blocks = nn.ModuleList([Block(dim, heads, dropout) for _ in range(blocks)])
         self.final = nn.LayerNorm(dim)

@@ -21,6 +21,10 @@ class TrainConfig:
     # One ID table for history and candidates (SASRec's shared item embedding). The SASRec baseline uses it: on
     # ml-latest-small's warm split (referee NDCG@10) 0.0418 -> 0.0493, 0.0543 with patience 10 (baselines.SASRec).
     tied_ids: bool = False
+    # Each side's ID vector = a part history and candidates share + its own part (model.ItemTower): the shared part
+    # learns from both roles. Demo warm NDCG@10 (3 seeds, `auto`) 0.0731 -> 0.0796; ml-latest-small (referee) warm
+    # 0.0754 -> 0.0758 (5 seeds), cold 0.0680 -> 0.0692 (3), level within the noise; its round ~125 -> ~97 s (README).
+    shared_ids: bool = True
     # The ID vectors start at each item's place in the training log's co-occurrence spectrum (spectrum.py: the top
     # singular vectors of the normalised user x item matrix, this many, in their first columns); 0: at zero. Demo
     # warm NDCG@10 (3 seeds) 0.0682 -> 0.0772; ml-latest-small (referee, 3 seeds) warm 0.0791 -> 0.0769, cold
@@ -156,11 +160,12 @@ class TrainConfig:
         weight averaging with the raw weights, and those saved before new items borrowed from their text
         neighbours with their text alone, and those saved before checks counted examples once per epoch, and those
         saved before a "not rated" value was set aside with every rating on the scale, and those saved before
-        the ID vectors' spectral start with ID vectors starting at zero."""
+        the ID vectors' spectral start with ID vectors starting at zero, and those saved before shared ID parts
+        with two separate ID tables."""
         trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
         old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
                "average_epochs": 0.0, "new_item_neighbours": 0, "check_examples": 10**12,
-               "spectral_rank": 0} if trained else {}
+               "spectral_rank": 0, "shared_ids": False} if trained else {}
         if trained:  # floors saved in steps and one rate for both kinds, as trained then (the defaults then)
             saved = _renamed({"batch_size": 1024, "lr": 5e-3, **saved})
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}

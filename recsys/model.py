@@ -19,10 +19,15 @@ class ItemTower(nn.Module):
     place in the training log's co-occurrence spectrum (spectrum.py; zero for an item without interactions), so an
     item is its text plus what the log's structure says until training says more. Items never seen in training
     score -inf, so their candidate-side ID vectors and bias stay where they started (zero for an item not in the
-    log)."""
+    log).
+    shared_ids: an item's history-side and candidate-side ID vectors are a part both share plus each side's own
+    part (the start goes into the shared part). The shared part takes the gradients of both roles, as SASRec's
+    single item table does, while the own parts leave the roles free to differ (tied_ids: one table, no own
+    parts). Served, each side is the sum, as without it."""
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, use_item_ids: bool, id_init: float = 0.0,
-                 sparse_ids: bool = False, tied_ids: bool = False, id_start: np.ndarray | None = None) -> None:
+                 sparse_ids: bool = False, tied_ids: bool = False, id_start: np.ndarray | None = None,
+                 shared_ids: bool = False) -> None:
         super().__init__()
         n_items, text_dim = text.shape
         self.register_buffer("text", torch.from_numpy(text))  # (n_items, text_dim), frozen
@@ -46,18 +51,33 @@ class ItemTower(nn.Module):
                     emb.weight[:-1].normal_(0.0, id_init)
         if tied_ids:  # one table for history and candidates (drawn after both, so the other draws stay as they were)
             self.out_id = self.in_id
-        if id_start is not None:  # the log's co-occurrence spectrum (spectrum.py) in the first columns of both tables
+        self.shared_id = None
+        if shared_ids and use_item_ids and not tied_ids:
+            self.shared_id = nn.Embedding(n_items + 1, dim, padding_idx=n_items, sparse=sparse_ids)
+            nn.init.zeros_(self.shared_id.weight)
+        if id_start is not None:  # the log's co-occurrence spectrum (spectrum.py) in the first columns of both sides
             with torch.no_grad():
-                for emb in (self.in_id, self.out_id):
+                for emb in (self.in_id, self.out_id) if self.shared_id is None else (self.shared_id,):
                     emb.weight[:-1, :id_start.shape[1]] = torch.from_numpy(id_start)
 
     @property
     def n_items(self) -> int:
         return self.text.shape[0]
 
+    def id_tables(self) -> list[nn.Parameter]:
+        """The per-item tables (ID parts and bias), each once."""
+        tables = (self.in_id, self.out_id, self.shared_id, self.bias)
+        return list({id(t.weight): t.weight for t in tables if t is not None}.values())
+
+    def _ids(self, own: nn.Embedding, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """One side's ID vectors (own part + shared part) of `rows`, or of every slot (padding last)."""
+        if rows is None:
+            return own.weight if self.shared_id is None else own.weight + self.shared_id.weight
+        return own(rows) if self.shared_id is None else own(rows) + self.shared_id(rows)
+
     def item_in(self) -> torch.Tensor:  # (n_items + 1, dim), last row = padding
         vec = torch.cat([self.in_adapter(self.text), self.text.new_zeros(1, self.dim)])
-        return vec + self.in_id.weight if self.use_item_ids else vec
+        return vec + self._ids(self.in_id) if self.use_item_ids else vec
 
     def history_vectors(self, history: torch.Tensor) -> torch.Tensor:
         """item_in()[history] (padding -> 0), computing the adapter only for the items the batch holds."""
@@ -70,12 +90,12 @@ class ItemTower(nn.Module):
         real = unique[unique < self.n_items]
         vec = torch.cat([_adapted(self.in_adapter, self.text, real), self.text.new_zeros(len(unique) - len(real), self.dim)])
         if self.use_item_ids:
-            vec = vec + self.in_id(unique)
+            vec = vec + self._ids(self.in_id, unique)
         return vec, inverse
 
     def item_out(self, text_only: bool = False) -> torch.Tensor:  # (n_items, dim)
         vec = self.out_adapter(self.text)
-        return vec if text_only or not self.use_item_ids else vec + self.out_id.weight[:-1]
+        return vec if text_only or not self.use_item_ids else vec + self._ids(self.out_id)[:-1]
 
     def logits(self, users: torch.Tensor, text_only: bool = False, table=None) -> torch.Tensor:
         """Scores of every item, (batch, n_items): for validation. Training keeps them as their factors
@@ -101,8 +121,8 @@ class ItemTower(nn.Module):
         if not self.use_item_ids:
             return text_items, unseen
         if candidates is None:
-            return text_items + self.out_id.weight[:-1], unseen + self.bias.weight[:-1, 0]
-        return text_items + self.out_id(candidates), unseen + self.bias(candidates)[:, 0]
+            return text_items + self._ids(self.out_id)[:-1], unseen + self.bias.weight[:-1, 0]
+        return text_items + self._ids(self.out_id, candidates), unseen + self.bias(candidates)[:, 0]
 
     def users(self, history: torch.Tensor) -> torch.Tensor:
         """history: (batch, max_history) item indices, padding = n_items, most recent last -> (batch, dim)."""
@@ -128,8 +148,8 @@ class HistoryModel(ItemTower):
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, max_history: int, use_item_ids: bool,
                  id_init: float = 0.0, sparse_ids: bool = False, tied_ids: bool = False,
-                 id_start: np.ndarray | None = None) -> None:
-        super().__init__(text, seen, dim, use_item_ids, id_init, sparse_ids, tied_ids, id_start)
+                 id_start: np.ndarray | None = None, shared_ids: bool = False) -> None:
+        super().__init__(text, seen, dim, use_item_ids, id_init, sparse_ids, tied_ids, id_start, shared_ids)
         self.position_logits = nn.Parameter(torch.zeros(max_history))
 
     def users(self, history: torch.Tensor) -> torch.Tensor:

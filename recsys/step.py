@@ -87,7 +87,7 @@ def make_optimiser(model: ItemTower, config: TrainConfig):
     """AdamW over every parameter; with sparse ID tables (lazy_ids), SparseAdam over those at the same rate."""
     if not getattr(model, "sparse_ids", False):
         return adamw(model.parameters(), config)
-    tables = list({id(t): t for t in (model.in_id.weight, model.out_id.weight, model.bias.weight)}.values())
+    tables = model.id_tables()
     dense = [p for p in model.parameters() if all(p is not t for t in tables)]
     return Optimisers(adamw(dense, config), torch.optim.SparseAdam(tables, lr=config.step_lr))
 

@@ -179,9 +179,9 @@ def build_model(text: np.ndarray, seen: np.ndarray, config: TrainConfig, sparse_
         from recsys.attention import SequenceModel
         return SequenceModel(text, seen, config.dim, config.max_history, config.use_item_ids,
                              config.attention_blocks, config.attention_heads, config.attention_dropout, config.id_init,
-                             sparse_ids, config.tied_ids, id_start)
+                             sparse_ids, config.tied_ids, id_start, config.shared_ids)
     return HistoryModel(text, seen, config.dim, config.max_history, config.use_item_ids, config.id_init, sparse_ids,
-                        config.tied_ids, id_start)
+                        config.tied_ids, id_start, config.shared_ids)
 
 
 def target_counts(examples: Examples, n_items: int) -> np.ndarray:

@@ -124,3 +124,38 @@ def test_id_vectors_can_start_at_given_features_in_their_first_columns_on_both_s
     torch.testing.assert_close(m.item_out()[7], text_items[7])
     plain = HistoryModel(m.text.numpy(), np.ones(N, bool), DIM, L, True)
     assert not plain.in_id.weight.any() and not plain.out_id.weight.any()
+
+
+def test_shared_ids_are_a_part_both_sides_share_plus_each_sides_own_and_the_start_goes_into_the_shared_part():
+    rng = np.random.default_rng(5)
+    text = rng.standard_normal((N, TEXT_DIM)).astype(np.float32)
+    start = rng.standard_normal((N, 3)).astype(np.float32)
+    m = HistoryModel(text, np.ones(N, bool), DIM, L, True, id_start=start, shared_ids=True)
+    np.testing.assert_array_equal(m.shared_id.weight[:-1, :3].detach().numpy(), start)
+    assert not m.in_id.weight.any() and not m.out_id.weight.any()  # the own parts start at zero
+    torch.testing.assert_close(m.item_in()[:-1], m.in_adapter(m.text) + m.shared_id.weight[:-1])
+    torch.testing.assert_close(m.item_out(), m.out_adapter(m.text) + m.shared_id.weight[:-1])
+    with torch.no_grad():  # each side: own part + shared part, in every path that scores or pools
+        for seed, emb in enumerate((m.in_id, m.out_id, m.shared_id)):
+            emb.weight[:-1].normal_(0, 1, generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(m.item_in()[:-1], m.in_adapter(m.text) + m.in_id.weight[:-1] + m.shared_id.weight[:-1])
+    history = torch.tensor([[N, 3, 9, 3]])
+    torch.testing.assert_close(m.users(history)[0], torch.softmax(m.position_logits[1:], 0) @ m.item_in()[[3, 9, 3]])
+    candidates = torch.tensor([4, 11])
+    items, _ = m.full_out(m.text_out(candidates)[0], candidates)
+    torch.testing.assert_close(items, m.item_out()[candidates])
+    # the gradient of a history-side loss reaches the shared part and the history side's own, not the candidates'
+    m.users(history).sum().backward()
+    assert set(torch.nonzero(m.shared_id.weight.grad.abs().sum(1)).flatten().tolist()) == {3, 9}
+    assert set(torch.nonzero(m.in_id.weight.grad.abs().sum(1)).flatten().tolist()) == {3, 9}
+    assert m.out_id.weight.grad is None
+    served = m.to_serving(np.array([f"i{i}" for i in range(N)]))  # serving holds the sums: its format is unchanged
+    np.testing.assert_allclose(served.item_out, m.item_out().detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(served.item_in, m.item_in()[:-1].detach().numpy(), rtol=1e-6)
+
+
+def test_tied_ids_have_no_shared_part_and_without_ids_nothing_is_shared():
+    text = np.zeros((N, TEXT_DIM), np.float32)
+    assert HistoryModel(text, np.ones(N, bool), DIM, L, True, tied_ids=True, shared_ids=True).shared_id is None
+    assert HistoryModel(text, np.ones(N, bool), DIM, L, False, shared_ids=True).shared_id is None
+    assert HistoryModel(text, np.ones(N, bool), DIM, L, True).shared_id is None

@@ -92,3 +92,11 @@ def test_the_dense_optimiser_is_torchs_fused_adamw_and_steps_as_the_per_tensor_l
     for (name, a), b in zip(fused.state_dict().items(), loop.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
     assert not torch.equal(fused.in_id.weight, _model(False).in_id.weight)  # it did train
+
+
+def test_a_lazy_optimiser_steps_the_shared_id_part_with_the_own_parts():
+    m = HistoryModel(np.zeros((300, 4), np.float32), np.ones(300, bool), 8, 4, True, sparse_ids=True,
+                     shared_ids=True)
+    sparse = make_optimiser(m, TrainConfig()).optimisers[1].param_groups[0]["params"]
+    assert [p is q for p, q in zip(sparse, (m.in_id.weight, m.out_id.weight, m.shared_id.weight, m.bias.weight))] \
+        == [True] * 4 and len(sparse) == 4

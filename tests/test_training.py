@@ -206,6 +206,12 @@ def test_drop_history_hides_slots_as_padding_with_the_given_share():
     assert drop_history(history, 0.0, pad=9, rng=np.random.default_rng(0)) is history
 
 
+def test_saved_configs_from_before_shared_id_parts_load_with_two_separate_tables():
+    assert TrainConfig.from_saved({"dim": 64, "kind": "history"}).shared_ids is False
+    assert TrainConfig.from_saved(TrainConfig().to_dict()).shared_ids is True
+    assert TrainConfig().shared_ids is True
+
+
 def test_saved_configs_from_before_history_dropout_load_without_it():
     assert TrainConfig.from_saved({"dim": 64, "kind": "adapter", "encoder_key": "x"}).history_dropout == 0.0
     assert TrainConfig.from_saved(TrainConfig().to_dict()).history_dropout == 0.5
