@@ -18,12 +18,14 @@ class ItemTower(nn.Module):
     """An item vector is adapter(text) + an ID vector. The ID vector starts at zero, or (id_start) at the item's
     place in the training log's co-occurrence spectrum (spectrum.py; zero for an item without interactions), so an
     item is its text plus what the log's structure says until training says more. Items never seen in training
-    score -inf, so their candidate-side ID vectors and bias stay where they started (zero for an item not in the
+    score -inf, so their candidate-side own ID part and bias stay where they started (zero for an item not in the
     log).
     shared_ids: an item's history-side and candidate-side ID vectors are a part both share plus each side's own
-    part (the start goes into the shared part). The shared part takes the gradients of both roles, as SASRec's
-    single item table does, while the own parts leave the roles free to differ (tied_ids: one table, no own
-    parts). Served, each side is the sum, as without it."""
+    part (the start goes into the shared part; with id_init the own parts start random, the shared one at zero).
+    The shared part takes the gradients of both roles, as SASRec's single item table does, while the own parts
+    leave the roles free to differ (tied_ids: one table, no own parts). So an item only ever in histories also
+    moves its candidate side, through the shared part (trainer._place_new_items then places that side from its
+    text neighbours, as without shared parts). Served, each side is the sum, as without it."""
 
     def __init__(self, text: np.ndarray, seen: np.ndarray, dim: int, use_item_ids: bool, id_init: float = 0.0,
                  sparse_ids: bool = False, tied_ids: bool = False, id_start: np.ndarray | None = None,

@@ -58,8 +58,8 @@ def train_step(step_loss: torch.nn.Module, optim, ex: Examples, batch: np.ndarra
 def lazy_ids(target_counts: np.ndarray, config: TrainConfig, shard: Shard | None = None, device="cpu") -> bool:
     """Whether the ID tables train with sparse gradients and lazy Adam updates (only the rows a step looked up):
     when every path of a step samples its columns (over `text_softmax_items` items and `softmax_items` seen ones),
-    a step touches a few thousand rows, while a dense AdamW step reads and writes every row of three
-    (n_items x dim) tables and their moments. Not on data-parallel workers (DDP all-reduces dense gradients), with
+    a step touches a few thousand rows, while a dense AdamW step reads and writes every row of the ID tables
+    (n_items x dim each) and their moments. Not on data-parallel workers (DDP all-reduces dense gradients), with
     weight decay (SparseAdam has none), nor on Apple's MPS (sparse gradients there are incomplete). Smaller
     catalogs keep the dense AdamW step, unchanged."""
     return (shard is None and config.use_item_ids and config.weight_decay == 0

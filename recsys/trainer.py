@@ -147,7 +147,9 @@ def _place_new_items(model: ServingModel, text: np.ndarray, seen: np.ndarray, tr
                      feedback: pd.DataFrame, histories: tuple[np.ndarray, ...], counts: np.ndarray,
                      config: TrainConfig, shard: Shard | None) -> tuple[ServingModel, NeighbourFit]:
     """Items training left without a learned residual, placed from their text neighbours (neighbours.py): never a
-    positive target (no out residual) or in no training history (no in residual), and not known as unliked. The
+    positive target (no out residual of their own) or in no training history (no in residual of their own), and
+    not known as unliked. With shared ID parts such a side has moved through the other role's learning; it is
+    placed all the same, by the neighbours' learned sums (a side the item's own events never trained). The
     neighbours are the items with both residuals learned. (On Ray, only rank 0's model is kept.)"""
     if shard is not None and shard.rank != 0:
         return model, NeighbourFit(0, {}, 0, "")

@@ -144,6 +144,9 @@ def test_shared_ids_are_a_part_both_sides_share_plus_each_sides_own_and_the_star
     candidates = torch.tensor([4, 11])
     items, _ = m.full_out(m.text_out(candidates)[0], candidates)
     torch.testing.assert_close(items, m.item_out()[candidates])
+    torch.testing.assert_close(m.full_out(m.text_out()[0])[0], m.item_out())  # the whole catalog (full softmax)
+    users = m.users(history)
+    torch.testing.assert_close(m.logits(users), users @ m.item_out().T + m.bias.weight[:-1, 0])  # validation
     # the gradient of a history-side loss reaches the shared part and the history side's own, not the candidates'
     m.users(history).sum().backward()
     assert set(torch.nonzero(m.shared_id.weight.grad.abs().sum(1)).flatten().tolist()) == {3, 9}
@@ -159,3 +162,13 @@ def test_tied_ids_have_no_shared_part_and_without_ids_nothing_is_shared():
     assert HistoryModel(text, np.ones(N, bool), DIM, L, True, tied_ids=True, shared_ids=True).shared_id is None
     assert HistoryModel(text, np.ones(N, bool), DIM, L, False, shared_ids=True).shared_id is None
     assert HistoryModel(text, np.ones(N, bool), DIM, L, True).shared_id is None
+
+
+@pytest.mark.parametrize("kind", ["history", "attention"])
+def test_a_round_builds_its_model_with_shared_id_parts_as_its_config_says(kind):
+    from recsys.config import TrainConfig
+    from recsys.trainer import build_model
+    text, seen = np.zeros((N, TEXT_DIM), np.float32), np.ones(N, bool)
+    config = TrainConfig(kind=kind, dim=DIM, max_history=L)
+    assert build_model(text, seen, config).shared_id is not None
+    assert build_model(text, seen, TrainConfig(kind=kind, dim=DIM, max_history=L, shared_ids=False)).shared_id is None

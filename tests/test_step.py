@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from recsys.config import TrainConfig
@@ -27,10 +28,10 @@ def test_lazy_updates_only_where_every_path_samples_and_nothing_forbids_them():
     assert lazy_ids(counts, SAMPLED, device="cuda") and not lazy_ids(counts, SAMPLED, device="mps")
 
 
-def _model(sparse: bool) -> HistoryModel:
+def _model(sparse: bool, shared: bool = False) -> HistoryModel:
     torch.manual_seed(0)
     text = np.random.default_rng(0).standard_normal((N, 6)).astype(np.float32)
-    model = HistoryModel(text, np.ones(N, bool), 8, 3, True, id_init=0.1, sparse_ids=sparse)
+    model = HistoryModel(text, np.ones(N, bool), 8, 3, True, id_init=0.1, sparse_ids=sparse, shared_ids=shared)
     model.target_counts = np.ones(N)
     return model
 
@@ -43,22 +44,29 @@ def _step(model, optim, batch_items: list[int], seed: int) -> None:
                np.random.default_rng(seed))
 
 
-def test_lazy_adam_is_dense_adamw_on_the_first_step_then_leaves_rows_a_step_did_not_touch():
-    lazy, dense = _model(True), _model(False)
+@pytest.mark.parametrize("shared", [False, True])
+def test_lazy_adam_is_dense_adamw_on_the_first_step_then_leaves_rows_a_step_did_not_touch(shared):
+    lazy, dense = _model(True, shared), _model(False, shared)
     optims = {lazy: make_optimiser(lazy, SAMPLED), dense: make_optimiser(dense, SAMPLED)}
     assert isinstance(optims[lazy], Optimisers) and isinstance(optims[dense], torch.optim.AdamW)
     for model in (lazy, dense):
         _step(model, optims[model], [0, 1, 2, 3, 4, 5, 6], seed=1)
+    assert ("shared_id.weight" in lazy.state_dict()) == shared
     for (name, a), b in zip(lazy.state_dict().items(), dense.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-4), name  # Adam's first step: lr x g / (|g| + eps) on both (2e-3 of lr)
     untouched = [i for i in range(N) if i > 6]
-    assert torch.equal(lazy.in_id.weight[untouched], _model(True).in_id.weight[untouched])
+    assert torch.equal(lazy.in_id.weight[untouched], _model(True, shared).in_id.weight[untouched])
     before = {m: m.in_id.weight.detach().clone() for m in (lazy, dense)}
+    shared_before = {m: m.shared_id.weight.detach().clone() for m in (lazy, dense)} if shared else {}
     for model in (lazy, dense):
         _step(model, optims[model], [7, 8, 9, 10, 11, 12, 13], seed=2)
     assert torch.equal(lazy.in_id.weight[0], before[lazy][0])  # row 0: not in the second step's histories
     assert not torch.equal(dense.in_id.weight[0], before[dense][0])  # dense AdamW: its momentum moved it
     assert not torch.equal(lazy.in_id.weight[7], before[lazy][7])
+    if shared:  # the shared part (also looked up by the step's sampled candidates): lazily, only those rows move
+        moved = {m: m.shared_id.weight.detach().ne(shared_before[m]).any(1) for m in (lazy, dense)}
+        assert 7 <= int(moved[lazy].sum()) < int(moved[dense].sum())
+        assert bool(moved[lazy][7:14].all())  # the second step's history rows
 
 
 def test_a_lazy_optimiser_steps_a_tied_id_table_once():
