@@ -31,6 +31,12 @@ class TrainConfig:
     # 0.0665 -> 0.0680: level within the noise (README).
     spectral_rank: int = 32
     text_loss_weight: float = 1.0  # a text-only loss keeps the adapter good for cold (new) items
+    # Training targets per step the text-only loss is computed on, drawn at random (0: all). That loss scores every
+    # item (up to text_softmax_items) for its rows, so on ml-latest-small it is about two thirds of a step's matmuls.
+    # 512, an opt-in for slow CPUs, trains ~1.5x the examples/s there; referee, seeds 0-2 on two CPUs (default ->
+    # 512): warm NDCG@10 0.0743 -> 0.0768, cold 0.0691 -> 0.0676 (lower on 5 of 6 seed pairs), within the noise
+    # (README, "The text-only loss on a share of the rows").
+    text_loss_rows: int = 0
     # A new item (never trained on) gets the similarity-weighted mean ID residual of this many nearest seen items in
     # text space (neighbours.py); -1: the count leave-one-out on seen items predicts best, none if none helps; 0: off.
     new_item_neighbours: int = -1
@@ -124,7 +130,8 @@ class TrainConfig:
                   "check_every_examples": self.check_every_examples >= 1, "min_examples": self.min_examples >= 1,
                   "check_examples": self.check_examples >= 1,
                   "feedback_weight": self.feedback_weight >= 0, "encoder_pairs": self.encoder_pairs >= 8,
-                  "text_loss_weight": self.text_loss_weight >= 0, "weight_decay": self.weight_decay >= 0,
+                  "text_loss_weight": self.text_loss_weight >= 0,
+                  "text_loss_rows": self.text_loss_rows >= 0, "weight_decay": self.weight_decay >= 0,
                   "history_dropout": 0 <= self.history_dropout < 1,
                   "spectral_rank": self.spectral_rank >= 0, "average_epochs": self.average_epochs >= 0,
                   "precision": self.precision in ("auto", "fp32"), "lora_rank": self.lora_rank >= 1,

@@ -2,6 +2,8 @@
 by fused_softmax) and the columns of its sampled softmax on large catalogs."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -9,13 +11,38 @@ from recsys.fused_softmax import Scores, cross_entropy
 
 
 def next_item_loss(users: torch.Tensor, full: Scores, text_only: Scores, weight: torch.Tensor,
-                   text_loss_weight: float) -> torch.Tensor:
+                   text_loss_weight: float, text_rows: TextRows | None = None) -> torch.Tensor:
     """The weighted next-item loss on the full scores, plus the same loss on the text path alone, which keeps the
-    adapter good for items that arrive after training (cold items have no ID vector)."""
+    adapter good for items that arrive after training (cold items have no ID vector). text_rows: the text-only
+    loss on a random share of the rows only (TrainConfig.text_loss_rows), estimated without bias."""
     loss = cross_entropy(users, full, weight)
-    if text_loss_weight > 0:
+    if text_loss_weight > 0 and text_rows is None:
         loss = loss + text_loss_weight * cross_entropy(users, text_only, weight)
+    elif text_loss_weight > 0:  # sum over the share / (its probability x every row's weight): Horvitz-Thompson
+        m = text_rows.mask
+        share = weight[m].float().sum() / (text_rows.probability * weight.float().sum())
+        loss = loss + text_loss_weight * share * cross_entropy(users[m], text_only.rows(m), weight[m])
     return loss
+
+
+@dataclass(frozen=True)
+class TextRows:
+    """The rows the text-only loss is computed on (a bool mask over the loss's rows), drawn for the whole batch with
+    each row's inclusion probability (the same for every row: a uniform draw of a fixed count)."""
+
+    mask: torch.Tensor
+    probability: float
+
+
+def text_rows(liked: np.ndarray, count: int, rng) -> tuple[np.ndarray | None, float]:
+    """A uniform draw of `count` of a batch's liked targets (a bool mask of `liked`'s shape) and the probability
+    that any one is drawn; (None, 1.0) when there are no more than `count` (or count is 0: every row)."""
+    n = int(liked.sum())
+    if count <= 0 or n <= count:
+        return None, 1.0
+    mask = np.zeros(liked.size, dtype=bool)
+    mask[np.flatnonzero(liked.ravel())[rng.choice(n, size=count, replace=False)]] = True
+    return mask.reshape(liked.shape), count / n
 
 
 def sampled_columns(target: torch.Tensor, counts: np.ndarray, size: int, rng, targets_drawn: bool = True,

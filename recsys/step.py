@@ -13,7 +13,7 @@ import torch
 from recsys.config import TrainConfig
 from recsys.devices import autocast
 from recsys.fused_softmax import unlikelihood
-from recsys.losses import next_item_loss
+from recsys.losses import TextRows, next_item_loss, text_rows
 from recsys.model import ItemTower
 from recsys.sequences import Examples
 from recsys.softmax import StepItems, down_loss, step_scores
@@ -39,12 +39,17 @@ def train_step(step_loss: torch.nn.Module, optim, ex: Examples, batch: np.ndarra
     pad = int(step_loss_model(step_loss).n_items)
     history = drop_history(ex.history[batch], config.history_dropout, pad, rng)  # whole batch: same draws on all
     target, weight, totals = ex.target[batch], ex.weight[batch], None
+    text, probability = None, 1.0  # the text-only loss's rows, drawn on the whole batch too (none: every row)
+    if config.text_loss_rows > 0 and config.text_loss_weight > 0:
+        text, probability = text_rows((target != pad) & (weight > 0), config.text_loss_rows, rng)
     if shard is not None:
         totals = batch_totals(target, weight, pad, shard.world)
         rows = np.array_split(np.arange(len(batch)), shard.world)[shard.rank]
         history, target, weight = history[rows], target[rows], weight[rows]
+        text = None if text is None else text[rows]
+    text = None if text is None else TextRows(torch.from_numpy(text).to(device), probability)
     loss = step_loss(torch.from_numpy(history).to(device), torch.from_numpy(target).to(device),
-                     torch.from_numpy(weight).to(device), downs, config, device, rng, totals)
+                     torch.from_numpy(weight).to(device), downs, config, device, rng, totals, text)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
@@ -133,9 +138,12 @@ class StepLoss(torch.nn.Module):
 
     def forward(self, history: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
                 downs: tuple[Examples, Examples], config: TrainConfig, device, rng,
-                totals: BatchTotals | None = None) -> torch.Tensor:
+                totals: BatchTotals | None = None, text: TextRows | None = None) -> torch.Tensor:
+        """text: the rows the text-only loss is on (TrainConfig.text_loss_rows), over history's shape of targets."""
         model = self.model
         with autocast(device, config.precision):
+            if text is not None and target.dim() == 2:  # the attention model's rows: its targets that are not padding
+                text = TextRows(text.mask[target != model.n_items], text.probability)
             users, target, weight = model.train_rows(history, target, weight)
             pool = None if totals is None else torch.from_numpy(totals.targets).to(device)
             items = StepItems(model)
@@ -144,7 +152,8 @@ class StepLoss(torch.nn.Module):
             loss = torch.zeros((), device=users.device)
             if bool(liked.any()):
                 loss = next_item_loss(users[liked], full.rows(liked), text_only.rows(liked), weight[liked],
-                                      config.text_loss_weight)
+                                      config.text_loss_weight,
+                                      None if text is None else TextRows(text.mask[liked], text.probability))
                 if totals is not None:  # a weighted mean over this shard -> its part of the batch's mean
                     loss = loss * (weight[liked].float().sum() / totals.liked * totals.world)
             if bool(disliked.any()):  # disliked steps inside attention windows

@@ -44,13 +44,14 @@ def one_process_group(tmp_path):
     dist.destroy_process_group()
 
 
-def _step_setup(kind: str, softmax_items: int):
+def _step_setup(kind: str, softmax_items: int, text_loss_rows: int = 0):
     rng = np.random.default_rng(5)
     text = rng.normal(size=(N_ITEMS, 12)).astype(np.float32)
     # fp32: this checks the shards' arithmetic; under bf16 autocast (CPUs with native bf16) each shard's smaller
     # matmuls round differently from the whole batch's (gradients differed by up to 1e-2 there)
     config = TrainConfig(kind=kind, dim=8, max_history=HISTORY, attention_dropout=0.0, history_dropout=0.4,
-                         softmax_items=softmax_items, feedback_weight=2.0, attention_heads=1, precision="fp32")
+                         softmax_items=softmax_items, feedback_weight=2.0, attention_heads=1, precision="fp32",
+                         text_loss_rows=text_loss_rows)
     seen = np.arange(N_ITEMS) % 7 != 0  # some items never seen in training: their ID-aware scores are -inf
     model = build_model(text, seen, config)
     model.target_counts = rng.integers(1, 20, N_ITEMS).astype(np.float64)
@@ -68,15 +69,18 @@ def _step_setup(kind: str, softmax_items: int):
     return model, config, examples, (downs, no_dislikes)
 
 
-@pytest.mark.parametrize("kind,softmax_items,rows", [("history", 2048, BATCH), ("history", 16, BATCH),
-                                                     ("attention", 2048, BATCH), ("attention", 16, BATCH),
-                                                     ("history", 2048, 1), ("attention", 16, 1)])
-def test_two_shards_of_a_step_give_the_single_process_gradient_and_loss(one_process_group, kind, softmax_items, rows):
+@pytest.mark.parametrize("kind,softmax_items,rows,text_loss_rows",
+                         [("history", 2048, BATCH, 0), ("history", 16, BATCH, 0), ("attention", 2048, BATCH, 0),
+                          ("attention", 16, BATCH, 0), ("history", 2048, 1, 0), ("attention", 16, 1, 0),
+                          ("history", 2048, BATCH, 5), ("attention", 16, BATCH, 7)])
+def test_two_shards_of_a_step_give_the_single_process_gradient_and_loss(one_process_group, kind, softmax_items, rows,
+                                                                        text_loss_rows):
     """Each worker scores its half of the batch (history dropout and sampled columns drawn for the whole batch);
     DDP averages the two gradients: that mean is the one-process gradient, and the all-reduced losses sum to its
     loss. softmax_items 16 < 40 items: the sampled softmax, whose columns come from the whole batch's targets.
-    rows 1: the second worker's share is empty (an epoch's last batch can be that small)."""
-    model, config, examples, downs = _step_setup(kind, softmax_items)
+    rows 1: the second worker's share is empty (an epoch's last batch can be that small). text_loss_rows: the
+    text-only loss's rows are drawn for the whole batch too, and each shard weighs them by the batch's odds."""
+    model, config, examples, downs = _step_setup(kind, softmax_items, text_loss_rows)
     batch = np.arange(rows)
     tap = GradientTap(model.parameters())
     single = train_step(StepLoss(model), tap, examples, batch, downs, config, "cpu", np.random.default_rng(9))

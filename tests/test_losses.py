@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
-from recsys.losses import sampled_columns
+from recsys.fused_softmax import Scores
+from recsys.losses import TextRows, next_item_loss, sampled_columns, text_rows
 
 
 class FixedDraws:
@@ -101,3 +104,59 @@ def test_targets_that_are_not_draws_are_columns_for_certain_in_every_row():
     assert candidates.tolist() == [0, 1, 3] and columns.tolist() == [0, 1]
     p3 = 1 - 0.5 ** 1  # one draw from q: the two down items are not draws
     np.testing.assert_allclose(correction.numpy(), [0.0, 0.0, -math.log(p3)], rtol=1e-6)
+
+
+def test_text_rows_draw_a_fixed_count_of_liked_targets_and_say_their_odds():
+    liked = np.array([[True, False, True, True], [False, True, True, False], [True, True, False, True]])
+    mask, probability = text_rows(liked, 3, np.random.default_rng(4))
+    again, _ = text_rows(liked, 3, np.random.default_rng(4))
+    assert mask.shape == liked.shape and int(mask.sum()) == 3 and not (mask & ~liked).any()
+    assert probability == 3 / 8 and (mask == again).all()
+    draws = {tuple(np.flatnonzero(text_rows(liked, 3, np.random.default_rng(s))[0])) for s in range(40)}
+    assert len(draws) > 10  # a draw, not always the first liked targets
+
+
+@pytest.mark.parametrize("count,liked", [(0, 9), (9, 9), (12, 9)])
+def test_text_rows_are_every_row_when_no_fewer_are_asked_for_and_draw_nothing(count, liked):
+    rng = np.random.default_rng(2)
+    assert text_rows(np.ones(liked, bool), count, rng) == (None, 1.0)
+    assert rng.integers(10**9) == np.random.default_rng(2).integers(10**9)  # the run's draws are not moved
+
+
+def _text_loss_setup():
+    g = torch.Generator().manual_seed(0)
+    users = torch.randn(4, 3, generator=g)
+    full = Scores(torch.randn(6, 3, generator=g), torch.randn(6, generator=g), torch.tensor([0, 2, 5, 2]))
+    text = Scores(torch.randn(6, 3, generator=g), torch.randn(6, generator=g), torch.tensor([0, 2, 5, 2]))
+    return users, full, text, torch.tensor([1.0, 2.0, 0.5, 1.5])
+
+
+def test_the_text_loss_on_a_share_of_rows_is_their_sum_over_their_odds_and_unbiased():
+    """Horvitz-Thompson: sum over the drawn rows of weight x CE / (p x all rows' weight). Over every draw of 2 of
+    4 rows (each row in half of them), its mean is the text loss on all rows, exactly."""
+    users, full, text, weight = _text_loss_setup()
+    base = F.cross_entropy(users @ full.items.T + full.bias, full.target, reduction="none")
+    per_row = F.cross_entropy(users @ text.items.T + text.bias, text.target, reduction="none")
+    whole = next_item_loss(users, full, text, weight, 0.7)
+    expected = (weight * base).sum() / weight.sum() + 0.7 * (weight * per_row).sum() / weight.sum()
+    torch.testing.assert_close(whole, expected)
+    shares = []
+    for pair in itertools.combinations(range(4), 2):
+        mask = torch.zeros(4, dtype=torch.bool)
+        mask[list(pair)] = True
+        share = next_item_loss(users, full, text, weight, 0.7, TextRows(mask, 0.5))
+        torch.testing.assert_close(share, (weight * base).sum() / weight.sum()
+                                   + 0.7 * (weight * per_row)[mask].sum() / (0.5 * weight.sum()))
+        shares.append(share)
+    torch.testing.assert_close(torch.stack(shares).mean(), whole)
+
+
+def test_the_text_loss_on_a_share_of_rows_trains_the_users_of_those_rows_only_through_it():
+    users, full, text, weight = _text_loss_setup()
+    mask = torch.tensor([True, False, False, True])
+    users = users.clone().requires_grad_()
+    next_item_loss(users, Scores(full.items, full.bias, full.target), text, weight, 1.0, TextRows(mask, 0.5)).backward()
+    with_text = users.grad.clone()
+    users.grad = None
+    next_item_loss(users, full, text, weight, 0.0).backward()  # the full scores' part alone
+    assert torch.allclose(with_text[~mask], users.grad[~mask]) and not torch.allclose(with_text[mask], users.grad[mask])

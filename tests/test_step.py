@@ -108,3 +108,45 @@ def test_a_lazy_optimiser_steps_the_shared_id_part_with_the_own_parts():
     sparse = make_optimiser(m, TrainConfig()).optimisers[1].param_groups[0]["params"]
     assert [p is q for p, q in zip(sparse, (m.in_id.weight, m.out_id.weight, m.shared_id.weight, m.bias.weight))] \
         == [True] * 4 and len(sparse) == 4
+
+
+def test_an_attention_steps_text_rows_are_the_positions_its_mask_names():
+    """A (users x positions) mask of the text-only loss's rows (TrainConfig.text_loss_rows) picks those positions:
+    the text part moves with the masked position's target and with no other position's."""
+    from recsys.attention import SequenceModel
+    from recsys.losses import TextRows
+    torch.manual_seed(0)
+    model = SequenceModel(np.random.default_rng(0).normal(size=(7, 5)).astype(np.float32), np.ones(7, bool), 8, 4,
+                          use_item_ids=True, blocks=1, heads=2, dropout=0.0, id_init=0.3).eval()
+    on, off = (TrainConfig(dim=8, max_history=4, batch_size=2, history_dropout=0.0, text_loss_weight=w)
+               for w in (1.0, 0.0))
+    history = torch.tensor([[7, 0, 1, 2], [3, 4, 5, 6]])
+    mask = torch.zeros(2, 4, dtype=torch.bool)
+    mask[1, 2] = True
+
+    def text_part(target: list[list[int]]) -> float:
+        args = (history, torch.tensor(target), torch.ones(2, 4), (NO_DOWNS, NO_DOWNS))
+        with torch.no_grad():
+            return float(StepLoss(model)(*args, on, "cpu", np.random.default_rng(0), None, TextRows(mask, 0.5))
+                         - StepLoss(model)(*args, off, "cpu", np.random.default_rng(0)))
+
+    base = text_part([[7, 1, 2, 3], [4, 5, 6, 0]])
+    assert base > 0
+    assert text_part([[7, 1, 2, 5], [4, 5, 6, 0]]) == pytest.approx(base, abs=1e-6)  # another user's position
+    assert text_part([[7, 1, 2, 3], [4, 5, 6, 2]]) == pytest.approx(base, abs=1e-6)  # the same user's next one
+    assert abs(text_part([[7, 1, 2, 3], [4, 5, 1, 0]]) - base) > 1e-3  # the masked position's target
+
+
+def test_no_rows_are_drawn_for_a_text_loss_that_is_off():
+    """text_loss_rows with text_loss_weight 0 draws nothing: the run's random stream is the one without it."""
+    model, draws = _model(False), []
+    config = TrainConfig(**{**SAMPLED.to_dict(), "text_loss_weight": 0.0, "text_loss_rows": 2,
+                            "softmax_items": N, "text_softmax_items": N})
+    items = np.arange(7, dtype=np.int64)
+    examples = Examples(np.stack([items[[0, 1, 2]]] * 4), items[3:7], np.ones(4, np.float32))
+    for rows in (2, 0):
+        rng = np.random.default_rng(5)
+        train_step(StepLoss(model), make_optimiser(model, config), examples, np.arange(4), (NO_DOWNS, NO_DOWNS),
+                   TrainConfig(**{**config.to_dict(), "text_loss_rows": rows}), "cpu", rng)
+        draws.append(rng.random())
+    assert draws[0] == draws[1]
