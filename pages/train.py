@@ -31,6 +31,12 @@ with st.expander("Training settings", expanded=not service.job().active):
     use_ids = c1.toggle("Learn per-item vectors", D.use_item_ids, help="Learns taste the text does not show (warm items).")
     text_w = c2.number_input("Cold-item text loss weight", 0.0, 5.0, D.text_loss_weight,
                              help="Keeps the text path strong so brand-new items rank well.")
+    text_rows = c2.number_input("Cold-item text loss on rows per step (0 = all)", 0, 100_000, D.text_loss_rows, 256,
+                                key="text_loss_rows",
+                                help="A faster round on a large catalog: the text-only loss on this many of a step's "
+                                     "targets, drawn at random. On MovieLens (9k items) 512 made training ~30% faster; "
+                                     "warm and new-item rankings were level within the noise, new items slightly "
+                                     "worse on most seeds. 0 (the default): every target.")
     fb_w = c3.number_input("Weight of one thumb", 0.0, 20.0, D.feedback_weight, help="Relative to one logged interaction.")
     tuning = c1.selectbox("Also tune the language model", ENCODER_TUNINGS, key="encoder_tuning",
                           help="lora/full: on (history -> next item) text pairs before the first stage; slow on CPU "
@@ -99,7 +105,8 @@ with st.expander("Training settings", expanded=not service.job().active):
             st.text(f"Positives this round will use: {service.positives_rule(positives).describe()}")
         config = TrainConfig(dim=dim, max_history=max_history, max_seconds=float(max_seconds) or None,
                              use_item_ids=use_ids, kind=kind, positives=positives,
-                             text_loss_weight=text_w, feedback_weight=fb_w, encoder_tuning=tuning,
+                             text_loss_weight=text_w, text_loss_rows=int(text_rows), feedback_weight=fb_w,
+                             encoder_tuning=tuning,
                              encoder_model=encoder_model.strip() or D.encoder_model,
                              encoder_pairs=int(pairs), history_dropout=float(dropout),
                              average_epochs=float(average),
