@@ -33,9 +33,9 @@ class TrainConfig:
     text_loss_weight: float = 1.0  # a text-only loss keeps the adapter good for cold (new) items
     # Training targets per step the text-only loss is computed on, drawn at random (0: all). That loss scores every
     # item (up to text_softmax_items) for its rows, so on ml-latest-small it is about two thirds of a step's matmuls.
-    # 512, an opt-in for slow CPUs, trains ~1.5x the examples/s there; referee, seeds 0-2 on two CPUs (default ->
-    # 512): warm NDCG@10 0.0743 -> 0.0768, cold 0.0691 -> 0.0676 (lower on 5 of 6 seed pairs), within the noise
-    # (README, "The text-only loss on a share of the rows").
+    # 512, an opt-in for slow CPUs, trains ~1.5x the examples/s there; referee, eight seed pairs on two CPUs
+    # (default -> 512): warm NDCG@10 0.0748 -> 0.0752, cold 0.0685 -> 0.0682, level (README, "The text-only loss on a
+    # share of the rows"). Not the default: 512 is one catalog's number, and no rule by scale has been measured.
     text_loss_rows: int = 0
     # A new item (never trained on) gets the similarity-weighted mean ID residual of this many nearest seen items in
     # text space (neighbours.py); -1: the count leave-one-out on seen items predicts best, none if none helps; 0: off.
