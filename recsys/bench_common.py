@@ -29,13 +29,17 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
 def training_rows(label: str, version, n_items: int, rows: list) -> None:
     """Examples/s of a round and the share of the matmul peak that its softmax matmuls alone account for:
     per target, (columns x dim) multiply-adds forward, twice that backward, and the same for the text-only scores
-    (every item up to text_softmax_items, on the share of the targets that text_loss_rows draws)."""
+    (every item up to text_softmax_items, on the share of the targets that text_loss_rows draws, by scale by
+    default: softmax.rows_by_scale)."""
     from recsys.config import TrainConfig
+    from recsys.softmax import rows_by_scale
     config, m = TrainConfig.from_saved(version.config), version.metrics
     rate = m.train_examples_per_s or 0.0
     columns = n_items if n_items <= config.softmax_items else config.softmax_items + config.batch_size
     text = n_items if n_items <= config.text_softmax_items else columns  # the text-only scores: every item, or sampled
-    drawn = min(1.0, config.text_loss_rows / config.batch_size) if config.text_loss_rows > 0 else 1.0
+    count = config.text_loss_rows if config.text_loss_rows >= 0 else \
+        rows_by_scale(n_items, n_items > config.softmax_items, config)
+    drawn = min(1.0, count / config.batch_size) if count > 0 else 1.0
     flops = 6 * config.dim * (columns + (text * drawn if config.text_loss_weight > 0 else 0))
     peak = next((float(v) for a, w, v in rows if w.startswith("machine fp32 matmul peak")), None)
     share = f", ~{rate * flops / 1e9 / peak:.0%} of the matmul peak in the softmax" if peak else ""

@@ -125,7 +125,7 @@ def _fit_metrics(fit) -> dict:
             "kind": fit.kind, "kind_reason": fit.kind_reason, "positives": PositiveRule(**fit.positives).describe(),
             "train_examples": fit.examples, "train_examples_per_s": fit.examples_per_s,
             "final_loss": fit.losses[-1] if fit.losses else None, "new_items": fit.new_items,
-            "kind_seconds": fit.kind_seconds}
+            "kind_seconds": fit.kind_seconds, "text_loss_rows": fit.text_rows}
 
 
 def _activation(ws: Workspace, previous: str | None, fit, dataset: Dataset, config: TrainConfig, metrics: dict,

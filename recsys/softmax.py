@@ -64,6 +64,27 @@ def sampled(model: ItemTower, config: TrainConfig) -> bool:
     return model.target_counts is not None and (model.target_counts > 0).sum() > config.softmax_items
 
 
+def text_row_count(model: ItemTower, config: TrainConfig) -> int:
+    """How many of a step's targets the text-only loss is on, drawn at random (0: every one): TrainConfig's
+    text_loss_rows, or with -1 by the catalog's size (rows_by_scale)."""
+    if config.text_loss_rows >= 0:
+        return config.text_loss_rows
+    return rows_by_scale(model.n_items, sampled(model, config), config)
+
+
+def rows_by_scale(n_items: int, full_sampled: bool, config: TrainConfig) -> int:
+    """The text-only loss's rows by the catalog's size (0: every row). Where the full scores sample their columns
+    (over softmax_items seen items) but the text-only scores still cover every item (up to text_softmax_items), a
+    text-only row costs n_items / softmax_items times a full one, and that loss becomes most of a step. On
+    batch_size x softmax_items / n_items rows it scores as many (row, item) pairs as the sampled columns do; with
+    its Horvitz-Thompson weights (losses.text_rows) its expectation is the every-row loss. Every row where both
+    paths are full (the whole catalog fits the full softmax) or both sampled (their columns are the same)."""
+    if not full_sampled or n_items > config.text_softmax_items or config.text_loss_weight <= 0:
+        return 0
+    rows = -(-config.batch_size * config.softmax_items // n_items)
+    return 0 if rows >= config.batch_size else rows
+
+
 def down_loss(items: StepItems, downs: Examples, device, rng, config: TrainConfig) -> torch.Tensor:
     """Unlikelihood of a sample of thumbs-down (or disliked) items: over every item, or, where even the text path
     samples its columns (catalogs above text_softmax_items), over the down items plus the same kind of corrected

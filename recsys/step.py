@@ -16,7 +16,7 @@ from recsys.fused_softmax import unlikelihood
 from recsys.losses import TextRows, next_item_loss, text_rows
 from recsys.model import ItemTower
 from recsys.sequences import Examples
-from recsys.softmax import StepItems, down_loss, step_scores
+from recsys.softmax import StepItems, down_loss, step_scores, text_row_count
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,14 @@ def train_step(step_loss: torch.nn.Module, optim, ex: Examples, batch: np.ndarra
     """One optimiser step: the next-item loss on the batch, plus the unlikelihood of thumbs-down items
     (x feedback_weight) and of disliked interactions (a low rating; x 1), each on a sample per step.
     step_loss: a StepLoss (or its DDP wrapper); with a shard, this worker's share of the batch's rows."""
-    pad = int(step_loss_model(step_loss).n_items)
+    model = step_loss_model(step_loss)
+    pad = int(model.n_items)
     history = drop_history(ex.history[batch], config.history_dropout, pad, rng)  # whole batch: same draws on all
     target, weight, totals = ex.target[batch], ex.weight[batch], None
     text, probability = None, 1.0  # the text-only loss's rows, drawn on the whole batch too (none: every row)
-    if config.text_loss_rows > 0 and config.text_loss_weight > 0:
-        text, probability = text_rows((target != pad) & (weight > 0), config.text_loss_rows, rng)
+    count = text_row_count(model, config)
+    if count > 0 and config.text_loss_weight > 0:
+        text, probability = text_rows((target != pad) & (weight > 0), count, rng)
     if shard is not None:
         totals = batch_totals(target, weight, pad, shard.world)
         rows = np.array_split(np.arange(len(batch)), shard.world)[shard.rank]

@@ -40,6 +40,7 @@ from recsys.sequences import (
     user_values,
 )
 from recsys.serving import ServingModel
+from recsys.softmax import text_row_count
 from recsys.spectrum import item_spectrum
 from recsys.step import Shard, StepLoss, lazy_ids, make_optimiser, train_step
 
@@ -62,6 +63,7 @@ class FitResult:
     curve: tuple[Check, ...] = ()  # every validation check, in order
     new_items: dict = field(default_factory=dict)  # how never-trained items were placed (neighbours.NeighbourFit)
     kind_seconds: dict = field(default_factory=dict)  # wall seconds each kind took to train (kinds.fit_model)
+    text_rows: int = 0  # the targets per step the text-only loss was on (0: every one; softmax.text_row_count)
 
 
 def feedback_examples(feedback: pd.DataFrame, sequences: dict[str, np.ndarray], item_ids: np.ndarray,
@@ -119,7 +121,7 @@ def fit_adapter(text: np.ndarray, item_ids: np.ndarray, train: pd.DataFrame, fee
                                       (examples.history, downs.history, dislikes.history), counts, config, shard)
     return FitResult(served, round(epochs, 2), stopper.best, targets, epochs * targets / elapsed,
                      tuple(state.losses), state.stop or "epochs", tuple(val_users), config.kind, "", rule.to_dict(),
-                     tuple(stopper.curve), placed.to_dict())
+                     tuple(stopper.curve), placed.to_dict(), text_rows=text_row_count(model, config))
 
 
 def _id_start(sequences: dict[str, np.ndarray], weights: dict[str, np.ndarray], val_users: list[str], n_items: int,

@@ -150,3 +150,22 @@ def test_no_rows_are_drawn_for_a_text_loss_that_is_off():
                    TrainConfig(**{**config.to_dict(), "text_loss_rows": rows}), "cpu", rng)
         draws.append(rng.random())
     assert draws[0] == draws[1]
+
+
+def test_by_scale_a_step_draws_the_rules_rows_and_none_on_a_full_softmax():
+    """text_loss_rows -1 (the default) is the same step, loss and random stream as the count softmax.rows_by_scale
+    gives: ceil(4 x 16 / 60) = 2 of the 4 targets where the full scores sample 16 columns of 60 items; with every
+    item in the full softmax, the every-row step."""
+    items = np.arange(7, dtype=np.int64)
+    examples = Examples(np.stack([items[[0, 1, 2]]] * 4), items[3:7], np.ones(4, np.float32))
+
+    def run(softmax_items: int, rows: int) -> tuple[float, float]:
+        model, rng = _model(False), np.random.default_rng(5)
+        config = TrainConfig(**{**SAMPLED.to_dict(), "softmax_items": softmax_items, "text_softmax_items": N,
+                                "text_loss_rows": rows})
+        loss = train_step(StepLoss(model), make_optimiser(model, config), examples, np.arange(4),
+                          (NO_DOWNS, NO_DOWNS), config, "cpu", rng)
+        return loss, rng.random()
+
+    assert run(16, -1) == run(16, 2) != run(16, 0)
+    assert run(N, -1) == run(N, 0) != run(N, 2)
