@@ -33,11 +33,11 @@ with st.expander("Training settings", expanded=not service.job().active):
                              help="Keeps the text path strong so brand-new items rank well.")
     text_rows = c2.number_input("Cold-item text loss on rows per step (-1 = by catalog size, 0 = all)", -1, 100_000,
                                 D.text_loss_rows, key="text_loss_rows",
-                                help="The text-only loss scores every item for its rows; on a catalog above 2,048 "
-                                     "items it is on this many of a step's targets, drawn at random. -1 (the "
-                                     "default): batch x 2,048 / items (460 on ml-latest-small's 9,125 movies, about "
-                                     "1.5x the examples/s with rankings level over seeds); every target on "
-                                     "smaller catalogs. 0: every target.")
+                                help="A faster round on a catalog above 2,048 items: the text-only loss (it "
+                                     "scores every item for its rows) on this many of a step's targets, drawn at "
+                                     "random. -1: by the catalog's size, batch x 2,048 / items (460 on "
+                                     "ml-latest-small's 9,125 movies: ~28% faster, warm rankings ~0.003 NDCG@10 "
+                                     "lower over five seeds, new items level). 0 (the default): every target.")
     fb_w = c3.number_input("Weight of one thumb", 0.0, 20.0, D.feedback_weight, help="Relative to one logged interaction.")
     tuning = c1.selectbox("Also tune the language model", ENCODER_TUNINGS, key="encoder_tuning",
                           help="lora/full: on (history -> next item) text pairs before the first stage; slow on CPU "

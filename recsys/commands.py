@@ -116,6 +116,10 @@ def cmd_train(args: argparse.Namespace) -> int:
          f"{extra.get('activation', '')}")
     if extra.get("new_items"):
         _say(f"new items: {extra['new_items']['summary']}")
+    if extra.get("text_loss_rows"):
+        how = "by the catalog's size" if config.text_loss_rows < 0 else "as text_loss_rows sets"
+        _say(f"text-only loss: on {extra['text_loss_rows']:,} of a step's {config.batch_size:,} targets, drawn at "
+             f"random ({how})")
     if extra.get("rerank"):
         _say(extra["rerank"]["summary"])
     if extra.get("align_summary"):

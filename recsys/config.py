@@ -34,11 +34,12 @@ class TrainConfig:
     # Training targets per step the text-only loss is computed on, drawn at random (0: all; -1: by the catalog's
     # size, softmax.rows_by_scale). That loss scores every item (up to text_softmax_items) for its rows, while the
     # full scores sample softmax_items columns above that many seen items. By scale it is on batch_size x
-    # softmax_items / n_items rows, as many (row, item) pairs as the sampled columns: 460 of 2,048 on
-    # ml-latest-small's 9,125 items, where every row was two thirds of a step's matmuls; every row where both
-    # paths are full (the demo's 1,600 items) or both sampled. A fixed 512 there was level with every row over
-    # eight seed pairs on two CPUs, ~1.5x the examples/s (README, "The text-only loss on a share of the rows").
-    text_loss_rows: int = -1
+    # softmax_items / n_items rows, as many (row, item) pairs as the sampled columns (460 of 2,048 on
+    # ml-latest-small's 9,125 items, where every row is two thirds of a step's matmuls); every row where both paths
+    # are full or both sampled. An opt-in: on ml-latest-small (referee, Zen 4, seeds 0-4) it trained ~28% faster
+    # but warm NDCG@10 fell 0.0758 -> 0.0732 (per user -0.0026 +- 0.0022; a fixed 512: -0.0024 +- 0.0021), cold
+    # level (README, "The text-only loss on a share of the rows").
+    text_loss_rows: int = 0
     # A new item (never trained on) gets the similarity-weighted mean ID residual of this many nearest seen items in
     # text space (neighbours.py); -1: the count leave-one-out on seen items predicts best, none if none helps; 0: off.
     new_item_neighbours: int = -1
@@ -170,12 +171,11 @@ class TrainConfig:
         neighbours with their text alone, and those saved before checks counted examples once per epoch, and those
         saved before a "not rated" value was set aside with every rating on the scale, and those saved before
         the ID vectors' spectral start with ID vectors starting at zero, and those saved before shared ID parts
-        with two separate ID tables, and those saved before the text-only loss's rows were set with it on every
-        row."""
+        with two separate ID tables."""
         trained = "dim" in saved  # an untuned version saves no settings: today's defaults apply to it
         old = {"history_dropout": 0.0, "positives": {"min_rating": None}, "softmax_items": 10**9,
                "average_epochs": 0.0, "new_item_neighbours": 0, "check_examples": 10**12,
-               "spectral_rank": 0, "shared_ids": False, "text_loss_rows": 0} if trained else {}
+               "spectral_rank": 0, "shared_ids": False} if trained else {}
         if trained:  # floors saved in steps and one rate for both kinds, as trained then (the defaults then)
             saved = _renamed({"batch_size": 1024, "lr": 5e-3, **saved})
         known = {**old, **{k: v for k, v in saved.items() if k in cls.__dataclass_fields__}}

@@ -464,6 +464,8 @@ def test_train_page_sends_the_weight_averaging_horizon_into_the_settings(home):
 
 def test_train_page_sends_the_text_loss_rows_into_the_settings(home):
     at = app("pages/train.py")
-    assert json.loads(at.code[0].value)["text_loss_rows"] == -1
+    assert json.loads(at.code[0].value)["text_loss_rows"] == 0
+    at.number_input(key="text_loss_rows").set_value(-1).run()
+    assert not at.exception and json.loads(at.code[0].value)["text_loss_rows"] == -1
     at.number_input(key="text_loss_rows").set_value(512).run()
     assert not at.exception and json.loads(at.code[0].value)["text_loss_rows"] == 512

@@ -22,8 +22,8 @@ def _row(n_items: int, **settings) -> str:
 
 @pytest.mark.parametrize(("n_items", "settings", "share"), [
     # 6 x dim 128 x (4,096 sampled full columns + 9,216 text columns) x 10,000/s = 102 GFLOP/s of 200
-    (9_216, {"text_loss_rows": 0}, 51),
-    (9_216, {}, 24),  # by scale: 456 of 2,048 rows (2,048 x 2,048 / 9,216), so 4,096 + 2,052 columns
+    (9_216, {}, 51),
+    (9_216, {"text_loss_rows": -1}, 24),  # by scale: 456 of 2,048 rows (2,048 x 2,048 / 9,216): 4,096 + 2,052 columns
     (9_216, {"text_loss_rows": 512}, 25),  # a quarter of the 2,048 targets: 4,096 + 2,304 columns
     (9_216, {"text_loss_rows": 4_096}, 51),  # more rows than a batch has: every row
     (9_216, {"text_loss_weight": 0.0}, 16),  # no text-only scores

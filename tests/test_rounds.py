@@ -48,6 +48,7 @@ def test_a_round_writes_an_immutable_version_with_config_metrics_and_safetensors
     assert [stage for stage, _ in stages] == ["load", "train", "save"]
     assert all(value >= 0 for _, value in stages) and sum(value for _, value in stages) <= metrics.seconds + 0.5
     assert sorted(metrics.extra["kind_seconds"]) == ["attention", "history"]  # auto: both kinds trained
+    assert metrics.extra["text_loss_rows"] == 0  # the text-only loss on every row (softmax.text_row_count)
 
 
 def test_a_second_round_reencodes_nothing_and_reports_on_feedback(ws, fake_encoder):

@@ -35,7 +35,7 @@ def _model(n_items: int, seen: int) -> HistoryModel:
 
 def test_a_set_count_wins_and_by_scale_reads_the_models_seen_items():
     small = {"softmax_items": 16, "batch_size": 32}
-    assert text_row_count(_model(60, 60), TrainConfig(**small)) == 9  # ceil(32 x 16 / 60)
-    assert text_row_count(_model(60, 16), TrainConfig(**small)) == 0  # 16 seen items: full softmax
-    assert text_row_count(_model(60, 60), TrainConfig(**small, text_loss_rows=0)) == 0
+    assert text_row_count(_model(60, 60), TrainConfig(**small, text_loss_rows=-1)) == 9  # ceil(32 x 16 / 60)
+    assert text_row_count(_model(60, 16), TrainConfig(**small, text_loss_rows=-1)) == 0  # 16 seen: full softmax
+    assert text_row_count(_model(60, 60), TrainConfig(**small)) == 0  # the default: every row
     assert text_row_count(_model(60, 16), TrainConfig(**small, text_loss_rows=5)) == 5

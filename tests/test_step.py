@@ -153,7 +153,7 @@ def test_no_rows_are_drawn_for_a_text_loss_that_is_off():
 
 
 def test_by_scale_a_step_draws_the_rules_rows_and_none_on_a_full_softmax():
-    """text_loss_rows -1 (the default) is the same step, loss and random stream as the count softmax.rows_by_scale
+    """text_loss_rows -1 (by scale) is the same step, loss and random stream as the count softmax.rows_by_scale
     gives: ceil(4 x 16 / 60) = 2 of the 4 targets where the full scores sample 16 columns of 60 items; with every
     item in the full softmax, the every-row step."""
     items = np.arange(7, dtype=np.int64)

@@ -81,6 +81,22 @@ def test_with_both_softmax_paths_sampled_tuning_still_learns_the_taste_and_thumb
     assert rank_q0(pushed) > rank_q0(model) + 1  # thumbs-downs sink the item for those users
 
 
+def test_by_scale_the_text_only_loss_is_on_a_share_of_the_rows_and_tuning_still_learns_the_taste():
+    """40 items, 16 sampled columns, 64 rows a step: the text-only loss on ceil(64 x 16 / 40) = 26 rows, reported."""
+    df, ids, text = pair_world(n_users=300, pairs=20)
+    config = TrainConfig(**{**FAST.to_dict(), "softmax_items": 16, "epochs": 40, "text_loss_rows": -1})
+    result = fit_adapter(text, ids, df, NO_FEEDBACK, config)
+    assert result.text_rows == 26
+    model = result.model
+    found = 0
+    for k in range(20):
+        scores = model.item_out @ model.user_vector(np.array([k])) + model.item_bias
+        scores[k] = -np.inf
+        found += ids[int(np.argmax(scores))] == f"q{k}"
+    assert found == 20
+    assert fit_adapter(text, ids, df, NO_FEEDBACK, replace(config, text_loss_rows=0, epochs=1)).text_rows == 0
+
+
 def test_above_text_softmax_items_the_text_scores_share_the_sampled_columns():
     import torch
 
