@@ -35,7 +35,7 @@ with st.expander("Training settings", expanded=not service.job().active):
                                 D.text_loss_rows, key="text_loss_rows",
                                 help="A faster round on a catalog above 2,048 items: the text-only loss (it "
                                      "scores every item for its rows) on this many of a step's targets, drawn at "
-                                     "random. -1: by the catalog's size, batch x 2,048 / items (460 on "
+                                     "random. -1: by the catalog's size, batch x softmax_items / items (460 on "
                                      "ml-latest-small's 9,125 movies: ~28% faster, warm rankings ~0.003 NDCG@10 "
                                      "lower over five seeds, new items level). 0 (the default): every target.")
     fb_w = c3.number_input("Weight of one thumb", 0.0, 20.0, D.feedback_weight, help="Relative to one logged interaction.")

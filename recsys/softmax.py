@@ -66,9 +66,11 @@ def sampled(model: ItemTower, config: TrainConfig) -> bool:
 
 def text_row_count(model: ItemTower, config: TrainConfig) -> int:
     """How many of a step's targets the text-only loss is on, drawn at random (0: every one): TrainConfig's
-    text_loss_rows, or with -1 by the catalog's size (rows_by_scale)."""
+    text_loss_rows, or with -1 by the catalog's size (rows_by_scale); 0 also when there is no text-only loss or
+    the count is a whole batch's."""
     if config.text_loss_rows >= 0:
-        return config.text_loss_rows
+        off = config.text_loss_weight <= 0 or config.text_loss_rows >= config.batch_size
+        return 0 if off else config.text_loss_rows
     return rows_by_scale(model.n_items, sampled(model, config), config)
 
 

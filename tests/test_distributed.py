@@ -51,7 +51,7 @@ def _step_setup(kind: str, softmax_items: int, text_loss_rows: int = 0):
     # matmuls round differently from the whole batch's (gradients differed by up to 1e-2 there)
     config = TrainConfig(kind=kind, dim=8, max_history=HISTORY, attention_dropout=0.0, history_dropout=0.4,
                          softmax_items=softmax_items, feedback_weight=2.0, attention_heads=1, precision="fp32",
-                         text_loss_rows=text_loss_rows)
+                         text_loss_rows=text_loss_rows, batch_size=BATCH)  # by scale (-1): ceil(24 x 16 / 40) = 10
     seen = np.arange(N_ITEMS) % 7 != 0  # some items never seen in training: their ID-aware scores are -inf
     model = build_model(text, seen, config)
     model.target_counts = rng.integers(1, 20, N_ITEMS).astype(np.float64)
@@ -72,7 +72,7 @@ def _step_setup(kind: str, softmax_items: int, text_loss_rows: int = 0):
 @pytest.mark.parametrize("kind,softmax_items,rows,text_loss_rows",
                          [("history", 2048, BATCH, 0), ("history", 16, BATCH, 0), ("attention", 2048, BATCH, 0),
                           ("attention", 16, BATCH, 0), ("history", 2048, 1, 0), ("attention", 16, 1, 0),
-                          ("history", 2048, BATCH, 5), ("attention", 16, BATCH, 7)])
+                          ("history", 2048, BATCH, 5), ("attention", 16, BATCH, 7), ("history", 16, BATCH, -1)])
 def test_two_shards_of_a_step_give_the_single_process_gradient_and_loss(one_process_group, kind, softmax_items, rows,
                                                                         text_loss_rows):
     """Each worker scores its half of the batch (history dropout and sampled columns drawn for the whole batch);

@@ -10,7 +10,8 @@ from recsys.softmax import rows_by_scale, text_row_count
 
 
 @pytest.mark.parametrize(("n_items", "full_sampled", "settings", "rows"), [
-    (9_742, True, {}, 431),  # ml-latest-small's catalog: ceil(2,048 x 2,048 / 9,742)
+    (9_125, True, {}, 460),  # ml-latest-small's catalog: ceil(2,048 x 2,048 / 9,125)
+    (9_742, True, {}, 431),
     (9_216, True, {}, 456),
     (50_000, True, {}, 84),  # the text-only scores' last full size
     (50_001, True, {}, 0),  # above it both paths sample the same columns: every row
@@ -39,3 +40,5 @@ def test_a_set_count_wins_and_by_scale_reads_the_models_seen_items():
     assert text_row_count(_model(60, 16), TrainConfig(**small, text_loss_rows=-1)) == 0  # 16 seen: full softmax
     assert text_row_count(_model(60, 60), TrainConfig(**small)) == 0  # the default: every row
     assert text_row_count(_model(60, 16), TrainConfig(**small, text_loss_rows=5)) == 5
+    assert text_row_count(_model(60, 60), TrainConfig(**small, text_loss_rows=32)) == 0  # a whole batch
+    assert text_row_count(_model(60, 60), TrainConfig(**small, text_loss_rows=5, text_loss_weight=0.0)) == 0
