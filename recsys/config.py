@@ -38,7 +38,8 @@ class TrainConfig:
     # ml-latest-small's 9,125 items, where every row is two thirds of a step's matmuls); every row where both paths
     # are full or both sampled. An opt-in: on ml-latest-small (referee, Zen 4, seeds 0-4) it trained ~28% faster
     # but warm NDCG@10 fell 0.0758 -> 0.0732 (per user -0.0026 +- 0.0022; a fixed 512: -0.0024 +- 0.0021), cold
-    # level (README, "The text-only loss on a share of the rows").
+    # level; on a 10,000-book synthetic demo catalog warm -0.0028 +- 0.0012, cold level (README, "The text-only
+    # loss on a share of the rows").
     text_loss_rows: int = 0
     # A new item (never trained on) gets the similarity-weighted mean ID residual of this many nearest seen items in
     # text space (neighbours.py); -1: the count leave-one-out on seen items predicts best, none if none helps; 0: off.
