@@ -29,8 +29,8 @@ def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
 def training_rows(label: str, version, n_items: int, rows: list) -> None:
     """Examples/s of a round and the share of the matmul peak that its softmax matmuls alone account for:
     per target, (columns x dim) multiply-adds forward, twice that backward, and the same for the text-only scores
-    (every item up to text_softmax_items, on the share of the targets that text_loss_rows draws, by scale by
-    default: softmax.rows_by_scale)."""
+    (every item up to text_softmax_items, on the share of the targets that text_loss_rows draws; -1: by the
+    catalog's size, softmax.rows_by_scale)."""
     from recsys.config import TrainConfig
     from recsys.softmax import rows_by_scale
     config, m = TrainConfig.from_saved(version.config), version.metrics
