@@ -61,17 +61,22 @@ def test_tuning_learns_a_taste_that_the_text_does_not_show():
     assert result.losses[-1] < result.losses[0]
 
 
+def partners_found(model, ids: np.ndarray, pairs: int) -> int:
+    """How many p_k users (history [p_k]) get q_k as their top item, p_k itself left out."""
+    found = 0
+    for k in range(pairs):
+        scores = model.item_out @ model.user_vector(np.array([k])) + model.item_bias
+        scores[k] = -np.inf
+        found += ids[int(np.argmax(scores))] == f"q{k}"
+    return found
+
+
 def test_with_both_softmax_paths_sampled_tuning_still_learns_the_taste_and_thumbs_down_still_push():
     df, ids, text = pair_world(n_users=300, pairs=20)
     config = TrainConfig(**{**FAST.to_dict(), "softmax_items": 16, "text_softmax_items": 16, "epochs": 40})
     result = fit_adapter(text, ids, df, NO_FEEDBACK, config)
     model = result.model
-    found = 0
-    for k in range(20):
-        scores = model.item_out @ model.user_vector(np.array([k])) + model.item_bias
-        scores[k] = -np.inf
-        found += ids[int(np.argmax(scores))] == f"q{k}"
-    assert found == 20 and result.losses[-1] < result.losses[0]
+    assert partners_found(model, ids, 20) == 20 and result.losses[-1] < result.losses[0]
     seqs = user_sequences(df, ids)
     users = [u for u in sorted(seqs) if 20 not in seqs[u]][:40]  # users whose history lacks p0's partner
     fb = pd.DataFrame({"user_id": users, "item_id": ["q0"] * len(users), "label": ["down"] * len(users)})
@@ -87,13 +92,7 @@ def test_by_scale_the_text_only_loss_is_on_a_share_of_the_rows_and_tuning_still_
     config = TrainConfig(**{**FAST.to_dict(), "softmax_items": 16, "epochs": 40, "text_loss_rows": -1})
     result = fit_adapter(text, ids, df, NO_FEEDBACK, config)
     assert result.text_rows == 26
-    model = result.model
-    found = 0
-    for k in range(20):
-        scores = model.item_out @ model.user_vector(np.array([k])) + model.item_bias
-        scores[k] = -np.inf
-        found += ids[int(np.argmax(scores))] == f"q{k}"
-    assert found == 20
+    assert partners_found(result.model, ids, 20) == 20
     assert fit_adapter(text, ids, df, NO_FEEDBACK, replace(config, text_loss_rows=0, epochs=1)).text_rows == 0
 
 
