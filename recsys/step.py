@@ -42,7 +42,7 @@ def train_step(step_loss: torch.nn.Module, optim, ex: Examples, batch: np.ndarra
     target, weight, totals = ex.target[batch], ex.weight[batch], None
     text, probability = None, 1.0  # the text-only loss's rows, drawn on the whole batch too (none: every row)
     count = text_row_count(model, config)
-    if count > 0 and config.text_loss_weight > 0:
+    if count > 0:  # (0 also when the text-only loss is off: text_row_count)
         text, probability = text_rows((target != pad) & (weight > 0), count, rng)
     if shard is not None:
         totals = batch_totals(target, weight, pad, shard.world)
