@@ -20,29 +20,32 @@ MAX_DOWN_PROB = 1 - 1e-6  # the unlikelihood's clamp: a row whose down item has 
 class Scores:
     """Row r's score of column j is users[r] @ items[j] + bias[j], plus offset[r] in its own target column:
     a sampled softmax leaves each row's target uncorrected (losses.sampled_columns). items (n_columns, dim),
-    bias (n_columns,), target (rows,) column indices, offset (rows,) or None."""
+    bias (n_columns,), target (rows,) column indices, offset (rows,) or None. masked: (rows, m) column indices each
+    row leaves out of its softmax (-inf: no probability, no gradient; -1: none), never its own target; or None."""
 
     items: torch.Tensor
     bias: torch.Tensor
     target: torch.Tensor
     offset: torch.Tensor | None = None
+    masked: torch.Tensor | None = None
 
     def rows(self, mask: torch.Tensor) -> Scores:
-        return Scores(self.items, self.bias, self.target[mask], None if self.offset is None else self.offset[mask])
+        pick = lambda t: None if t is None else t[mask]  # noqa: E731
+        return Scores(self.items, self.bias, self.target[mask], pick(self.offset), pick(self.masked))
 
 
 def cross_entropy(users: torch.Tensor, scores: Scores, weight: torch.Tensor) -> torch.Tensor:
     """sum_r weight[r] * CE(row r's scores, its target) / sum(weight): the weighted next-item loss."""
     coef = (weight.float() / weight.float().sum()).detach()
-    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, "xent",
-                               torch.is_grad_enabled())
+    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, scores.masked,
+                               "xent", torch.is_grad_enabled())
 
 
 def unlikelihood(users: torch.Tensor, scores: Scores) -> torch.Tensor:
     """mean_r -log(1 - p_r(target)): each row's (thumbs-down) target pushed out of its softmax."""
     coef = torch.full((len(users),), 1.0 / max(len(users), 1), device=users.device)
-    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, "unlike",
-                               torch.is_grad_enabled())
+    return _FusedSoftmax.apply(users, scores.items, scores.bias, scores.target, coef, scores.offset, scores.masked,
+                               "unlike", torch.is_grad_enabled())
 
 
 class _FusedSoftmax(torch.autograd.Function):
@@ -51,13 +54,13 @@ class _FusedSoftmax(torch.autograd.Function):
     and the gradients' two matmuls in bf16 under bf16 (in fp32 under fp16, whose gradients would underflow)."""
 
     @staticmethod
-    def forward(ctx, users, items, bias, target, coef, offset, kind, grad_enabled):
+    def forward(ctx, users, items, bias, target, coef, offset, masked, kind, grad_enabled):
         device = users.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else \
             torch.promote_types(users.dtype, items.dtype)
         need = [grad_enabled and n for n in ctx.needs_input_grad[:3]]  # (forward itself runs without grad mode)
         with torch.autocast(device, enabled=False):
-            padded = _Padded.of(users.to(dtype), items.to(dtype), bias, target, coef, offset)
+            padded = _Padded.of(users.to(dtype), items.to(dtype), bias, target, coef, offset, masked)
             # fp16 gradients would underflow before a loss scaler's factor reaches them (in backward): fp32 there
             grads = _Grads(padded, need, torch.float32 if dtype == torch.float16 else dtype)
             total = torch.zeros((), dtype=torch.float32, device=users.device)
@@ -72,13 +75,14 @@ class _FusedSoftmax(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_out):
         grads = [None if g is None else (g * grad_out).to(dt) for g, dt in zip(ctx.grads, ctx.dtypes)]
-        return (*grads, None, None, None, None, None)
+        return (*grads, None, None, None, None, None, None)
 
 
 @dataclass(frozen=True)
 class _Padded:
     """The inputs with rows and columns padded to a few sizes (devices.bucketed: a matmul kernel per shape):
-    padded columns score -inf (no mass, no gradient); padded rows repeat the first target with weight 0."""
+    padded columns score -inf (no mass, no gradient); padded rows repeat the first target with weight 0 and mask
+    nothing."""
 
     u: torch.Tensor
     w: torch.Tensor
@@ -86,14 +90,16 @@ class _Padded:
     target: torch.Tensor
     coef: torch.Tensor
     offset: torch.Tensor | None
+    masked: torch.Tensor | None
 
     @classmethod
-    def of(cls, u, w, bias, target, coef, offset) -> _Padded:
+    def of(cls, u, w, bias, target, coef, offset, masked) -> _Padded:
         rows, cols = bucketed(len(u), SHAPE_BUCKET) - len(u), bucketed(len(w), SHAPE_BUCKET) - len(w)
         return cls(F.pad(u, (0, 0, 0, rows)), F.pad(w, (0, 0, 0, cols)),
                    F.pad(bias.float(), (0, cols), value=float("-inf")),
                    torch.cat([target, target[:1].expand(rows)]) if len(u) else target, F.pad(coef, (0, rows)),
-                   None if offset is None else F.pad(offset.float(), (0, rows)))
+                   None if offset is None else F.pad(offset.float(), (0, rows)),
+                   None if masked is None else F.pad(masked, (0, 0, 0, rows), value=-1))
 
 
 class _Grads:
@@ -113,6 +119,10 @@ class _Grads:
         z = torch.mm(p.u[block], p.w.T).float().add_(p.b)  # cast, then add: a mixed bf16 + fp32 add is slower
         if p.offset is not None:
             z[rows, t] += p.offset[block]
+        if p.masked is not None:
+            m = p.masked[block]
+            keep = m >= 0
+            z[rows[:, None].expand_as(m)[keep], m[keep]] = float("-inf")
         probs = torch.softmax(z, dim=1)
         if kind == "xent":  # -log p_t = z_top - z_t - log p_top, with p_top >= 1 / columns (log(p_t) loses digits
             # below ~1e-38); the largest score and probability are the same column's, read by two amax passes

@@ -186,3 +186,46 @@ def test_no_rows_score_zero_without_error():
     users, items, bias, target, _ = problem()
     loss = cross_entropy(users[:0], Scores(items, bias, target[:0]), torch.ones(0))
     assert loss.item() == 0.0
+
+
+def masked_problem():
+    """Row r leaves out masked[r]'s columns (-1: none); row 5 masks nothing, row 6 a column twice."""
+    masked = torch.tensor([[1, 2, -1], [0, -1, -1], [9, 7, 6], [-1, -1, -1], [2, 3, 4], [-1, -1, -1], [1, 1, 9]])
+    return (*problem(offset=True), masked)
+
+
+@pytest.mark.parametrize("kind", ["cross-entropy", "unlikelihood"])
+def test_masked_columns_leave_each_rows_softmax_as_torchs_masked_loss(block, kind):
+    users, items, bias, target, off, masked = masked_problem()
+    weight = torch.tensor([1.0, 2.0, 0.5, 1.0, 3.0, 1.0, 0.25])
+    scores = Scores(items, bias, target, off, masked)
+    rows = torch.arange(7)[:, None].expand_as(masked)
+    hide = torch.zeros(7, len(items), dtype=torch.bool)
+    hide[rows[masked >= 0], masked[masked >= 0]] = True
+    matrix = reference_matrix(users, items, bias, target, off).masked_fill(hide, float("-inf"))
+    loss = (lambda s: cross_entropy(users, s, weight)) if kind == "cross-entropy" else \
+        (lambda s: unlikelihood(users, s))
+    got = loss(scores)
+    if kind == "cross-entropy":
+        want = (F.cross_entropy(matrix, target, reduction="none") * weight).sum() / weight.sum()
+    else:
+        want = -torch.log1p(-torch.softmax(matrix, 1)[torch.arange(7), target]).mean()
+    torch.testing.assert_close(got, want)
+    assert abs(got.item() - loss(Scores(items, bias, target, off)).item()) > 1e-3  # the mask changed the loss
+    for g, w in zip(grads(got, users, items, bias), grads(want, users, items, bias)):
+        torch.testing.assert_close(g, w)
+
+
+def test_a_column_masked_in_every_row_gets_no_gradient():
+    users, items, bias, target, _ = problem()
+    masked = torch.tensor([[6]] * 7)  # no row's target is column 6
+    g_items, g_bias = grads(cross_entropy(users, Scores(items, bias, target, masked=masked), torch.ones(7)), items,
+                            bias)
+    assert g_items[6].abs().sum() == 0 and g_bias[6] == 0 and g_items[7].abs().sum() > 0
+
+
+def test_rows_selects_the_masks_of_those_rows():
+    *_, masked = masked_problem()
+    users, items, bias, target, off = problem(offset=True)
+    some = Scores(items, bias, target, off, masked).rows(torch.tensor([False, True, False, False, True, False, False]))
+    assert some.masked.tolist() == [[0, -1, -1], [2, 3, 4]]
