@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recsys.model import ItemTower, _np
+from recsys.model import ItemTower, _np, _seen
 from recsys.serving import ServingModel
 
 
@@ -83,6 +83,15 @@ class SequenceModel(ItemTower):
             return self.users(history), target, weight
         has = target != self.n_items
         return self.states(history)[has], target[has], weight[has]
+
+    def seen_items(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per target, the window's inputs up to its position (the items before it in the window)."""
+        if target.dim() == 1:
+            return super().seen_items(history, target)
+        length = history.shape[1]
+        before = torch.ones(length, length, dtype=torch.bool, device=history.device).tril()  # [position, input]
+        inputs = torch.where(before, history[:, None, :], self.n_items)  # (batch, position, input)
+        return _seen(inputs, target[:, :, None], self.n_items)[target != self.n_items]
 
     @torch.no_grad()
     def to_serving(self, item_ids: np.ndarray) -> ServingModel:

@@ -122,7 +122,8 @@ def SASRec(seed: int = 0) -> ServedModel:  # noqa: N802
                          batch_size=1024,  # as measured (the history model's default moved to 2,048 since)
                          average_epochs=0.0,  # the raw weights, as the field trains it (and as cached before)
                          new_item_neighbours=0,  # no text to find neighbours by
-                         spectral_rank=0)  # ID-only, as the field runs it
+                         spectral_rank=0,  # ID-only, as the field runs it
+                         mask_seen=False)  # every item in each softmax, as the field trains it (and as cached before)
 
     def build(train: pd.DataFrame, item_ids: np.ndarray) -> ServingModel:
         from recsys.trainer import fit_adapter

@@ -135,6 +135,12 @@ class ItemTower(nn.Module):
         targets are (batch,) next items; the attention model's are (batch, max_history), padding = no target."""
         return self.users(history), target, weight
 
+    def seen_items(self, history: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """(rows of train_rows, m) the items each training row's reader already has (-1: none), its own target
+        excepted: serving never recommends them, so training does not score them as the target's rivals
+        (TrainConfig.mask_seen). history: the whole (not dropped) window."""
+        return _seen(history, target[:, None], self.n_items)
+
     @torch.no_grad()
     def item_arrays(self, n: int) -> dict:
         bias = self.bias.weight[:-1, 0].clone() if self.use_item_ids else torch.zeros(n)
@@ -187,3 +193,8 @@ def unique_inverse(index: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.
 
 def _np(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().float().cpu().numpy().astype(np.float32)
+
+
+def _seen(history: torch.Tensor, target: torch.Tensor, pad: int) -> torch.Tensor:
+    """history's items where they are neither padding nor the row's target (target broadcasts), else -1."""
+    return torch.where((history != pad) & (history != target), history, -1)

@@ -33,31 +33,39 @@ class StepItems:
 
 
 def step_scores(items: StepItems, target: torch.Tensor, config: TrainConfig, rng,
-                pool: torch.Tensor | None = None) -> tuple[Scores, Scores]:
+                pool: torch.Tensor | None = None, seen: torch.Tensor | None = None) -> tuple[Scores, Scores]:
     """(full scores, text-only scores) of a step's rows, as factors (fused_softmax.Scores) with each row's target
     column. Above `softmax_items` seen items the full scores are a corrected sampled softmax over the batch's
     targets and `softmax_items` drawn items. The text-only scores cover every item up to `text_softmax_items` items:
     new items are placed by the text path alone, among all items (measured on ml-latest-small's cold protocol:
     sampling this path too cost 0.009 NDCG@10); above that, they share the full scores' sampled columns (a step's
     cost then stops growing with the catalog). pool: the whole batch's targets when these rows are a data-parallel
-    share of it."""
+    share of it. seen: (rows, m) item indices each row leaves out of both softmaxes (model.seen_items; -1: none)."""
     model = items.model
     if not sampled(model, config):
-        return Scores(*items.full(), target), Scores(*items.text(), target)
+        return Scores(*items.full(), target, masked=seen), Scores(*items.text(), target, masked=seen)
     candidates, columns, correction = sampled_columns(target, model.target_counts, config.softmax_items, rng,
                                                       pool=pool)
     offset = -correction[columns]  # each row's own target stays uncorrected
+    masked = None if seen is None else sampled_mask(seen, candidates, model.n_items)
     shared = config.text_loss_weight <= 0 or model.n_items > config.text_softmax_items
     if shared:
         text_items, text_bias = model.text_out(candidates)
         full_items, full_bias = model.full_out(text_items, candidates)
-        text = Scores(text_items, text_bias + correction, columns, offset)
+        text = Scores(text_items, text_bias + correction, columns, offset, masked)
     else:
         text_items, text_bias = items.text()
         full_items, full_bias = model.full_out(text_items[candidates], candidates)
-        text = Scores(text_items, text_bias, target)
-    full = Scores(full_items, full_bias + correction, columns, offset)
+        text = Scores(text_items, text_bias, target, masked=seen)
+    full = Scores(full_items, full_bias + correction, columns, offset, masked)
     return full, text
+
+
+def sampled_mask(seen: torch.Tensor, candidates: torch.Tensor, n_items: int) -> torch.Tensor:
+    """seen's item indices as columns of a sampled softmax over `candidates` (-1: not a column, or none)."""
+    column = torch.full((n_items + 1,), -1, dtype=torch.long, device=seen.device)
+    column[candidates] = torch.arange(len(candidates), device=seen.device)
+    return torch.where(seen >= 0, column[seen.clamp(min=0)], -1)
 
 
 def sampled(model: ItemTower, config: TrainConfig) -> bool:
@@ -90,15 +98,17 @@ def rows_by_scale(n_items: int, full_sampled: bool, config: TrainConfig) -> int:
 def down_loss(items: StepItems, downs: Examples, device, rng, config: TrainConfig) -> torch.Tensor:
     """Unlikelihood of a sample of thumbs-down (or disliked) items: over every item, or, where even the text path
     samples its columns (catalogs above text_softmax_items), over the down items plus the same kind of corrected
-    sample. (Sampled on ml-latest-small, whose low ratings count as downs, it cost cold NDCG@10 0.0677 -> 0.0602.)"""
+    sample. The reader's history leaves each row's softmax, as in the next-item loss (TrainConfig.mask_seen). (Sampled on ml-latest-small, whose low ratings count as downs, it cost cold NDCG@10 0.0677 -> 0.0602.)"""
     model = items.model
     pick = rng.choice(len(downs.target), size=min(DOWN_BATCH, len(downs.target)), replace=False)
     history = torch.from_numpy(downs.history[pick]).to(device)
     down = torch.from_numpy(downs.target[pick]).to(device)
     users = model.users(history)
+    seen = model.seen_items(history, down) if config.mask_seen else None  # as the next-item loss's rows
     if not sampled(model, config) or model.n_items <= config.text_softmax_items:
-        return unlikelihood(users, Scores(*items.full(), down))
+        return unlikelihood(users, Scores(*items.full(), down, masked=seen))
     candidates, columns, correction = sampled_columns(down, model.target_counts, config.softmax_items, rng,
                                                       targets_drawn=False)
     vectors, bias = model.full_out(model.text_out(candidates)[0], candidates)
-    return unlikelihood(users, Scores(vectors, bias + correction, columns, -correction[columns]))
+    masked = None if seen is None else sampled_mask(seen, candidates, model.n_items)
+    return unlikelihood(users, Scores(vectors, bias + correction, columns, -correction[columns], masked))

@@ -38,6 +38,7 @@ def train_step(step_loss: torch.nn.Module, optim, ex: Examples, batch: np.ndarra
     step_loss: a StepLoss (or its DDP wrapper); with a shard, this worker's share of the batch's rows."""
     model = step_loss_model(step_loss)
     pad = int(model.n_items)
+    seen = ex.history[batch] if config.mask_seen else None  # the window before dropout: what the reader has
     history = drop_history(ex.history[batch], config.history_dropout, pad, rng)  # whole batch: same draws on all
     target, weight, totals = ex.target[batch], ex.weight[batch], None
     text, probability = None, 1.0  # the text-only loss's rows, drawn on the whole batch too (none: every row)
@@ -49,9 +50,11 @@ def train_step(step_loss: torch.nn.Module, optim, ex: Examples, batch: np.ndarra
         rows = np.array_split(np.arange(len(batch)), shard.world)[shard.rank]
         history, target, weight = history[rows], target[rows], weight[rows]
         text = None if text is None else text[rows]
+        seen = None if seen is None else seen[rows]
     text = None if text is None else TextRows(torch.from_numpy(text).to(device), probability)
+    seen = None if seen is None else torch.from_numpy(seen).to(device)
     loss = step_loss(torch.from_numpy(history).to(device), torch.from_numpy(target).to(device),
-                     torch.from_numpy(weight).to(device), downs, config, device, rng, totals, text)
+                     torch.from_numpy(weight).to(device), downs, config, device, rng, totals, text, seen)
     optim.zero_grad(set_to_none=True)
     loss.backward()
     optim.step()
@@ -140,16 +143,19 @@ class StepLoss(torch.nn.Module):
 
     def forward(self, history: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
                 downs: tuple[Examples, Examples], config: TrainConfig, device, rng,
-                totals: BatchTotals | None = None, text: TextRows | None = None) -> torch.Tensor:
-        """text: the rows the text-only loss is on (TrainConfig.text_loss_rows), over history's shape of targets."""
+                totals: BatchTotals | None = None, text: TextRows | None = None,
+                seen: torch.Tensor | None = None) -> torch.Tensor:
+        """text: the rows the text-only loss is on (TrainConfig.text_loss_rows), over history's shape of targets.
+        seen: history before dropout, whose items each row leaves out of its softmax (TrainConfig.mask_seen)."""
         model = self.model
         with autocast(device, config.precision):
             if text is not None and target.dim() == 2:  # the attention model's rows: its targets that are not padding
                 text = TextRows(text.mask[target != model.n_items], text.probability)
+            masked = None if seen is None else model.seen_items(seen, target)
             users, target, weight = model.train_rows(history, target, weight)
             pool = None if totals is None else torch.from_numpy(totals.targets).to(device)
             items = StepItems(model)
-            full, text_only = step_scores(items, target, config, rng, pool)
+            full, text_only = step_scores(items, target, config, rng, pool, masked)
             liked, disliked = weight > 0, weight < 0  # weight 0 (e.g. thumbs at feedback_weight 0): no signal
             loss = torch.zeros((), device=users.device)
             if bool(liked.any()):

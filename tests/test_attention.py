@@ -113,6 +113,16 @@ def test_train_rows_keep_one_row_per_real_target():
     torch.testing.assert_close(users[4], states[1, 2])
 
 
+def test_each_targets_seen_items_are_the_windows_inputs_up_to_its_position_but_the_target():
+    model = small_model()
+    history = torch.tensor([[PAD, 0, 1], [2, 3, 2]])
+    target = torch.tensor([[PAD, 1, 5], [3, 2, 6]])  # rows as train_rows keeps them: 1, 5, 3, 2, 6
+    assert model.seen_items(history, target).tolist() == [[-1, 0, -1], [-1, 0, 1], [2, -1, -1], [-1, 3, -1],
+                                                          [2, 3, 2]]
+    ups = torch.tensor([[PAD, 0, 1]])  # (history -> one next item) rows: the history model's rule
+    assert model.seen_items(ups, torch.tensor([0])).tolist() == [[-1, -1, 1]]
+
+
 def test_save_and_load_keep_the_attention_weights_and_the_scores(tmp_path):
     serving = small_model().to_serving(IDS)
     serving.save(tmp_path)

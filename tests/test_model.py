@@ -33,6 +33,12 @@ def test_a_user_is_the_recency_weighted_mean_of_its_history_items_and_padding_we
     assert torch.equal(users[2].detach(), torch.zeros(DIM))  # no history: the zero vector, no NaN
 
 
+def test_a_rows_seen_items_are_its_historys_items_but_padding_and_its_own_target():
+    history = torch.tensor([[N, 5, 7, 9], [1, 2, 1, 3], [N, N, N, N]])
+    assert model().seen_items(history, torch.tensor([7, 1, 4])).tolist() == [[-1, 5, -1, 9], [-1, 2, -1, 3],
+                                                                          [-1, -1, -1, -1]]
+
+
 def test_the_gradient_reaches_the_text_adapter_and_the_history_items_id_vectors_only():
     m = model()
     m.users(torch.tensor([[N, 3, 9, 3]])).sum().backward()

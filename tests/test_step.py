@@ -8,7 +8,7 @@ import torch
 from recsys.config import TrainConfig
 from recsys.model import HistoryModel
 from recsys.sequences import Examples
-from recsys.step import Optimisers, Shard, StepLoss, lazy_ids, make_optimiser, train_step
+from recsys.step import Optimisers, Shard, StepLoss, drop_history, lazy_ids, make_optimiser, train_step
 
 N = 60
 SAMPLED = TrainConfig(dim=8, max_history=3, batch_size=4, lr=0.05, softmax_items=16, text_softmax_items=16,
@@ -169,3 +169,32 @@ def test_by_scale_a_step_draws_the_rules_rows_and_none_on_a_full_softmax():
 
     assert run(16, -1) == run(16, 2) != run(16, 0)
     assert run(N, -1) == run(N, 0) != run(N, 2)
+
+
+def test_a_step_masks_the_window_before_history_dropout_and_not_with_the_setting_off():
+    """The reader's whole window (before dropout hides slots) leaves each row's softmax: the step's loss is
+    StepLoss's with that window as `seen`, not the dropped one, and differs from the unmasked loss."""
+    config = TrainConfig(**{**SAMPLED.to_dict(), "softmax_items": N, "text_softmax_items": N, "history_dropout": 0.5})
+    history = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]], np.int64)
+    examples = Examples(history, np.array([20, 21, 22, 2], np.int64), np.ones(4, np.float32))
+
+    def direct(seen: np.ndarray | None, setting: TrainConfig) -> float:
+        rng = np.random.default_rng(3)
+        dropped = drop_history(history, setting.history_dropout, N, rng)
+        assert (dropped == N).any() and (dropped != N).any()
+        with torch.no_grad():
+            return float(StepLoss(_model(False))(
+                torch.from_numpy(dropped), torch.from_numpy(examples.target), torch.ones(4), (NO_DOWNS, NO_DOWNS),
+                setting, "cpu", rng, seen=None if seen is None else torch.from_numpy(seen)))
+
+    def stepped(setting: TrainConfig) -> float:
+        model = _model(False)
+        return train_step(StepLoss(model), make_optimiser(model, setting), examples, np.arange(4),
+                          (NO_DOWNS, NO_DOWNS), setting, "cpu", np.random.default_rng(3))
+
+    off = TrainConfig(**{**config.to_dict(), "mask_seen": False})
+    assert stepped(config) == pytest.approx(direct(history, config), abs=1e-6)
+    assert stepped(off) == pytest.approx(direct(None, off), abs=1e-6)
+    assert stepped(config) < stepped(off) - 1e-3  # fewer rivals, lower loss
+    rng = np.random.default_rng(3)
+    assert stepped(config) != pytest.approx(direct(drop_history(history, 0.5, N, rng), config), abs=1e-4)

@@ -227,6 +227,12 @@ def test_saved_configs_from_before_shared_id_parts_load_with_two_separate_tables
     assert TrainConfig().shared_ids is True
 
 
+def test_saved_configs_from_before_seen_items_were_masked_load_with_every_item_in_each_softmax():
+    assert TrainConfig.from_saved({"dim": 64, "kind": "history"}).mask_seen is False
+    assert TrainConfig.from_saved(TrainConfig().to_dict()).mask_seen is True
+    assert TrainConfig().mask_seen is True
+
+
 def test_saved_configs_from_before_history_dropout_load_without_it():
     assert TrainConfig.from_saved({"dim": 64, "kind": "adapter", "encoder_key": "x"}).history_dropout == 0.0
     assert TrainConfig.from_saved(TrainConfig().to_dict()).history_dropout == 0.5
