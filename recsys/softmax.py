@@ -98,7 +98,8 @@ def rows_by_scale(n_items: int, full_sampled: bool, config: TrainConfig) -> int:
 def down_loss(items: StepItems, downs: Examples, device, rng, config: TrainConfig) -> torch.Tensor:
     """Unlikelihood of a sample of thumbs-down (or disliked) items: over every item, or, where even the text path
     samples its columns (catalogs above text_softmax_items), over the down items plus the same kind of corrected
-    sample. The reader's history leaves each row's softmax, as in the next-item loss (TrainConfig.mask_seen). (Sampled on ml-latest-small, whose low ratings count as downs, it cost cold NDCG@10 0.0677 -> 0.0602.)"""
+    sample. (Sampled on ml-latest-small, whose low ratings count as downs, it cost cold NDCG@10 0.0677 -> 0.0602.)
+    The reader's history leaves each row's softmax, as in the next-item loss (TrainConfig.mask_seen)."""
     model = items.model
     pick = rng.choice(len(downs.target), size=min(DOWN_BATCH, len(downs.target)), replace=False)
     history = torch.from_numpy(downs.history[pick]).to(device)

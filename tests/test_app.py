@@ -462,6 +462,13 @@ def test_train_page_sends_the_weight_averaging_horizon_into_the_settings(home):
     assert not at.exception and json.loads(at.code[0].value)["average_epochs"] == 0.0
 
 
+def test_train_page_sends_the_seen_items_mask_into_the_settings(home):
+    at = app("pages/train.py")
+    assert json.loads(at.code[0].value)["mask_seen"] is True
+    at.toggle(key="mask_seen").set_value(False).run()
+    assert not at.exception and json.loads(at.code[0].value)["mask_seen"] is False
+
+
 def test_train_page_sends_the_text_loss_rows_into_the_settings(home):
     at = app("pages/train.py")
     assert json.loads(at.code[0].value)["text_loss_rows"] == 0
