@@ -44,7 +44,7 @@ class TrainConfig:
     # Each training row leaves the items its reader already has (the window before history dropout; the attention
     # model: the window's items before the target) out of its softmax: serving never recommends them, so they are
     # not the target's rivals. ml-latest-small, referee NDCG@10 per user, paired on the same seeds: Zen 4 (bf16) warm
-    # 0.0758 -> 0.0769 (+0.0011 +- 0.0019, 5 seeds), cold 0.0692 -> 0.0715 (+0.0023 +- 0.0012, 3 seeds); Zen 3
+    # 0.0758 -> 0.0769 (+0.0011 +- 0.0019), cold 0.0682 -> 0.0703 (+0.0020 +- 0.0010), 5 seeds each; Zen 3
     # (fp32, the history model's window alone) warm 0.0732 -> 0.0774 (+0.0043 +- 0.0021), cold 0.0681 -> 0.0702
     # (+0.0021 +- 0.0010), 5 seeds each. Validation peaks sooner: the warm round ~116 -> ~110 s (README).
     mask_seen: bool = True
