@@ -56,8 +56,12 @@ class FeedbackLedger:
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA busy_timeout=30000")
+        try:
+            with_retries(lambda: con.execute("PRAGMA journal_mode=WAL"))
+            con.execute("PRAGMA busy_timeout=30000")
+        except BaseException:
+            con.close()
+            raise
         return con
 
     def add(self, fb: Feedback) -> int:
@@ -106,6 +110,22 @@ class FeedbackLedger:
     def items_with(self, user_id: str, label: str) -> list[str]:
         df = self.current_labels(user_id)
         return df.loc[df["label"] == label, "item_id"].tolist()
+
+
+def with_retries(run, seconds: float = 30.0, first_wait: float = 0.005):
+    """run(), again after a growing pause while SQLite says the database is locked, for up to `seconds`. Switching a
+    new ledger to WAL needs the file to itself, and SQLite answers 'database is locked' at once, without its busy
+    wait, while another connection opens or switches it: of 200 new ledgers each opened by 8 threads at once, 14
+    opens failed so (tests/test_feedback.py)."""
+    deadline, wait = time.monotonic() + seconds, first_wait
+    while True:
+        try:
+            return run()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + wait > deadline:
+                raise
+        time.sleep(wait)
+        wait = min(2 * wait, 0.25)
 
 
 def _allow_cleared(con: sqlite3.Connection) -> None:
