@@ -383,13 +383,17 @@ def test_evaluate_page_shows_rounds_and_baselines(home):
 
 
 def test_the_evaluate_button_runs_an_evaluation_job_of_the_active_model(home):
+    """The active version is the template's short round, whose settings refit in seconds (the untuned version's
+    are today's defaults: two full rounds of both kinds, ~2 minutes of the suite); its evaluation is cleared first."""
     service = Service(home / "demo")
-    service.activate("v0001")  # the untuned version has no evaluation yet
+    service.ws.store.update_metrics("v0002", evaluation={})
+    assert service.active_version().name == "v0002" and not service.ws.version("v0002").metrics.evaluation
     at = app("pages/evaluate.py")
     at.button(key="evaluate_now").click().run()
-    assert service.runner.wait(900).state == "done"  # auto: both kinds, on both protocols
-    evaluation = service.ws.version("v0001").metrics.evaluation
+    assert service.runner.wait(900).state == "done"
+    evaluation = service.ws.version("v0002").metrics.evaluation
     assert set(evaluation) == {"warm", "cold"} and evaluation["warm"]["popularity"]["users"] == 700
+    assert {"tuned", "ease", "sasrec"} <= set(evaluation["warm"]) and "tuned" in evaluation["cold"]
 
 
 def test_feedback_page_filters_counts_and_shows_titles(home):
