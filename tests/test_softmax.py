@@ -6,9 +6,11 @@ import pytest
 import torch
 
 from recsys.config import TrainConfig
+from recsys.fused_softmax import Scores, unlikelihood
 from recsys.losses import sampled_columns
 from recsys.model import HistoryModel
-from recsys.softmax import StepItems, rows_by_scale, sampled_mask, step_scores, text_row_count
+from recsys.sequences import Examples
+from recsys.softmax import StepItems, down_loss, rows_by_scale, sampled_mask, step_scores, text_row_count
 
 
 @pytest.mark.parametrize(("n_items", "full_sampled", "settings", "rows"), [
@@ -70,9 +72,6 @@ def test_both_paths_mask_the_seen_items_at_their_own_columns(sampled_full):
 
 
 def test_the_thumbs_down_term_leaves_the_readers_history_out_of_its_softmax_as_the_next_item_loss_does():
-    from recsys.fused_softmax import Scores, unlikelihood
-    from recsys.sequences import Examples
-    from recsys.softmax import down_loss
     model = _model(60, 60)
     downs = Examples(np.array([[1, 2, 60], [7, 5, 9]]), np.array([5, 9]), np.ones(2, np.float32))
     on, off = TrainConfig(softmax_items=64), TrainConfig(softmax_items=64, mask_seen=False)
