@@ -9,6 +9,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from recsys import comparison
+from recsys.baselines import SASRec
 from recsys.config import TrainConfig
 from recsys.encoder import shared_encoder
 from recsys.service import Service, open_demo
@@ -24,11 +26,15 @@ PAGES = ["pages/overview.py", "pages/recommend.py", "pages/compare.py", "pages/t
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
-    """A RECTUNE_HOME with the demo (untuned v0001) and one short evaluated round (v0002), made once."""
+    """A RECTUNE_HOME with the demo (untuned v0001) and one short evaluated round (v0002), made once. Its SASRec
+    baseline row is a real SASRec capped at 2 epochs: the pages show the row, its value is not under test here
+    (the full baseline took ~90 s of this setup; tests/test_baselines.py checks its configuration)."""
     home = tmp_path_factory.mktemp("template")
     service = open_demo(home, encoder_factory=shared_encoder)
-    service.train(TrainConfig(max_seconds=8, epochs=2, min_examples=51_200, batch_size=1024), evaluate=True,
-                  background=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(comparison, "SASRec", lambda: SASRec(epochs=2))
+        service.train(TrainConfig(max_seconds=8, epochs=2, min_examples=51_200, batch_size=1024), evaluate=True,
+                      background=False)
     service.activate("v0002")  # whatever the gate decided: the pages below show a tuned round
     return home
 

@@ -77,3 +77,4 @@ def test_the_sasrec_baseline_is_configured_as_the_field_runs_it(monkeypatch):
     config = seen["config"]
     assert (config.kind, config.tied_ids, config.patience, config.max_history, config.use_item_ids,
             config.text_loss_weight, config.spectral_rank) == ("attention", True, 10, 200, True, 0.0, 0)  # ID-only
+    assert config.epochs == 200  # a cap validation stops it before (the page tests' template caps it at 2)
